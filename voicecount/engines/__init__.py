@@ -1,0 +1,27 @@
+"""Speech engines behind one protocol, created lazily by name so --help stays instant."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..errors import ConfigError
+from .base import Engine, EngineEvent, Final, Partial
+
+ENGINES = ("whisper", "vosk")
+DEFAULT_ENGINE = "whisper"
+
+
+def create_engine(name: str, model: Optional[str] = None, **options) -> Engine:
+    """Load the named engine with a model spec (a catalogue name or a path)."""
+    if name == "whisper":
+        from .whisper import WhisperEngine
+
+        return WhisperEngine.load(model, **options)
+    if name == "vosk":
+        from .vosk import VoskEngine
+
+        return VoskEngine.load(model, **options)
+    raise ConfigError(f"unknown engine {name!r}", f"choose one of: {', '.join(ENGINES)}")
+
+
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineEvent", "Final", "Partial", "create_engine"]

@@ -1,0 +1,316 @@
+"""faster-whisper as a streaming engine: re-decode a growing buffer, commit what two passes agree on.
+
+Runs in the pipeline worker thread (faster-whisper's results are lazy generators
+and are consumed here, in the thread that made them).
+
+How it streams:
+- Silero VAD (the ONNX model faster-whisper ships) marks 32 ms windows as
+  speech or not. No speech in the buffer → no decoding at all, so silence costs
+  nothing and cannot be hallucinated into words.
+- While speech goes on, every ``step`` seconds of new audio the whole buffer is
+  decoded again. Words that two consecutive passes agree on (longest common
+  prefix, "local agreement") become final; the rest is the partial.
+- A pause of ``endpoint`` seconds ends the utterance: everything is final and
+  the buffer starts afresh. A buffer that grows past ``max_buffer`` seconds
+  without a pause is cut after its last final word, so memory and decode time
+  stay bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..matcher import Word, tokens
+from ..models import resolve_whisper_model
+from .base import EngineEvent, Final, Partial
+
+VAD_WINDOW = 512  # samples; Silero's window at 16 kHz (32 ms)
+AGREE_SLACK = 0.5  # seconds two passes may place the same word apart and still agree
+
+
+@dataclass
+class WhisperOptions:
+    step: float = 0.5  # seconds of new speech between decoding passes
+    endpoint: float = 0.5  # seconds of silence that end an utterance
+    max_buffer: float = 15.0  # seconds of audio decoded at most
+    vad_threshold: float = 0.5
+    beam_size: int = 1
+    prompt: str = ""  # words to bias decoding towards (e.g. the keywords)
+    preroll: float = 0.3  # audio kept before detected speech, so first syllables are not cut
+    min_context: float = 0.0  # pad each pass to at least this many seconds (30 = Whisper's own window)
+
+
+class _Vad:
+    """Streaming speech/silence decisions over 32 ms windows (Silero via faster-whisper)."""
+
+    def __init__(self, threshold: float) -> None:
+        from faster_whisper.vad import get_vad_model
+
+        self.model = get_vad_model()
+        self.threshold = threshold
+        self.neg_threshold = max(threshold - 0.15, 0.01)
+        self._pending = np.zeros(0, np.float32)
+        self._context = np.zeros(0, np.float32)
+        self.in_speech = False
+
+    def feed(self, audio: np.ndarray) -> list[bool]:
+        """Speech flags for each completed 32 ms window of ``audio`` (hysteresis like Silero's own)."""
+        self._pending = np.concatenate([self._pending, audio])
+        n = (self._pending.size // VAD_WINDOW) * VAD_WINDOW
+        if n == 0:
+            return []
+        # Give the model the window before as context by decoding it again and dropping its output.
+        windows = np.concatenate([self._context, self._pending[:n]])
+        skip = self._context.size // VAD_WINDOW
+        self._context = self._pending[n - VAD_WINDOW : n].copy()
+        self._pending = self._pending[n:]
+        probs = np.asarray(self.model(windows)).reshape(-1)[skip:]
+        flags = []
+        for p in probs:
+            if p >= self.threshold:
+                self.in_speech = True
+            elif p < self.neg_threshold:
+                self.in_speech = False
+            flags.append(self.in_speech)
+        return flags
+
+
+def _norm(w: Word) -> tuple[str, ...]:
+    return tuple(tokens(w.text))
+
+
+def _agreed_prefix(a: Sequence[Word], b: Sequence[Word]) -> int:
+    """How many leading words two passes share: same text, about the same place in the audio."""
+    n = 0
+    for x, y in zip(a, b):
+        if _norm(x) != _norm(y) or abs(x.start - y.start) > AGREE_SLACK:
+            break
+        n += 1
+    return n
+
+def decode(
+    model: Any, tokenizer: Any, audio: np.ndarray, history: list[int], hotwords: str = "", min_context: float = 0.0
+) -> list[Word]:
+    """One greedy Whisper pass over ``audio`` (< 30 s) with word times relative to its start.
+
+    Unlike ``WhisperModel.transcribe`` it encodes only the audio there is (CTranslate2
+    takes short inputs; padding every pass to 30 s would cost 4-10x more on a laptop CPU)
+    and it encodes once: no seeking past the last word into a second window.
+    """
+    import ctranslate2
+    from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens, merge_punctuations
+
+    # Whole seconds plus trailing silence, so the last word is not at the very edge of the input.
+    real = audio.size / SAMPLE_RATE
+    seconds = min(30, int(np.ceil(max(real + 0.5, min_context))))
+    padded = np.zeros(seconds * SAMPLE_RATE, np.float32)
+    padded[: min(audio.size, padded.size)] = audio[: padded.size]
+    features = model.feature_extractor(padded, padding=0)[:, : seconds * 100]
+    num_frames = features.shape[-1]
+    encoder_output = model.model.encode(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None], dtype=np.float32)), to_cpu=False
+    )
+    prompt = model.get_prompt(tokenizer, history, without_timestamps=True, hotwords=hotwords or None)
+    budget = min(model.max_length - len(prompt), int(seconds * 6) + 10)
+    result = model.model.generate(
+        encoder_output,
+        [prompt],
+        beam_size=1,
+        max_length=len(prompt) + budget,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+    )[0]
+    text_tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    if not text_tokens:
+        return []
+    avg_logprob = result.scores[0] * len(text_tokens) / (len(text_tokens) + 1)
+    text = tokenizer.decode(text_tokens)
+    # Whisper's own guards: "no speech" with a weak decode, or a repetition loop, is no words.
+    if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
+        return []
+    if get_compression_ratio(text) > 2.4:
+        return []
+    alignment = model.find_alignment(tokenizer, [text_tokens], encoder_output, num_frames)[0]
+    merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+    out = []
+    for a in alignment:
+        # Words placed in the padding after the real audio are Whisper looping back over
+        # what it already said (a known failure on short inputs): stop there.
+        if a["start"] >= real - 0.02:
+            break
+        if a["word"].strip():
+            out.append(Word(a["word"].strip(), float(a["start"]), float(a["end"]), float(a["probability"])))
+    return out
+
+
+@dataclass
+class WhisperEngine:
+    model: Any
+    model_name: str
+    options: WhisperOptions = field(default_factory=WhisperOptions)
+    name: str = "whisper"
+
+    def __post_init__(self) -> None:
+        self._vad = _Vad(self.options.vad_threshold)
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = 0.0  # stream time of self._buf[0]
+        self._total = 0  # samples received
+        self._speech_seen = False  # any speech in the buffer
+        self._silence_run = 0.0  # seconds of non-speech since the last speech window
+        self._since_pass = 0.0  # seconds of audio since the last decoding pass
+        self._committed: list[Word] = []  # final words whose audio is still in the buffer
+        self._committed_until = 0.0
+        self._previous: list[Word] = []  # the last pass's uncommitted words
+        self.passes = 0
+        from faster_whisper.tokenizer import Tokenizer
+
+        self._tokenizer = Tokenizer(
+            self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe", language="en"
+        )
+
+    @classmethod
+    def load(
+        cls,
+        model: Optional[str] = None,
+        threads: int = 0,
+        compute_type: str = "int8",
+        **opts: Any,
+    ) -> "WhisperEngine":
+        path, display = resolve_whisper_model(model)
+        from faster_whisper import WhisperModel
+
+        try:
+            fw = WhisperModel(
+                str(path),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=threads or (os.cpu_count() or 2),
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as e:
+            from ..errors import ModelError
+
+            raise ModelError(
+                f"faster-whisper could not load the model in {path} ({e})",
+                "the folder is damaged or not a CTranslate2 Whisper model; reinstall or convert it again",
+            ) from None
+        known = {k: v for k, v in opts.items() if k in WhisperOptions.__dataclass_fields__}
+        return cls(fw, display, WhisperOptions(**known))
+
+    def fresh(self) -> "WhisperEngine":
+        """A new stream on the same loaded model (no reload)."""
+        return WhisperEngine(self.model, self.model_name, self.options)
+
+    @property
+    def _now(self) -> float:
+        return self._total / SAMPLE_RATE
+
+    # ------------------------------------------------------------------ protocol
+    def accept(self, chunk: np.ndarray) -> list[EngineEvent]:
+        audio = chunk.astype(np.float32) / 32768.0
+        self._total += chunk.size
+        self._buf = np.concatenate([self._buf, audio])
+        self._since_pass += chunk.size / SAMPLE_RATE
+        for speech in self._vad.feed(audio):
+            if speech:
+                self._speech_seen = True
+                self._silence_run = 0.0
+            else:
+                self._silence_run += VAD_WINDOW / SAMPLE_RATE
+
+        opt = self.options
+        if not self._speech_seen:
+            # Silence only: keep a short pre-roll so the first syllable survives, decode nothing.
+            keep = int(opt.preroll * SAMPLE_RATE)
+            if self._buf.size > keep:
+                self._buf_start += (self._buf.size - keep) / SAMPLE_RATE
+                self._buf = self._buf[-keep:]
+            self._since_pass = 0.0
+            return []
+        if self._silence_run >= opt.endpoint:
+            return self._end_utterance()
+        if self._since_pass >= opt.step:
+            return self._decode_pass() + self._limit_buffer()
+        return []
+
+    def finish(self) -> list[EngineEvent]:
+        return self._end_utterance() if self._speech_seen else []
+
+    # ------------------------------------------------------------------ internals
+    def _transcribe(self) -> list[Word]:
+        self.passes += 1
+        self._since_pass = 0.0
+        # No previous text as prompt: tiny models echo it back as words that were never said.
+        words = decode(self.model, self._tokenizer, self._buf, [], self.options.prompt, self.options.min_context)
+        return self._after_committed(
+            [Word(w.text, self._buf_start + w.start, self._buf_start + w.end, w.probability) for w in words]
+        )
+
+    def _after_committed(self, words: list[Word]) -> list[Word]:
+        """Drop the words of a pass that repeat what is already final (the buffer still holds their audio)."""
+        if not self._committed:
+            return words
+        new = [w for w in words if w.start > self._committed_until - 0.1]
+        # Timestamps move between passes: also drop a repeated tail of final words (1–5 words).
+        for n in range(min(5, len(self._committed), len(new)), 0, -1):
+            if [_norm(w) for w in self._committed[-n:]] == [_norm(w) for w in new[:n]]:
+                return new[n:]
+        return new
+
+    def _commit(self, words: Sequence[Word]) -> list[EngineEvent]:
+        if not words:
+            return []
+        self._committed.extend(words)
+        self._committed_until = max(self._committed_until, words[-1].end)
+        return [Final(tuple(words))]
+
+    def _decode_pass(self) -> list[EngineEvent]:
+        hyp = self._transcribe()
+        n = _agreed_prefix(self._previous, hyp)
+        events = self._commit(hyp[:n])
+        self._previous = hyp[n:]
+        events.append(Partial(tuple(self._previous)))
+        return events
+
+    def _end_utterance(self) -> list[EngineEvent]:
+        events: list[EngineEvent] = []
+        if self._since_pass > 0 or self._previous:
+            hyp = self._transcribe() if self._since_pass > 0 else self._previous
+            events = self._commit(hyp)
+        events.append(Partial(()))
+        # Start afresh: keep only the trailing silence's pre-roll.
+        keep = int(self.options.preroll * SAMPLE_RATE)
+        self._buf_start = self._now - min(self._buf.size, keep) / SAMPLE_RATE
+        self._buf = self._buf[-keep:] if keep else self._buf[:0]
+        self._committed, self._previous = [], []
+        self._committed_until = self._now
+        self._speech_seen = False
+        self._silence_run = 0.0
+        self._since_pass = 0.0
+        return events
+
+    def _limit_buffer(self) -> list[EngineEvent]:
+        """Cut a long buffer after its last final word; force-final old words if nothing agreed."""
+        if self._buf.size / SAMPLE_RATE <= self.options.max_buffer:
+            return []
+        events: list[EngineEvent] = []
+        if not self._committed or self._committed_until - self._buf_start < 1.0:
+            # Nothing stable for a whole buffer: accept the older half of the guess as final.
+            cut_at = self._buf_start + self.options.max_buffer / 2
+            old = [w for w in self._previous if w.end <= cut_at]
+            events = self._commit(old)
+            self._previous = [w for w in self._previous if w.end > cut_at]
+        cut = max(self._committed_until, self._buf_start)
+        drop = int((cut - self._buf_start) * SAMPLE_RATE)
+        if drop > 0:
+            self._buf = self._buf[drop:]
+            self._buf_start = cut
+            self._committed = []
+        return events

@@ -1,0 +1,267 @@
+"""Keyword matching: recognised words in, keyword hits out.
+
+Pure logic, no I/O and no threads: the pipeline worker owns one ``KeywordCounter``.
+A hit is counted as soon as a *partial* result shows the keyword (provisional),
+then confirmed when a *final* result covering that time holds it too, or
+retracted when the final does not. The same spoken word is never counted twice
+across partial → final: a final's match claims the provisional hit that overlaps
+it in time instead of adding a new one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .errors import ConfigError
+
+# Aliases the engines really print for "AI", including the letter-by-letter forms.
+DEFAULT_AI_ALIASES = ("ai", "a.i.", "a i", "ais", "artificial intelligence")
+
+# Timestamps of the same word move between decoding passes; within this slack
+# (seconds) a partial's hit and a final's hit are the same spoken word.
+SAME_WORD_SLACK = 0.45
+# A provisional hit is retracted only once a final reaches this far past it, so a
+# final that stops just before the word (its timing still moving) does not drop it.
+RETRACT_MARGIN = 0.25
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A counted word: its display name and every phrase that counts for it."""
+
+    name: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its place in the audio (seconds from the start)."""
+
+    text: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+
+@dataclass
+class Hit:
+    """One counted occurrence. ``emitted_at`` is the live clock when first counted."""
+
+    id: int
+    keyword: str
+    text: str
+    start: float
+    end: float
+    emitted_at: float
+    confirmed: bool = False
+    retracted: bool = False
+    probability: float = 1.0
+
+    def as_dict(self) -> dict:
+        return {
+            "keyword": self.keyword,
+            "text": self.text,
+            "start": round(self.start, 2),
+            "end": round(self.end, 2),
+            "emitted_at": round(self.emitted_at, 2),
+            "confirmed": self.confirmed,
+        }
+
+
+@dataclass(frozen=True)
+class HitChange:
+    """What happened to a hit: ``added`` (provisional or confirmed), ``confirmed`` or ``retracted``."""
+
+    kind: str
+    hit: Hit
+
+
+_SPLIT = re.compile(r"[\s\-‐‑–—/_]+")
+_DROP = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def tokens(text: str) -> list[str]:
+    """Normalise text to comparable tokens: case, accents, punctuation, possessives.
+
+    "A.I." → ["ai"], "AI's" → ["ai"], "a I" → ["a", "i"], "Open-AI" → ["open", "ai"].
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.replace("’", "'")
+    out = []
+    for part in _SPLIT.split(text):
+        if part.endswith("'s"):
+            part = part[:-2]
+        part = _DROP.sub("", part)
+        if part:
+            out.append(part)
+    return out
+
+
+def parse_keyword(spec: str) -> Keyword:
+    """Parse ``NAME`` or ``NAME=alias1,alias2`` as typed on the command line.
+
+    "AI" alone gets the built-in aliases; any other bare name counts itself.
+    """
+    name, _, rest = spec.partition("=")
+    name = name.strip()
+    aliases = [a.strip() for a in rest.split(",") if a.strip()] if rest else []
+    if not name or not tokens(name) and not any(tokens(a) for a in aliases):
+        raise ConfigError(
+            f"empty keyword {spec!r}",
+            'give a word or phrase, e.g. --keyword AI or --keyword "LLM=llm,large language model"',
+        )
+    if not aliases:
+        aliases = list(DEFAULT_AI_ALIASES) if tokens(name) == ["ai"] else [name]
+    elif tokens(name) and name not in aliases:
+        aliases.insert(0, name)
+    return Keyword(name, tuple(dict.fromkeys(aliases)))
+
+
+DEFAULT_KEYWORDS = (Keyword("AI", DEFAULT_AI_ALIASES),)
+
+
+@dataclass(frozen=True)
+class Match:
+    keyword: str
+    text: str
+    start: float
+    end: float
+    probability: float
+
+
+def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str]]:
+    pats = {}
+    for kw in keywords:
+        for alias in kw.aliases:
+            toks = tuple(tokens(alias))
+            if toks:
+                pats.setdefault(toks, kw.name)
+    # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it.
+    return sorted(pats.items(), key=lambda p: -len(p[0]))
+
+
+def find_matches(words: Sequence[Word], keywords: Sequence[Keyword]) -> list[Match]:
+    """All whole-word keyword occurrences in ``words``, left to right, non-overlapping."""
+    flat: list[tuple[str, int]] = []  # (token, index of the word it came from)
+    for i, w in enumerate(words):
+        flat.extend((t, i) for t in tokens(w.text))
+    toks = [t for t, _ in flat]
+    patterns = _patterns(keywords)
+    out, i = [], 0
+    while i < len(toks):
+        for pat, name in patterns:
+            n = len(pat)
+            if tuple(toks[i : i + n]) == pat:
+                first, last = flat[i][1], flat[i + n - 1][1]
+                span = words[first : last + 1]
+                out.append(
+                    Match(
+                        keyword=name,
+                        text=" ".join(w.text.strip() for w in span),
+                        start=span[0].start,
+                        end=span[-1].end,
+                        probability=min(w.probability for w in span),
+                    )
+                )
+                i += n
+                break
+        else:
+            i += 1
+    return out
+
+
+def _near(a_start: float, a_end: float, b_start: float, b_end: float) -> bool:
+    return a_start - SAME_WORD_SLACK <= b_end and b_start - SAME_WORD_SLACK <= a_end
+
+
+@dataclass
+class KeywordCounter:
+    """Counts keyword hits from a stream of partial and final results."""
+
+    keywords: Sequence[Keyword]
+    hits: list[Hit] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return counts_of(self.hits, self.keywords)
+
+    def counted(self) -> list[Hit]:
+        return [h for h in self.hits if not h.retracted]
+
+    def _pending(self) -> list[Hit]:
+        return [h for h in self.hits if not h.confirmed and not h.retracted]
+
+    def _claim(self, m: Match, pending: list[Hit]) -> Hit | None:
+        best = None
+        for h in pending:
+            if h.keyword == m.keyword and _near(h.start, h.end, m.start, m.end):
+                if best is None or abs(h.start - m.start) < abs(best.start - m.start):
+                    best = h
+        if best is not None:
+            pending.remove(best)
+        return best
+
+    def _new(self, m: Match, now: float, confirmed: bool) -> Hit:
+        hit = Hit(len(self.hits) + 1, m.keyword, m.text, m.start, m.end, now, confirmed, False, m.probability)
+        self.hits.append(hit)
+        return hit
+
+    def on_partial(self, words: Sequence[Word], now: float) -> list[HitChange]:
+        """An unstable hypothesis: count what it shows that is not counted yet."""
+        changes = []
+        pending = self._pending()
+        for m in find_matches(words, self.keywords):
+            hit = self._claim(m, pending)
+            if hit is None:
+                changes.append(HitChange("added", self._new(m, now, confirmed=False)))
+            else:
+                hit.start, hit.end, hit.text = m.start, m.end, m.text
+        return changes
+
+    def on_final(self, words: Sequence[Word], now: float) -> list[HitChange]:
+        """Stable words: confirm the provisional hits they hold, retract those they cover but lack."""
+        changes = []
+        pending = self._pending()
+        for m in find_matches(words, self.keywords):
+            hit = self._claim(m, pending)
+            if hit is None:
+                changes.append(HitChange("added", self._new(m, now, confirmed=True)))
+            else:
+                hit.start, hit.end, hit.text, hit.probability = m.start, m.end, m.text, m.probability
+                hit.confirmed = True
+                changes.append(HitChange("confirmed", hit))
+        if words:
+            covered_to = words[-1].end - RETRACT_MARGIN
+            for h in pending:
+                if (h.start + h.end) / 2 < covered_to:
+                    h.retracted = True
+                    changes.append(HitChange("retracted", h))
+        return changes
+
+    def finish(self) -> list[HitChange]:
+        """End of stream: whatever no final confirmed was never really said."""
+        changes = []
+        for h in self._pending():
+            h.retracted = True
+            changes.append(HitChange("retracted", h))
+        return changes
+
+    def undo_last(self) -> HitChange | None:
+        """Withdraw the most recently counted hit (a user correction)."""
+        live = self.counted()
+        if not live:
+            return None
+        hit = max(live, key=lambda h: (h.emitted_at, h.id))
+        hit.retracted = True
+        return HitChange("retracted", hit)
+
+
+def counts_of(hits: Iterable[Hit], keywords: Sequence[Keyword]) -> dict[str, int]:
+    """Per-keyword totals of the hits that still count (every keyword listed, even at 0)."""
+    out = {k.name: 0 for k in keywords}
+    for h in hits:
+        if not h.retracted:
+            out[h.keyword] = out.get(h.keyword, 0) + 1
+    return out

