@@ -72,20 +72,6 @@ def test_duration_is_probed_for_the_progress_bar(tmp_path):
     assert FileSource(tone(tmp_path / "a.wav", 44100, 2, seconds=3)).duration == pytest.approx(3.0, abs=0.01)
 
 
-def test_speech_from_a_48k_stereo_file_is_recognised(speak, whisper_engine):
-    """The resampled path end to end: a real engine still understands the words."""
-    from voicecount.engines.base import Final
-
-    path = speak("Artificial intelligence is changing how we write software.", rate=48000, channels=2)
-    engine = whisper_engine.fresh()
-    text = []
-    for chunk in FileSource(path).chunks():
-        text += [e.text for e in engine.accept(chunk) if isinstance(e, Final)]
-    text += [e.text for e in engine.finish() if isinstance(e, Final)]
-    said = " ".join(text).lower()
-    assert "artificial intelligence" in said and "software" in said
-
-
 @pytest.mark.parametrize(
     "content, problem",
     [

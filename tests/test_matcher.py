@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from voicecount.errors import ConfigError
-from voicecount.matcher import DEFAULT_KEYWORDS, Keyword, KeywordCounter, Word, find_matches, parse_keyword, tokens
+from voicecount.matcher import (
+    DEFAULT_KEYWORDS,
+    Keyword,
+    KeywordCounter,
+    Word,
+    find_matches,
+    keyword_prompt,
+    parse_keyword,
+    tokens,
+)
 
 
 def words(text: str, start: float = 0.0, step: float = 0.3) -> list[Word]:
@@ -161,3 +170,42 @@ def test_hit_json_shape():
     assert c.counted()[0].as_dict() == {
         "keyword": "AI", "text": "AI", "start": 1.23, "end": 1.5, "emitted_at": 2.35, "confirmed": True,
     }
+
+
+def test_phrase_split_across_two_finals_is_one_hit():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final(words("we build artificial", 0.0), now=1.0)
+    changes = c.on_final(words("intelligence for doctors", 1.0), now=2.0)
+    assert [(ch.kind, ch.hit.text) for ch in changes] == [("added", "artificial intelligence")]
+    assert c.counts() == {"AI": 1}
+
+
+def test_letters_split_across_finals_count_and_a_partial_sees_the_carry_over():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final(words("this is a", 0.0), now=1.0)
+    added = c.on_partial(words("I model", 0.9), now=1.5)
+    assert [ch.hit.text for ch in added] == ["a I"]
+    changes = c.on_final(words("I model", 0.9), now=2.0)
+    assert [ch.kind for ch in changes] == ["confirmed"]
+    assert c.counts() == {"AI": 1}
+
+
+def test_words_far_apart_across_finals_are_not_a_phrase():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final(words("artificial", 0.0), now=1.0)
+    c.on_final(words("intelligence tests", 5.0), now=6.0)
+    assert c.counts() == {"AI": 0}
+
+
+def test_a_hit_is_not_reused_as_carry_over_context():
+    c = KeywordCounter([Keyword("AI", ("ai", "ai ai"))])
+    c.on_final(words("so ai", 0.0), now=1.0)
+    c.on_final(words("ai again", 0.6), now=2.0)
+    assert c.counts() == {"AI": 2}
+
+
+def test_keyword_prompt_spells_the_keywords_not_their_mishearings():
+    assert keyword_prompt(DEFAULT_KEYWORDS) == "AI, artificial intelligence."
+    kws = [parse_keyword("LLM=llm,large language model,l l m"), parse_keyword("Kubernetes")]
+    assert keyword_prompt(kws) == "LLM, large language model, Kubernetes."
+    assert keyword_prompt([]) == ""

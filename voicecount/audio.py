@@ -8,7 +8,10 @@ A source's ``chunks()`` generator runs in the pipeline's reader thread.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -201,9 +204,35 @@ class InputDevice:
     is_default: bool = False
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Hide what ALSA/JACK print from C while PortAudio probes devices (noise, not errors).
+
+    Our own errors still reach the user: they are raised, not printed, in here.
+    """
+    if os.environ.get("VOICECOUNT_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _import_sounddevice():
     try:
-        import sounddevice
+        with _quiet_native_stderr():
+            import sounddevice
     except OSError as e:  # the wheel has no PortAudio on Linux
         raise AudioError(
             f"the sounddevice backend cannot load PortAudio ({e})",
@@ -248,7 +277,8 @@ def list_input_devices(backend: str = "sounddevice") -> list[InputDevice]:
         ]
     if backend == "pyaudio":
         pa_mod = _import_pyaudio()
-        pa = pa_mod.PyAudio()
+        with _quiet_native_stderr():
+            pa = pa_mod.PyAudio()
         try:
             try:
                 default_in = pa.get_default_input_device_info()["index"]
@@ -350,7 +380,8 @@ class MicrophoneSource:
 
     def _open_pyaudio(self):
         pa_mod = _import_pyaudio()
-        pa = pa_mod.PyAudio()
+        with _quiet_native_stderr():
+            pa = pa_mod.PyAudio()
 
         def callback(in_data, frame_count, time_info, status):
             self._push(np.frombuffer(in_data, dtype=np.int16).copy())

@@ -26,6 +26,8 @@ SAME_WORD_SLACK = 0.45
 # A provisional hit is retracted only once a final reaches this far past it, so a
 # final that stops just before the word (its timing still moving) does not drop it.
 RETRACT_MARGIN = 0.25
+# Words further apart than this (seconds) do not form one phrase across two finals.
+PHRASE_GAP = 1.0
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,34 @@ def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str]]:
     return sorted(pats.items(), key=lambda p: -len(p[0]))
 
 
-def find_matches(words: Sequence[Word], keywords: Sequence[Keyword]) -> list[Match]:
-    """All whole-word keyword occurrences in ``words``, left to right, non-overlapping."""
+def keyword_prompt(keywords: Sequence[Keyword]) -> str:
+    """Words to prime a recogniser with: each keyword's name and its spelled-out phrases.
+
+    Letter-by-letter variants ("a i") and spellings with dots are left out: they are
+    how engines mishear a word, not how it should be written.
+    """
+    phrases: dict[tuple[str, ...], str] = {}
+    for kw in keywords:
+        for text in (kw.name, *kw.aliases):
+            toks = tuple(tokens(text))
+            if not toks or "." in text or any(len(t) < 2 for t in toks):
+                continue
+            if text is not kw.name and len(toks) < 2:
+                continue
+            phrases.setdefault(toks, text.strip())
+    return (", ".join(phrases.values()) + ".") if phrases else ""
+
+
+def _max_len(keywords: Sequence[Keyword]) -> int:
+    return max((len(p) for p, _ in _patterns(keywords)), default=1)
+
+
+def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int = 0) -> list[Match]:
+    """All whole-word keyword occurrences in ``words``, left to right, non-overlapping.
+
+    Matches that end before ``words[first]`` are left out: those words are context
+    carried over from earlier results, already counted.
+    """
     flat: list[tuple[str, int]] = []  # (token, index of the word it came from)
     for i, w in enumerate(words):
         flat.extend((t, i) for t in tokens(w.text))
@@ -155,8 +183,11 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword]) -> list[Mat
         for pat, name in patterns:
             n = len(pat)
             if tuple(toks[i : i + n]) == pat:
-                first, last = flat[i][1], flat[i + n - 1][1]
-                span = words[first : last + 1]
+                lo, last = flat[i][1], flat[i + n - 1][1]
+                span = words[lo : last + 1]
+                if last < first:
+                    i += n
+                    break
                 out.append(
                     Match(
                         keyword=name,
@@ -183,6 +214,15 @@ class KeywordCounter:
 
     keywords: Sequence[Keyword]
     hits: list[Hit] = field(default_factory=list)
+    # The last final words not part of a hit: a phrase split across two finals
+    # ("artificial" | "intelligence is") is still one match.
+    tail: list[Word] = field(default_factory=list)
+
+    def _with_tail(self, words: Sequence[Word]) -> tuple[list[Word], int]:
+        tail = self.tail
+        if tail and words and words[0].start - tail[-1].end > PHRASE_GAP:
+            tail = []
+        return [*tail, *words], len(tail)
 
     def counts(self) -> dict[str, int]:
         return counts_of(self.hits, self.keywords)
@@ -212,7 +252,8 @@ class KeywordCounter:
         """An unstable hypothesis: count what it shows that is not counted yet."""
         changes = []
         pending = self._pending()
-        for m in find_matches(words, self.keywords):
+        context, first = self._with_tail(words)
+        for m in find_matches(context, self.keywords, first):
             hit = self._claim(m, pending)
             if hit is None:
                 changes.append(HitChange("added", self._new(m, now, confirmed=False)))
@@ -224,7 +265,9 @@ class KeywordCounter:
         """Stable words: confirm the provisional hits they hold, retract those they cover but lack."""
         changes = []
         pending = self._pending()
-        for m in find_matches(words, self.keywords):
+        context, first = self._with_tail(words)
+        matches = find_matches(context, self.keywords, first)
+        for m in matches:
             hit = self._claim(m, pending)
             if hit is None:
                 changes.append(HitChange("added", self._new(m, now, confirmed=True)))
@@ -232,6 +275,9 @@ class KeywordCounter:
                 hit.start, hit.end, hit.text, hit.probability = m.start, m.end, m.text, m.probability
                 hit.confirmed = True
                 changes.append(HitChange("confirmed", hit))
+        if context:
+            after = [w for w in context if not matches or w.start >= matches[-1].end]
+            self.tail = after[-(_max_len(self.keywords) - 1) :] if _max_len(self.keywords) > 1 else []
         if words:
             covered_to = words[-1].end - RETRACT_MARGIN
             for h in pending:

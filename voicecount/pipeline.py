@@ -109,6 +109,7 @@ class Pipeline:
         self.source = source
         self.engine = engine
         self.counter = KeywordCounter(list(keywords))
+        engine.set_keywords(self.counter.keywords)
         self.chunk_q: "queue.Queue[object]" = queue.Queue(maxsize=max(1, int(queue_seconds * 10)))
         self.events: "queue.Queue[PipelineEvent]" = queue.Queue()
         self.commands: "queue.Queue[tuple]" = queue.Queue()
@@ -267,8 +268,10 @@ class Pipeline:
                 if ch:
                     emit(CountChange(ch, self.counter.counts()))
             elif cmd == "reset":
+                self.counter.tail = []
                 for h in self.counter.counted():
                     h.retracted = True
                     emit(CountChange(HitChange("retracted", h), self.counter.counts()))
             elif cmd == "keywords":
                 self.counter.keywords = list(args[0])
+                self.engine.set_keywords(self.counter.keywords)

@@ -14,7 +14,7 @@ from typing import Protocol, Sequence, Union
 
 import numpy as np
 
-from ..matcher import Word
+from ..matcher import Keyword, Word
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ class Engine(Protocol):
 
     def finish(self) -> list[EngineEvent]:
         """End of audio: finalise every word still pending."""
+        ...
+
+    def set_keywords(self, keywords: Sequence[Keyword]) -> None:
+        """The keywords being counted, for engines that can be biased towards them."""
         ...
 
     def fresh(self) -> "Engine":

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from ..matcher import Word
+from ..matcher import Keyword, Word
 from ..models import resolve_vosk_model
 from .base import EngineEvent, Final, Partial
 
@@ -62,6 +62,9 @@ class VoskEngine:
     def fresh(self) -> "VoskEngine":
         """A new stream on the same loaded model (no reload)."""
         return VoskEngine(self.model, self.model_name)
+
+    def set_keywords(self, keywords: Sequence[Keyword]) -> None:
+        """Vosk cannot be biased without restricting it to a fixed grammar: nothing to do."""
 
     def accept(self, chunk: np.ndarray) -> list[EngineEvent]:
         self._audio += chunk.size / SAMPLE_RATE

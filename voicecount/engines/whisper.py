@@ -25,7 +25,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from ..matcher import Word, tokens
+from ..matcher import Keyword, Word, keyword_prompt, tokens
 from ..models import resolve_whisper_model
 from .base import EngineEvent, Final, Partial
 
@@ -40,7 +40,9 @@ class WhisperOptions:
     max_buffer: float = 15.0  # seconds of audio decoded at most
     vad_threshold: float = 0.5
     beam_size: int = 1
-    prompt: str = ""  # words to bias decoding towards (e.g. the keywords)
+    # Words to bias decoding towards. None: the keywords themselves (set_keywords),
+    # which lifts recall of rare words like "AI" a lot on tiny models; "" for none.
+    prompt: Optional[str] = None
     preroll: float = 0.3  # audio kept before detected speech, so first syllables are not cut
     min_context: float = 0.0  # pad each pass to at least this many seconds (30 = Whisper's own window)
 
@@ -169,6 +171,7 @@ class WhisperEngine:
         self._committed_until = 0.0
         self._previous: list[Word] = []  # the last pass's uncommitted words
         self.passes = 0
+        self._hint = self.options.prompt or ""
         from faster_whisper.tokenizer import Tokenizer
 
         self._tokenizer = Tokenizer(
@@ -207,6 +210,16 @@ class WhisperEngine:
     def fresh(self) -> "WhisperEngine":
         """A new stream on the same loaded model (no reload)."""
         return WhisperEngine(self.model, self.model_name, self.options)
+
+    def set_keywords(self, keywords: Sequence[Keyword]) -> None:
+        """Prime decoding with the keywords' spelling, unless a fixed prompt was chosen."""
+        if self.options.prompt is None:
+            self._hint = keyword_prompt(keywords)
+
+    @property
+    def buffered_seconds(self) -> float:
+        """How much audio the next decoding pass would cover (bounded by max_buffer + step)."""
+        return self._buf.size / SAMPLE_RATE
 
     @property
     def _now(self) -> float:
@@ -248,7 +261,7 @@ class WhisperEngine:
         self.passes += 1
         self._since_pass = 0.0
         # No previous text as prompt: tiny models echo it back as words that were never said.
-        words = decode(self.model, self._tokenizer, self._buf, [], self.options.prompt, self.options.min_context)
+        words = decode(self.model, self._tokenizer, self._buf, [], self._hint, self.options.min_context)
         return self._after_committed(
             [Word(w.text, self._buf_start + w.start, self._buf_start + w.end, w.probability) for w in words]
         )

@@ -1,0 +1,142 @@
+"""The command line as a user runs it: a fresh process, real models, real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
+
+
+def one_line_error(proc, *fragments: str) -> str:
+    """The run failed with exactly one `voicecount: problem — fix` line and no traceback."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("voicecount:") and "loading" not in ln]
+    assert len(lines) == 1, proc.stderr
+    line = lines[0]
+    assert " — " in line, line
+    for f in fragments:
+        assert f in line, line
+    return line
+
+
+def test_help_teaches_with_examples():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    assert "voicecount count talk.wav" in proc.stdout and "listen" in proc.stdout
+    proc = run_cli("count", "--help")
+    assert "--keyword" in proc.stdout and "--json" in proc.stdout and "emitted_at" in proc.stdout
+
+
+def test_count_json_contract_on_the_bundled_sample():
+    proc = run_cli("count", str(SAMPLE), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert list(out) == ["counts", "hits", "duration", "engine", "model"]
+    assert out["engine"] == "whisper" and out["model"] == "tiny.en"
+    assert out["duration"] == pytest.approx(SAMPLE_DURATION, abs=0.1)
+    assert out["counts"] == {"AI": SAMPLE_AI}
+    assert len(out["hits"]) == SAMPLE_AI
+    previous = -1.0
+    for hit in out["hits"]:
+        assert list(hit) == ["keyword", "text", "start", "end", "emitted_at", "confirmed"]
+        assert hit["keyword"] == "AI" and hit["confirmed"] is True
+        assert 0 <= hit["start"] <= hit["end"] <= out["duration"]
+        # Counted after the word was spoken, and not long after (the live clock).
+        assert hit["end"] <= hit["emitted_at"] <= hit["end"] + 5
+        assert hit["start"] > previous
+        previous = hit["start"]
+
+
+def test_count_prints_counts_and_a_progress_bar(tmp_path):
+    proc = run_cli("count", str(SAMPLE), "-k", "AI", "-k", "Kubernetes")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"AI: {SAMPLE_AI}", "Kubernetes: 0"]
+    assert "counting" in proc.stderr and "100%" in proc.stderr
+
+
+def test_custom_multiword_keyword(speak):
+    wav = speak("We moved the cluster to Kubernetes. Kubernetes made the machine learning team happy.")
+    proc = run_cli("count", str(wav), "-k", "Kubernetes", "-k", "ML=machine learning", "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"] == {"Kubernetes": 2, "ML": 1}
+
+
+def test_listen_no_gui_replays_a_file_and_prints_count_changes():
+    proc = run_cli("listen", "--no-gui", "--input", str(SAMPLE))
+    assert proc.returncode == 0, proc.stderr
+    changes = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
+    assert any("AI +1" in ln for ln in changes)
+    assert proc.stdout.splitlines()[-1].startswith(f"total AI: {SAMPLE_AI} in ")
+    assert "… " in proc.stderr  # partial captions were shown
+
+
+# ------------------------------------------------------------------ bad input: one line, a fix, no traceback
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.wav"
+    text.write_text("these are meeting notes, not audio\n" * 50)
+    broken_model = tmp_path / "broken-model"
+    broken_model.mkdir()
+    (broken_model / "config.json").write_text("{}")
+    return {"empty": empty, "text": text, "broken_model": broken_model, "tmp": tmp_path}
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["count", "{tmp}/missing.wav"], ["no such audio file"]),
+        (["count", "{empty}"], ["cannot read audio"]),
+        (["count", "{text}"], ["cannot read audio"]),
+        (["count", "{sample}", "--engine", "sphinx"], ["unknown engine 'sphinx'", "whisper, vosk"]),
+        (["count", "{sample}", "--model", "huge-v9"], ["unknown Whisper model 'huge-v9'", "tiny.en"]),
+        (["count", "{sample}", "--model", "{broken_model}"], ["model.bin"]),
+        (["count", "{sample}", "--keyword", ""], ["empty keyword"]),
+        (["count", "{sample}", "--keyword", "..."], ["empty keyword"]),
+        (["count", "{sample}", "-k", "AI", "-k", "ai"], ["given twice"]),
+        (["count", "{sample}", "--threads", "-2"], ["negative"]),
+        (["count", "{sample}", "--engine", "vosk"], ["no Vosk model found", "alphacephei.com/vosk/models"]),
+        (["count", "{sample}", "--engine", "vosk", "--model", "{tmp}/nope"], ["no Vosk model at"]),
+        (["count", "{sample}", "--engine", "vosk", "--model", "{broken_model}"], ["not a Vosk model"]),
+        (["listen", "--no-gui", "--input", "{tmp}/missing.wav"], ["no such audio file"]),
+        (["listen", "--no-gui", "--device", "no-such-microphone-xyz"], ["microphone"]),
+        (["listen", "--no-gui", "--backend", "jack"], ["unknown audio backend"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_bad_input_is_one_line_with_the_fix(bad_files, args, fragments):
+    paths = {k: str(v) for k, v in bad_files.items()} | {"sample": str(SAMPLE)}
+    proc = run_cli(*[a.format(**paths) for a in args])
+    one_line_error(proc, *fragments)
+
+
+def test_no_input_device_explains_the_microphone_permission():
+    # No sound server and no ALSA devices: the real backend finds no input at all.
+    proc = run_cli("listen", "--no-gui", env={"ALSA_CONFIG_PATH": "/nonexistent", "PULSE_SERVER": "none"})
+    line = one_line_error(proc)
+    assert "microphone" in line
+
+
+# The bundled sample's ground truth: written by scripts/make_sample.py, checked here.
+SAMPLE_AI = 4
+SAMPLE_DURATION = 0.0  # filled in below from the file itself
+
+
+def _sample_duration() -> float:
+    import wave
+
+    with wave.open(str(SAMPLE)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+if SAMPLE.is_file():
+    SAMPLE_DURATION = _sample_duration()

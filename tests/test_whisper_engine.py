@@ -1,0 +1,150 @@
+"""The streaming faster-whisper engine on real speech: the bundled tiny.en, and base."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+
+from voicecount.audio import SAMPLE_RATE, FileSource
+from voicecount.engines import create_engine
+from voicecount.engines.base import Final, Partial
+from voicecount.matcher import DEFAULT_KEYWORDS, tokens
+from voicecount.pipeline import CountChange, Finished, Pipeline
+
+# A dev talk tiny.en counts exactly (see BENCHMARKS.md for the whole set).
+TALK = "d03_mixed__flite-slt__clean.wav"
+
+
+def run_pipeline(path, engine, keywords=DEFAULT_KEYWORDS):
+    pipe = Pipeline(FileSource(path), engine, keywords).start()
+    events = list(pipe.iter_events())
+    result = next(e.result for e in events if isinstance(e, Finished))
+    return events, result
+
+
+def feed(engine, path):
+    events = []
+    for chunk in FileSource(path).chunks():
+        events += engine.accept(chunk)
+    return events + engine.finish()
+
+
+def test_bundled_tiny_en_counts_a_dev_talk(whisper_engine, shared_audio, dev_manifest):
+    events, result = run_pipeline(shared_audio / "dev" / TALK, whisper_engine.fresh())
+    assert result.engine == "whisper" and result.model == "tiny.en"
+    assert result.counts == {"AI": dev_manifest[TALK]["keywords"]}
+    # Each counted hit lies inside a sentence the manifest says holds the keyword.
+    spans = [(s["speech_start"], s["speech_end"]) for s in dev_manifest[TALK]["sentences"] if s["keywords"]]
+    for hit in result.hits:
+        if not hit.retracted:
+            assert any(a - 0.3 <= hit.start and hit.end <= b + 0.3 for a, b in spans), hit
+
+
+def test_a_hit_shows_provisionally_before_the_final_confirms_it(whisper_engine, shared_audio):
+    events, result = run_pipeline(shared_audio / "dev" / TALK, whisper_engine.fresh())
+    changes = [e.change for e in events if isinstance(e, CountChange)]
+    provisional = [c.hit for c in changes if c.kind == "added" and not c.hit.confirmed]
+    confirmed_later = [c.hit for c in changes if c.kind == "confirmed"]
+    assert provisional, "no hit was counted from a partial"
+    assert confirmed_later, "no provisional hit was later confirmed"
+    # The same Hit object went from provisional to confirmed: counted once, not twice.
+    assert {id(h) for h in confirmed_later} <= {id(h) for h in provisional}
+    assert len(result.hits) == len({h.id for h in result.hits})
+    # Partials arrive before the final that settles their words.
+    kinds = [type(e).__name__ for e in events]
+    assert "Caption" in kinds and kinds.index("Caption") < kinds.index("FinalText")
+
+
+def test_partials_then_finals_with_word_times_inside_the_audio(whisper_engine, shared_audio):
+    path = shared_audio / "dev" / TALK
+    events = feed(whisper_engine.fresh(), path)
+    duration = FileSource(path).duration
+    finals = [e for e in events if isinstance(e, Final)]
+    assert any(isinstance(e, Partial) and e.words for e in events)
+    words = [w for f in finals for w in f.words]
+    assert len(words) > 40
+    for a, b in zip(words, words[1:]):
+        assert a.start <= b.start + 0.05  # final words come in order, never rewritten
+    assert all(0 <= w.start <= w.end <= duration + 0.05 for w in words)
+    # What was said, roughly: most manifest words are in the transcript.
+    said = set(tokens(" ".join(w.text for w in words)))
+    script = [t for s in _manifest_sentences(path) for t in tokens(s)]
+    assert sum(t in said for t in script) / len(script) > 0.7
+
+
+def _manifest_sentences(path):
+    import json
+
+    entries = json.loads((path.parent / "manifest.json").read_text())
+    return [s["text"] for e in entries if e["file"] == path.name for s in e["sentences"]]
+
+
+def test_silence_costs_no_decoding_and_yields_no_words(whisper_engine, tmp_path):
+    path = tmp_path / "silence.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        rng = np.random.default_rng(0)
+        w.writeframes((rng.normal(0, 30, SAMPLE_RATE * 20)).astype(np.int16).tobytes())  # 20 s of room hiss
+    engine = whisper_engine.fresh()
+    events = feed(engine, path)
+    assert not [w for e in events for w in e.words]
+    assert engine.passes == 0  # VAD kept Whisper from even looking
+
+
+@pytest.mark.parametrize("clip", ["am_hens.ogg", "am_short_rub.wav"])
+def test_noise_is_not_hallucinated_into_keywords(whisper_engine, shared_audio, clip):
+    _, result = run_pipeline(shared_audio / "noise" / clip, whisper_engine.fresh())
+    assert result.counts == {"AI": 0}
+
+
+def test_the_buffer_stays_bounded_on_speech_without_pauses(whisper_engine, speak):
+    long = speak(
+        "we keep talking without ever stopping, and the model keeps listening, and the words keep coming, "
+        "one after the other, about data, about models, about chips, about people, about the weather, "
+        "about trains and planes and cars and boats, and still there is no pause at all in this sentence",
+        name="long.wav",
+    )
+    engine = create_engine("whisper", "tiny.en", max_buffer=6.0)
+    engine = engine.fresh()
+    most = 0.0
+    finals = []
+    for chunk in FileSource(long).chunks():
+        for e in engine.accept(chunk):
+            if isinstance(e, Final):
+                finals.append(e)
+        most = max(most, engine.buffered_seconds)
+    finals += [e for e in engine.finish() if isinstance(e, Final)]
+    assert FileSource(long).duration > 12
+    assert most <= 6.0 + engine.options.step + 0.2
+    text = " ".join(f.text for f in finals).lower()
+    assert "weather" in text and "boats" in text  # nothing lost at the cuts
+
+
+def test_a_resampled_44k_stereo_talk_counts_like_the_16k_original(whisper_engine, shared_audio, tmp_path):
+    original = shared_audio / "dev" / TALK
+    converted = tmp_path / "talk-44k-stereo.flac"
+    subprocess.run(["sox", str(original), "-c", "2", "-r", "44100", str(converted)], check=True)
+    assert FileSource(converted).duration == pytest.approx(FileSource(original).duration, abs=0.05)
+    _, a = run_pipeline(original, whisper_engine.fresh())
+    _, b = run_pipeline(converted, whisper_engine.fresh())
+    assert b.counts == a.counts
+    words_a = tokens(" ".join(t.text for t in a.transcript))
+    words_b = tokens(" ".join(t.text for t in b.transcript))
+    assert len(set(words_a) & set(words_b)) / len(set(words_a)) > 0.9
+
+
+def test_base_model_is_assembled_from_its_parts_and_transcribes(speak, voicecount_home):
+    from voicecount.models import models_dir
+
+    engine = create_engine("whisper", "base")
+    assert engine.model_name == "base"
+    assert (models_dir() / "whisper-base" / "model.bin").is_file()
+    assert (models_dir() / "whisper-base" / ".complete").is_file()
+    wav = speak("Machine learning is changing how we write software.")
+    text = " ".join(e.text for e in feed(engine.fresh(), wav) if isinstance(e, Final)).lower()
+    assert "software" in text and "learning" in text
