@@ -17,11 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "assets" / "sample-ai-talk.wav"
 
 TEXT = (
-    "Good morning everyone. Today I want to talk about AI. "
-    "Every product team I meet is adding AI to its roadmap. "
+    "Good morning everyone. This talk is about AI in the office. "
+    "Every team I meet is adding AI features to its roadmap. "
     "But artificial intelligence is only useful when it solves a real problem. "
-    "So before you ship AI, ask your users what they need. Thank you."
+    "So before you ship an AI model, ask your users what they need. Thank you."
 )
+
+
+def spoken(text: str) -> str:
+    """TTS voices read "AI" as the word "eye"; people say the letters, so spell them out."""
+    return text.replace("AI", "A. I.")
 
 
 def main() -> int:
@@ -31,7 +36,7 @@ def main() -> int:
             return 1
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        subprocess.run(["flite", "-voice", "slt", "-t", TEXT, "-o", str(raw)], check=True)
+        subprocess.run(["flite", "-voice", "slt", "-t", spoken(TEXT), "-o", str(raw)], check=True)
         OUT.parent.mkdir(parents=True, exist_ok=True)
         # Half a second of silence either side, as a recording would have.
         subprocess.run(

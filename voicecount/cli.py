@@ -259,10 +259,13 @@ def cmd_listen(args) -> int:
                 last_caption = ""
             elif isinstance(ev, CountChange):
                 h = ev.change.hit
-                sign = "-" if ev.change.kind == "retracted" else "+" if ev.change.kind == "added" else "="
-                state = {"added": "provisional" if not h.confirmed else "confirmed"}.get(ev.change.kind, ev.change.kind)
+                what = {
+                    "added": "+1 confirmed" if h.confirmed else "+1 provisional",
+                    "confirmed": "confirmed",
+                    "retracted": "-1 retracted",
+                }[ev.change.kind]
                 totals = " ".join(f"{k}={v}" for k, v in ev.counts.items())
-                print(f"[{_fmt_time(h.start)}] {h.keyword} {sign}1 {state} ({h.text!r})  {totals}", flush=True)
+                print(f"[{_fmt_time(h.start)}] {h.keyword} {what} ({h.text!r})  {totals}", flush=True)
             elif isinstance(ev, Status):
                 print(f"voicecount: {ev.state} {ev.detail}".rstrip(), file=sys.stderr)
             elif isinstance(ev, Failed):

@@ -137,8 +137,7 @@ def decode(
     # Whisper's own guards: "no speech" with a weak decode, or a repetition loop, is no words.
     if result.no_speech_prob > 0.6 and avg_logprob < -1.0:
         return []
-    if get_compression_ratio(text) > 2.4:
-        return []
+    looping = get_compression_ratio(text) > 2.4
     alignment = model.find_alignment(tokenizer, [text_tokens], encoder_output, num_frames)[0]
     merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
     out = []
@@ -149,7 +148,29 @@ def decode(
             break
         if a["word"].strip():
             out.append(Word(a["word"].strip(), float(a["start"]), float(a["end"]), float(a["probability"])))
+    out = cut_repeats(out)
+    if looping and get_compression_ratio(" ".join(w.text for w in out)) > 2.4:
+        return []  # still a loop after cutting the repeats: nothing in it can be trusted
     return out
+
+
+MIN_REPEAT = 3  # words; a shorter phrase said twice in a row ("no, no") can be real speech
+
+
+def cut_repeats(words: list[Word]) -> list[Word]:
+    """Cut a decode where a phrase of MIN_REPEAT+ words repeats back to back: Whisper looping.
+
+    Short buffers make Whisper go round again ("...use AI for. First, what do people use
+    AI for."), squeezing the copy into the last fraction of a second; the copy would
+    count every keyword twice.
+    """
+    toks = [_norm(w) for w in words]
+    n = len(toks)
+    for i in range(n):
+        for size in range(MIN_REPEAT, (n - i) // 2 + 1):
+            if toks[i : i + size] == toks[i + size : i + 2 * size]:
+                return words[: i + size]
+    return words
 
 
 @dataclass
