@@ -151,6 +151,18 @@ class FileSource:
                     "the file is empty or cut off before any sound; record or export it again",
                 )
 
+    def check(self) -> None:
+        """Fail now, with the fix, if the file cannot be decoded (before a model loads)."""
+        if not self.path.is_file():
+            raise AudioError(f"no such audio file: {self.path}", "check the path (and quote names with spaces)")
+        decoded = self._decoded()
+        try:
+            next(decoded)
+        except StopIteration:
+            pass
+        finally:
+            decoded.close()
+
     def chunks(self) -> Iterator[np.ndarray]:
         if not self.path.is_file():
             raise AudioError(f"no such audio file: {self.path}", "check the path (and quote names with spaces)")

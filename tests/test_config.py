@@ -1,0 +1,114 @@
+"""Settings file and keyword files: defaults, round trip, and errors that name the line."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from conftest import run_cli
+from voicecount import config
+from voicecount.errors import ConfigError
+from voicecount.matcher import DEFAULT_KEYWORDS, Keyword
+
+
+def write(text: str):
+    path = config.config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_file_means_defaults(voicecount_home):
+    s = config.load()
+    assert s.keywords == list(DEFAULT_KEYWORDS) and s.engine == "whisper" and s.overlay.theme == "dark"
+    assert str(config.config_path()).startswith(str(voicecount_home))
+
+
+def test_save_and_load_round_trip_user_only(voicecount_home):
+    s = config.Settings(keywords=[Keyword("LLM", ("LLM", "llm", "large language model"))], engine="vosk", model="/m")
+    s.overlay.font_size = 72
+    s.overlay.x, s.overlay.y = 100, 40
+    path = config.save(s)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    back = config.load()
+    assert back == s
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ('engine = "whisper"\nenigne = "vosk"\n', ["line 2", "unknown setting 'enigne'"]),
+        ('engine = "whisper"\nmodel = \n', ["not valid TOML", "line 2"]),
+        ('[[keywords]]\nname = "AI"\nalias = ["ai"]\n', ["line 3", "unknown key 'alias'"]),
+        ('[[keywords]]\nname = ""\n', ["empty keyword"]),
+        ('[[keywords]]\nname = "AI"\n[[keywords]]\nname = "ai"\n', ["given twice"]),
+        ('[overlay]\nfont_size = "big"\n', ["line 2", "font_size must be a int"]),
+        ('[overlay]\ntheme = "neon"\n', ["theme 'neon'", "dark, light"]),
+        ('[overlay]\nopacity = 0.01\n', ["opacity", "0.2"]),
+        ('[overlay]\nwidth = 3\n', ["unknown overlay setting 'width'"]),
+        ("keywords = 3\n", ["keywords must be a list"]),
+    ],
+)
+def test_bad_config_names_the_line_and_the_fix(text, fragments):
+    write(text)
+    with pytest.raises(ConfigError) as e:
+        config.load()
+    msg = str(e.value)
+    assert " — " in msg
+    for f in fragments:
+        assert f in msg
+
+
+def test_config_that_is_not_utf8(voicecount_home):
+    path = config.config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b'engine = "wh\xffisper"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load()
+
+
+def test_keywords_file(tmp_path):
+    f = tmp_path / "kw.txt"
+    f.write_text("# what to count\nAI\nLLM=llm,large language model  # the other one\n\n", encoding="utf-8")
+    kws = config.read_keywords_file(f)
+    assert [k.name for k in kws] == ["AI", "LLM"]
+    assert "large language model" in kws[1].aliases
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [(b"AI\n=oops\n", "line 2"), (b"\xff\xfe\x00A\x00I", "not UTF-8"), (b"# nothing\n", "no keywords"), (b"AI\nai\n", "given twice")],
+)
+def test_bad_keywords_file(tmp_path, content, fragment):
+    f = tmp_path / "kw.txt"
+    f.write_bytes(content)
+    with pytest.raises(ConfigError, match=fragment):
+        config.read_keywords_file(f)
+
+
+def test_flags_replace_configured_keywords():
+    configured = [Keyword("Rust", ("rust",))]
+    assert config.merge_keywords(None, None, configured) == configured
+    assert [k.name for k in config.merge_keywords(["Go"], None, configured)] == ["Go"]
+
+
+def test_config_cli_path_show_edit(voicecount_home, tmp_path):
+    proc = run_cli("config", "path", env={"VOICECOUNT_HOME": str(voicecount_home)})
+    assert proc.stdout.strip() == str(config.config_path())
+    proc = run_cli("config", "show", env={"VOICECOUNT_HOME": str(voicecount_home)})
+    assert 'engine = "whisper"' in proc.stdout and "[[keywords]]" in proc.stdout
+    # "edit" with an editor that appends a mistake: reported with its line, exit != 0.
+    editor = tmp_path / "ed.sh"
+    editor.write_text('#!/bin/sh\necho "colour = 1" >> "$1"\n')
+    editor.chmod(0o755)
+    proc = run_cli("config", "edit", env={"VOICECOUNT_HOME": str(voicecount_home), "VISUAL": str(editor)})
+    assert proc.returncode == 1 and "unknown setting 'colour'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_broken_config_stops_count_with_one_line(voicecount_home):
+    write("engine = 5\n")
+    proc = run_cli("count", "whatever.wav", env={"VOICECOUNT_HOME": str(voicecount_home)})
+    assert proc.returncode == 1
+    assert proc.stderr.count("voicecount:") == 1 and "engine must be a str" in proc.stderr

@@ -1,0 +1,247 @@
+"""Sessions on disk: journal, permissions, crash recovery (a real kill -9), and every export format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, run_cli
+from voicecount import export, session as sessions
+from voicecount.audio import FileSource
+from voicecount.matcher import DEFAULT_KEYWORDS, Hit, HitChange, Word
+from voicecount.pipeline import Finished, Pipeline
+
+SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
+
+
+def record_sample(whisper_engine, path=SAMPLE):
+    """Run the live pipeline on a file into a new session; return the loaded session."""
+    engine = whisper_engine.fresh()
+    writer = sessions.SessionWriter.create("count", str(path), engine.name, engine.model_name, DEFAULT_KEYWORDS)
+    pipe = Pipeline(FileSource(path), engine, DEFAULT_KEYWORDS, session=writer).start()
+    result = next(e.result for e in pipe.iter_events() if isinstance(e, Finished))
+    return result, sessions.load(result.session_id)
+
+
+@pytest.fixture(scope="module")
+def recorded(whisper_engine, tmp_path_factory):
+    """One real session of the bundled sample, shared by the export tests."""
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("VOICECOUNT_HOME")
+    os.environ["VOICECOUNT_HOME"] = str(home)
+    try:
+        result, session = record_sample(whisper_engine)
+    finally:
+        if old is None:
+            os.environ.pop("VOICECOUNT_HOME", None)
+        else:
+            os.environ["VOICECOUNT_HOME"] = old
+    return result, session
+
+
+def test_a_session_holds_what_the_pipeline_counted(recorded):
+    result, s = recorded
+    assert s.meta.status == "finished" and s.meta.command == "count"
+    assert s.counts == result.counts == s.meta.counts
+    assert [h.start for h in s.counted] == [h.start for h in result.hits if not h.retracted]
+    assert " ".join(seg.text for seg in s.segments) == " ".join(t.text for t in result.transcript)
+    assert s.duration == pytest.approx(result.duration, abs=0.01)
+
+
+def test_session_files_are_user_only(whisper_engine):
+    _, s = record_sample(whisper_engine)
+    assert stat.S_IMODE(os.stat(s.path).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(s.path.parent).st_mode) == 0o700
+    for f in s.path.iterdir():
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o600, f
+
+
+def test_journal_replay_confirm_retract_and_a_torn_last_line():
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    words = (Word("about", 1.0, 1.3), Word("AI", 1.4, 1.7))
+    h1 = Hit(1, "AI", "AI", 1.4, 1.7, 2.0)
+    h2 = Hit(2, "AI", "ai", 5.0, 5.2, 5.5)
+    w.change(HitChange("added", h1))
+    w.change(HitChange("added", h2))
+    w.final(words)
+    h1.confirmed = True
+    w.change(HitChange("confirmed", h1))
+    h2.retracted = True
+    w.change(HitChange("retracted", h2))
+    w.clock(6.0)
+    # The process dies while writing a line.
+    with open(w.path / "journal.jsonl", "a") as f:
+        f.write('{"t": "final", "words": [["tor')
+    s = sessions.load(w.meta.id)
+    assert s.meta.status == "recording"
+    assert s.counts == {"AI": 1} and s.counted[0].confirmed
+    assert [seg.text for seg in s.segments] == ["about AI"]
+    assert s.duration == 6.0
+
+
+def test_session_ids_prefix_last_and_errors():
+    a = sessions.SessionWriter.create("count", "a.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    a.close({"AI": 0}, 1.0)
+    time.sleep(1.1)
+    b = sessions.SessionWriter.create("count", "b.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    b.close({"AI": 0}, 2.0)
+    assert sessions.load("last").meta.source == "b.wav"
+    assert sessions.load(b.meta.id[:15]).meta.source == "b.wav"
+    with pytest.raises(sessions.SessionError, match="no session 'nope'"):
+        sessions.load("nope")
+    with pytest.raises(sessions.SessionError, match="matches"):
+        sessions.load("20")
+    sessions.delete(a.meta.id)
+    assert sessions.list_ids() == [b.meta.id]
+
+
+def test_unwritable_data_dir_is_one_clear_error(voicecount_home, monkeypatch):
+    # A data dir that cannot be created (its parent is a file) fails even for root, unlike chmod.
+    blocker = voicecount_home.parent / "blocker"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("VOICECOUNT_HOME", str(blocker))
+    proc = run_cli("count", str(SAMPLE))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot create a session" in proc.stderr and "VOICECOUNT_HOME" in proc.stderr
+
+
+# ---------------------------------------------------------------------------- crash recovery, for real
+
+
+def test_kill_9_mid_talk_keeps_every_final_and_recovers(shared_audio, voicecount_home):
+    talk = shared_audio / "dev" / "d01_intro__flite-slt__clean.wav"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecount", "listen", "--no-gui", "--input", str(talk), "--realtime"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ),
+    )
+    finals_seen = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("> "):
+                finals_seen.append(line[2:].strip())
+            if len(finals_seen) >= 12:
+                break
+        # Every final printed so far was journaled before it was printed: kill now.
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(finals_seen) >= 12
+    ids = sessions.list_ids()
+    assert len(ids) == 1
+    journaled = [seg.text for seg in sessions.load(ids[0]).segments]
+    assert journaled[: len(finals_seen)] == finals_seen
+    assert sessions.load(ids[0]).meta.status == "recording"
+
+    listing = run_cli("sessions", "list")
+    assert "recovered session" in listing.stderr and ids[0] in listing.stdout and "recovered" in listing.stdout
+    s = sessions.load(ids[0])
+    assert s.meta.status == "recovered" and s.meta.counts == s.counts
+    out = run_cli("export", ids[0], "--format", "srt")
+    assert out.returncode == 0
+    import srt
+
+    subs = list(srt.parse(out.stdout))
+    assert " ".join(x.content for x in subs).split() == " ".join(journaled).split()
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+def export_text(session, fmt) -> str:
+    buf = io.StringIO()
+    if fmt == "md":
+        export.write_md(session, buf)
+    else:
+        export.WRITERS[fmt](session, buf)
+    return buf.getvalue()
+
+
+def all_words(session) -> list[str]:
+    return " ".join(seg.text for seg in session.segments).split()
+
+
+def test_srt_round_trips_through_a_parser(recorded):
+    import srt
+
+    _, s = recorded
+    subs = list(srt.parse(export_text(s, "srt")))
+    assert subs and [x.index for x in subs] == list(range(1, len(subs) + 1))
+    assert " ".join(x.content for x in subs).split() == all_words(s)
+    for a, b in zip(subs, subs[1:]):
+        assert a.start < a.end <= b.start
+    assert subs[0].start.total_seconds() == pytest.approx(s.segments[0].start, abs=0.01)
+
+
+def test_vtt_round_trips_through_a_parser(recorded):
+    import webvtt
+
+    _, s = recorded
+    text = export_text(s, "vtt")
+    assert text.startswith("WEBVTT")
+    vtt = webvtt.from_string(text)
+    assert " ".join(c.text for c in vtt.captions).split() == all_words(s)
+    starts = [c.start_in_seconds for c in vtt.captions]
+    assert starts == sorted(starts)
+
+
+def test_json_holds_segments_words_and_hits(recorded):
+    result, s = recorded
+    data = json.loads(export_text(s, "json"))
+    assert data["counts"] == result.counts and data["engine"] == "whisper"
+    assert len(data["segments"]) == len(s.segments)
+    assert all(seg["words"] and {"word", "start", "end", "probability"} <= set(seg["words"][0]) for seg in data["segments"])
+    assert len(data["hits"]) == sum(result.counts.values())
+    assert {"keyword", "text", "start", "end", "confidence", "confirmed"} <= set(data["hits"][0])
+
+
+def test_csv_is_the_hit_log(recorded):
+    result, s = recorded
+    rows = list(csv.DictReader(io.StringIO(export_text(s, "csv"))))
+    assert len(rows) == sum(result.counts.values())
+    assert set(rows[0]) >= {"time", "keyword", "matched_text", "confidence", "confirmed"}
+    assert all(r["keyword"] == "AI" and r["confirmed"] == "true" and 0 <= float(r["confidence"]) <= 1 for r in rows)
+
+
+def test_txt_is_the_timestamped_transcript(recorded):
+    _, s = recorded
+    lines = export_text(s, "txt").splitlines()
+    assert lines and all(ln.startswith("[") for ln in lines)
+    assert " ".join(ln.split("] ", 1)[1] for ln in lines).split() == all_words(s)
+
+
+def test_markdown_report_with_plot(recorded, tmp_path):
+    result, s = recorded
+    out = export.export(s, "md", tmp_path / "report.md")
+    text = out.read_text()
+    assert f"| AI | {result.counts['AI']} |" in text
+    assert "words per minute" in text and "## Top words" in text and "## Hits" in text
+    assert "![Cumulative hits over time](report.png)" in text
+    png = tmp_path / "report.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    # each hit is shown with the sentence it was said in
+    hit_rows = [ln for ln in text.splitlines() if ln.startswith("| 0")]
+    assert len(hit_rows) == result.counts["AI"] and all(ln.count("|") == 5 and ln.split("|")[4].strip() for ln in hit_rows)
+
+
+def test_count_export_flag_writes_the_file(tmp_path):
+    out = tmp_path / "talk.srt"
+    proc = run_cli("count", str(SAMPLE), "--export", "srt", "-o", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    import srt
+
+    assert list(srt.parse(out.read_text()))
+    assert "session" in proc.stderr and "saved" in proc.stderr

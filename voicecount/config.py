@@ -1,0 +1,230 @@
+"""Settings: defaults < config.toml < command-line flags.
+
+One TOML file in the config dir (``VOICECOUNT_HOME`` moves it). A malformed file
+or an unknown key is a ConfigError naming the line and what is wrong; nothing here
+guesses. Read and written from the main thread only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .errors import ConfigError
+from .matcher import DEFAULT_KEYWORDS, Keyword, parse_keyword, tokens
+from .paths import config_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+THEMES = ("dark", "light")
+
+
+@dataclass
+class OverlaySettings:
+    """How the always-on-top window looks and where it sits (None: top-right corner)."""
+
+    x: Optional[int] = None
+    y: Optional[int] = None
+    font_size: int = 48
+    opacity: float = 0.9
+    theme: str = "dark"
+    caption: bool = True
+    foreground: str = ""  # empty: the theme's colour
+    background: str = ""
+
+
+@dataclass
+class Settings:
+    keywords: list[Keyword] = field(default_factory=lambda: list(DEFAULT_KEYWORDS))
+    engine: str = "whisper"
+    model: str = ""  # empty: the engine's default
+    device: str = ""  # empty: the default input
+    backend: str = "sounddevice"
+    overlay: OverlaySettings = field(default_factory=OverlaySettings)
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def _line_of(text: str, key: str) -> str:
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", line) or line.strip() in (f"[{key}]", f"[[{key}]]"):
+            return f"line {i}"
+    return "somewhere"
+
+
+def _check_type(path: Path, text: str, key: str, value: Any, want: type | tuple) -> Any:
+    if isinstance(value, bool) and want is not bool and bool not in (want if isinstance(want, tuple) else (want,)):
+        ok = False
+    else:
+        ok = isinstance(value, want)
+    if not ok:
+        names = " or ".join(t.__name__ for t in (want if isinstance(want, tuple) else (want,)))
+        raise ConfigError(
+            f"{path} {_line_of(text, key)}: {key} must be a {names}, not {value!r}",
+            f"fix it with: voicecount config edit",
+        )
+    return value
+
+
+def _keywords_from(path: Path, text: str, items: Any) -> list[Keyword]:
+    if not isinstance(items, list):
+        raise ConfigError(
+            f"{path} {_line_of(text, 'keywords')}: keywords must be a list of tables",
+            'write each as [[keywords]] with name = "AI" and aliases = ["ai", "artificial intelligence"]',
+        )
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ConfigError(f"{path} {_line_of(text, 'keywords')}: a keyword must be a table", 'write [[keywords]] then name = "AI"')
+        unknown = set(item) - {"name", "aliases"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ConfigError(f"{path} {_line_of(text, key)}: unknown key {key!r} in a keyword", "a keyword has name and aliases")
+        name = _check_type(path, text, "name", item.get("name", ""), str)
+        aliases = _check_type(path, text, "aliases", item.get("aliases", []), list)
+        if not all(isinstance(a, str) for a in aliases):
+            raise ConfigError(f"{path} {_line_of(text, 'aliases')}: aliases must be strings", 'write aliases = ["ai", "a i"]')
+        spec = name + ("=" + ",".join(aliases) if aliases else "")
+        out.append(parse_keyword(spec))
+    _no_duplicates(out)
+    return out
+
+
+def _no_duplicates(keywords: Sequence[Keyword]) -> None:
+    seen = set()
+    for k in keywords:
+        key = tuple(tokens(k.name)) or k.name
+        if key in seen:
+            raise ConfigError(f"keyword {k.name!r} is given twice", "give each keyword once; put variants in its aliases")
+        seen.add(key)
+
+
+def load(path: Optional[Path] = None) -> Settings:
+    """The settings in the config file, or the defaults when there is none."""
+    path = path or config_path()
+    if not path.is_file():
+        return Settings()
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start})", "save it as UTF-8, or delete it to start again") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror})", "check its permissions") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}", "fix that line (voicecount config edit) or delete the file") from None
+
+    known = {f.name for f in fields(Settings)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(
+                f"{path} {_line_of(text, key)}: unknown setting {key!r}",
+                f"known settings: {', '.join(sorted(known))}",
+            )
+    s = Settings()
+    if "keywords" in data:
+        s.keywords = _keywords_from(path, text, data["keywords"])
+        if not s.keywords:
+            raise ConfigError(f"{path} {_line_of(text, 'keywords')}: no keywords", "add at least one [[keywords]] table")
+    for key in ("engine", "model", "device", "backend"):
+        if key in data:
+            setattr(s, key, _check_type(path, text, key, data[key], (str, int) if key == "device" else str))
+    s.device = str(s.device)
+    if "overlay" in data:
+        ov = _check_type(path, text, "overlay", data["overlay"], dict)
+        types = {"x": int, "y": int, "font_size": int, "opacity": (int, float), "theme": str, "caption": bool,
+                 "foreground": str, "background": str}
+        for key, value in ov.items():
+            if key not in types:
+                raise ConfigError(
+                    f"{path} {_line_of(text, key)}: unknown overlay setting {key!r}",
+                    f"known overlay settings: {', '.join(types)}",
+                )
+            _check_type(path, text, key, value, types[key])
+        s.overlay = replace(s.overlay, **ov)
+        if s.overlay.theme not in THEMES:
+            raise ConfigError(f"{path} {_line_of(text, 'theme')}: theme {s.overlay.theme!r} is unknown", f"choose one of: {', '.join(THEMES)}")
+        if not 0.2 <= s.overlay.opacity <= 1.0:
+            raise ConfigError(f"{path} {_line_of(text, 'opacity')}: opacity {s.overlay.opacity} is out of range", "give 0.2 (faint) to 1.0 (solid)")
+        if not 8 <= s.overlay.font_size <= 400:
+            raise ConfigError(f"{path} {_line_of(text, 'font_size')}: font_size {s.overlay.font_size} is out of range", "give 8 to 400")
+    return s
+
+
+def to_toml(s: Settings) -> str:
+    import tomli_w
+
+    data: dict[str, Any] = {
+        "engine": s.engine,
+        "model": s.model,
+        "device": s.device,
+        "backend": s.backend,
+        "keywords": [{"name": k.name, "aliases": list(k.aliases)} for k in s.keywords],
+        "overlay": {k: v for k, v in asdict(s.overlay).items() if v is not None},
+    }
+    header = "# voicecount settings — edit with `voicecount config edit`; flags on the command line win.\n\n"
+    return header + tomli_w.dumps(data)
+
+
+def save(s: Settings, path: Optional[Path] = None) -> Path:
+    """Write the settings atomically (a crash never leaves half a file), user-only."""
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(to_toml(s))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_keywords_file(path: str | Path) -> list[Keyword]:
+    """One keyword per line as on the command line (NAME or NAME=alias,alias); # starts a comment."""
+    p = Path(path).expanduser()
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no such keywords file: {p}", "check the path") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p} is not UTF-8 text (byte {e.start})", "save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {p} ({e.strerror})", "check its permissions") from None
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            out.append(parse_keyword(line))
+        except ConfigError as e:
+            raise ConfigError(f"{p} line {n}: {e.problem}", e.fix) from None
+    if not out:
+        raise ConfigError(f"{p} holds no keywords", "write one per line, e.g. AI or LLM=llm,large language model")
+    _no_duplicates(out)
+    return out
+
+
+def merge_keywords(flags: Sequence[str] | None, keywords_file: str | None, configured: Sequence[Keyword]) -> list[Keyword]:
+    """Keywords from --keyword and --keywords-file replace the configured ones."""
+    out: list[Keyword] = []
+    if keywords_file:
+        out += read_keywords_file(keywords_file)
+    if flags:
+        out += [parse_keyword(k) for k in flags]
+    if not out:
+        return list(configured)
+    _no_duplicates(out)
+    return out

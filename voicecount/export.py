@@ -1,0 +1,286 @@
+"""Export a session: one writer per format, each writing to an open text file.
+
+Subtitles are grouped into readable cues (a sentence, or at most CUE_MAX seconds)
+from the engine's final segments, which are often only a few words long. SRT and
+WebVTT timestamps are written by the `srt` and `webvtt-py` libraries.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable, Optional, TextIO
+
+from .errors import ConfigError
+from .matcher import Word, tokens
+from .session import Session
+
+FORMATS = ("txt", "srt", "vtt", "json", "csv", "md")
+CUE_MAX = 7.0  # seconds: a subtitle longer than this is hard to read
+CUE_GAP = 1.2  # seconds of silence that start a new cue
+_SENTENCE_END = re.compile(r"[.!?…]['\"”)]*$")
+
+# Common English words left out of the report's "top words".
+STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be because been before being below between both
+    but by can could did do does doing down during each few for from further had has have having he her here hers
+    him his how i if in into is it its itself just me more most my no nor not now of off on once only or other our
+    out over own same she should so some such than that the their them then there these they this those through to
+    too under until up very was we were what when where which while who whom why will with would you your yours
+    it's i'm that's there's we're they're don't can't won't let's i'll we'll""".split()
+)
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    text: str
+
+
+def cues(session: Session) -> list[Cue]:
+    """Final segments grouped into subtitle cues: end at a sentence end, a pause, or CUE_MAX."""
+    out: list[Cue] = []
+    words: list[Word] = []
+
+    def flush() -> None:
+        if words:
+            out.append(Cue(words[0].start, max(words[-1].end, words[0].start + 0.3), " ".join(w.text for w in words)))
+            words.clear()
+
+    for seg in session.segments:
+        for w in seg.words:
+            if words and (w.start - words[-1].end > CUE_GAP or w.end - words[0].start > CUE_MAX):
+                flush()
+            words.append(w)
+            if _SENTENCE_END.search(w.text):
+                flush()
+    flush()
+    # Cues must not overlap: word times from separate passes can touch.
+    fixed: list[Cue] = []
+    for c in out:
+        start = max(c.start, fixed[-1].end) if fixed else c.start
+        fixed.append(Cue(start, max(c.end, start + 0.1), c.text))
+    return fixed
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(max(0.0, seconds), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h:d}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
+
+
+def write_txt(session: Session, f: TextIO) -> None:
+    for c in cues(session):
+        f.write(f"[{_clock(c.start)}] {c.text}\n")
+
+
+def write_srt(session: Session, f: TextIO) -> None:
+    import srt
+
+    subs = [srt.Subtitle(i, timedelta(seconds=c.start), timedelta(seconds=c.end), c.text) for i, c in enumerate(cues(session), 1)]
+    f.write(srt.compose(subs))
+
+
+def write_vtt(session: Session, f: TextIO) -> None:
+    from webvtt import Caption, WebVTT
+    from webvtt.models import Timestamp
+
+    def stamp(seconds: float) -> str:
+        ms = int(round(seconds * 1000))
+        h, rest = divmod(ms, 3_600_000)
+        m, rest = divmod(rest, 60_000)
+        s, ms = divmod(rest, 1000)
+        return str(Timestamp(h, m, s, ms))
+
+    vtt = WebVTT()
+    for c in cues(session):
+        # "-->" inside cue text would end the cue early; WebVTT has no escape for it.
+        vtt.captions.append(Caption(stamp(c.start), stamp(c.end), c.text.replace("-->", "→")))
+    vtt.write(f)
+
+
+def _hit_dict(h) -> dict:
+    return {
+        "keyword": h.keyword,
+        "text": h.text,
+        "start": round(h.start, 2),
+        "end": round(h.end, 2),
+        "emitted_at": round(h.emitted_at, 2),
+        "confirmed": h.confirmed,
+        "confidence": round(h.probability, 3),
+    }
+
+
+def write_json(session: Session, f: TextIO) -> None:
+    m = session.meta
+    data = {
+        "id": m.id,
+        "status": m.status,
+        "started_at": m.started_at,
+        "ended_at": m.ended_at,
+        "command": m.command,
+        "source": m.source,
+        "device": m.device,
+        "engine": m.engine,
+        "model": m.model,
+        "duration": round(session.duration, 2),
+        "keywords": m.keywords,
+        "counts": session.counts,
+        "dropped_seconds": m.dropped_seconds,
+        "segments": [
+            {
+                "start": round(s.start, 2),
+                "end": round(s.end, 2),
+                "text": s.text,
+                "words": [
+                    {"word": w.text, "start": round(w.start, 2), "end": round(w.end, 2), "probability": round(w.probability, 3)}
+                    for w in s.words
+                ],
+            }
+            for s in session.segments
+        ],
+        "hits": [_hit_dict(h) for h in session.counted],
+    }
+    if m.summary:
+        data["summary"] = m.summary
+    json.dump(data, f, ensure_ascii=False, indent=1)
+    f.write("\n")
+
+
+def write_csv(session: Session, f: TextIO) -> None:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["time", "keyword", "matched_text", "confidence", "confirmed", "start", "end", "emitted_at"])
+    for h in session.counted:
+        w.writerow([_clock(h.start), h.keyword, h.text, f"{h.probability:.3f}", str(h.confirmed).lower(),
+                    f"{h.start:.2f}", f"{h.end:.2f}", f"{h.emitted_at:.2f}"])
+
+
+def top_words(session: Session, n: int = 10) -> list[tuple[str, int]]:
+    counter = Counter(t for s in session.segments for w in s.words for t in tokens(w.text) if t not in STOPWORDS and len(t) > 1)
+    return counter.most_common(n)
+
+
+def plot_hits(session: Session, path: Path) -> Path:
+    """A PNG of cumulative hits over time, one line per keyword (headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3), dpi=100)
+    end_min = max(session.duration, 1.0) / 60
+    for kw in session.meta.keyword_objects():
+        times = sorted(h.start / 60 for h in session.counted if h.keyword == kw.name)
+        xs = [0.0] + [t for t in times for _ in (0, 1)] + [end_min]
+        ys = [0] + [v for i in range(len(times)) for v in (i, i + 1)] + [len(times)]
+        ax.plot(xs, ys, label=f"{kw.name} ({len(times)})", linewidth=2)
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("hits so far")
+    ax.set_xlim(0, end_min)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title("Keyword hits over time")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _sentence_of(session: Session, start: float, end: float) -> str:
+    for c in cues(session):
+        if c.start - 0.05 <= start and end <= c.end + 0.05 or c.start <= (start + end) / 2 <= c.end:
+            return c.text
+    return ""
+
+
+def write_md(session: Session, f: TextIO, plot_path: Optional[Path] = None) -> None:
+    m = session.meta
+    minutes = session.duration / 60
+    words = session.word_count()
+    wpm = words / minutes if minutes > 0 else 0.0
+    f.write(f"# voicecount session {m.id}\n\n")
+    f.write(f"- Started: {m.started_at}  \n- Source: {m.source}  \n- Engine: {m.engine} {m.model}  \n")
+    f.write(f"- Duration: {_clock(session.duration)} · {words} words · {wpm:.0f} words per minute  \n")
+    f.write(f"- Status: {m.status}" + (f" (audio dropped: {m.dropped_seconds:.1f} s)" if m.dropped_seconds else "") + "\n\n")
+    f.write("## Counts\n\n| keyword | count | per minute |\n|---|---:|---:|\n")
+    for name, n in session.counts.items():
+        rate = n / minutes if minutes > 0 else 0.0
+        f.write(f"| {_md(name)} | {n} | {rate:.2f} |\n")
+    f.write("\n")
+    if plot_path is not None:
+        f.write(f"![Cumulative hits over time]({plot_path.name})\n\n")
+    if m.summary:
+        f.write("## Summary\n\n" + m.summary.strip() + "\n\n")
+        f.write("_Written by a local language model from the transcript; the counts above are measured._\n\n")
+    f.write("## Top words\n\n")
+    f.write(", ".join(f"{w} ({n})" for w, n in top_words(session)) or "(none)")
+    f.write("\n\n## Hits\n\n")
+    if session.counted:
+        f.write("| time | keyword | heard | sentence |\n|---|---|---|---|\n")
+        for h in session.counted:
+            f.write(f"| {_clock(h.start)} | {_md(h.keyword)} | {_md(h.text)} | {_md(_sentence_of(session, h.start, h.end))} |\n")
+    else:
+        f.write("No hits.\n")
+    f.write("\n## Transcript\n\n")
+    for c in cues(session):
+        f.write(f"**{_clock(c.start)}** {_md(c.text)}  \n")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+WRITERS: dict[str, Callable[[Session, TextIO], None]] = {
+    "txt": write_txt,
+    "srt": write_srt,
+    "vtt": write_vtt,
+    "json": write_json,
+    "csv": write_csv,
+}
+
+
+def default_name(session: Session, fmt: str) -> str:
+    return f"voicecount-{session.id}.{fmt}"
+
+
+def export(session: Session, fmt: str, out: Optional[Path]) -> Optional[Path]:
+    """Write ``session`` as ``fmt`` to ``out`` (a file or a folder), or to stdout when ``out`` is None.
+
+    Returns the file written (None for stdout). The Markdown report writes its plot
+    beside the file (to stdout: no plot).
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}", f"choose one of: {', '.join(FORMATS)}")
+    if out is not None and out.is_dir():
+        out = out / default_name(session, fmt)
+    if out is None:
+        import sys
+
+        buf = io.StringIO()
+        if fmt == "md":
+            write_md(session, buf)
+        else:
+            WRITERS[fmt](session, buf)
+        sys.stdout.write(buf.getvalue())
+        return None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".part")
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            if fmt == "md":
+                plot = plot_hits(session, out.with_suffix(".png"))
+                write_md(session, f, plot)
+            else:
+                WRITERS[fmt](session, f)
+        tmp.replace(out)
+    except OSError as e:
+        raise ConfigError(f"cannot write {out} ({e.strerror})", "choose a writable place with -o PATH") from None
+    return out

@@ -1,0 +1,409 @@
+"""Sessions on disk: every `count` and `listen` run, journaled so a crash loses nothing final.
+
+A session is a folder ``<data dir>/sessions/<id>/`` (mode 0700) holding
+
+- ``meta.json``: who/what/when, rewritten atomically at the start and the end;
+- ``journal.jsonl``: append-only, one JSON object per line — each final segment
+  (with its words), each hit change (added / confirmed / retracted), a clock line
+  every few seconds — flushed and fsynced as it is written.
+
+The writer is driven by the pipeline worker thread only. A session still marked
+"recording" whose process is gone was killed: ``recover_unfinished`` rebuilds its
+counts from the journal and marks it "recovered"; it then exports like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+from .errors import VoicecountError
+from .matcher import Hit, HitChange, Keyword, Word, counts_of
+from .paths import data_dir
+
+CLOCK_EVERY = 5.0  # seconds of audio between clock lines (how much duration a crash can lose)
+
+
+class SessionError(VoicecountError):
+    """A session that cannot be found, read or written."""
+
+
+def sessions_dir() -> Path:
+    return data_dir() / "sessions"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+@dataclass
+class SessionMeta:
+    id: str
+    started_at: str
+    command: str  # "count" or "listen"
+    source: str  # the file, or the microphone's name
+    engine: str
+    model: str
+    keywords: list[dict]  # [{"name": ..., "aliases": [...]}]
+    device: str = ""
+    status: str = "recording"  # recording → finished | recovered | failed
+    ended_at: str = ""
+    duration: float = 0.0
+    counts: dict = field(default_factory=dict)
+    dropped_seconds: float = 0.0
+    error: str = ""
+    summary: str = ""
+    pid: int = 0
+    host: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SessionMeta":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def keyword_objects(self) -> list[Keyword]:
+        return [Keyword(k["name"], tuple(k.get("aliases", ()))) for k in self.keywords]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One final result: the words the engine will not change again."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+
+
+@dataclass
+class Session:
+    """A session read back from disk."""
+
+    path: Path
+    meta: SessionMeta
+    segments: list[Segment]
+    hits: list[Hit]  # every hit ever counted, in order; retracted ones flagged
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    @property
+    def counted(self) -> list[Hit]:
+        return [h for h in self.hits if not h.retracted]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return counts_of(self.hits, self.meta.keyword_objects())
+
+    @property
+    def duration(self) -> float:
+        return self.meta.duration
+
+    def word_count(self) -> int:
+        return sum(len(s.words) for s in self.segments)
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "posix":
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _new_id(root: Path) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+class SessionWriter:
+    """Appends one session's journal; used by the pipeline worker thread only."""
+
+    def __init__(self, path: Path, meta: SessionMeta) -> None:
+        self.path = path
+        self.meta = meta
+        self._journal = None
+        self._next_clock = CLOCK_EVERY
+
+    @classmethod
+    def create(
+        cls,
+        command: str,
+        source: str,
+        engine: str,
+        model: str,
+        keywords: Sequence[Keyword],
+        device: str = "",
+    ) -> "SessionWriter":
+        root = sessions_dir()
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(root, 0o700)
+            sid = _new_id(root)
+            path = root / sid
+            path.mkdir(mode=0o700)
+            meta = SessionMeta(
+                id=sid,
+                started_at=_now_iso(),
+                command=command,
+                source=source,
+                engine=engine,
+                model=model,
+                keywords=[{"name": k.name, "aliases": list(k.aliases)} for k in keywords],
+                device=device,
+                counts={k.name: 0 for k in keywords},
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+            _write_json_atomic(path / "meta.json", asdict(meta))
+            fd = os.open(path / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as e:
+            raise SessionError(
+                f"cannot create a session in {root} ({e.strerror})",
+                "make the data folder writable, or point VOICECOUNT_HOME somewhere writable",
+            ) from None
+        writer = cls(path, meta)
+        writer._journal = os.fdopen(fd, "a", encoding="utf-8")
+        return writer
+
+    def _append(self, record: dict) -> None:
+        if self._journal is None:
+            return
+        try:
+            self._journal.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+        except OSError as e:
+            raise SessionError(
+                f"cannot write the session journal {self.path / 'journal.jsonl'} ({e.strerror})",
+                "free some disk space; what was written so far is kept",
+            ) from None
+
+    def final(self, words: Sequence[Word]) -> None:
+        self._append({"t": "final", "words": [[w.text, round(w.start, 3), round(w.end, 3), round(w.probability, 3)] for w in words]})
+
+    def change(self, change: HitChange) -> None:
+        h = change.hit
+        self._append(
+            {
+                "t": "hit",
+                "kind": change.kind,
+                "id": h.id,
+                "keyword": h.keyword,
+                "text": h.text,
+                "start": round(h.start, 3),
+                "end": round(h.end, 3),
+                "emitted_at": round(h.emitted_at, 3),
+                "confirmed": h.confirmed,
+                "probability": round(h.probability, 3),
+            }
+        )
+
+    def clock(self, audio_seconds: float) -> None:
+        """Record how far the audio got, every CLOCK_EVERY seconds."""
+        if audio_seconds >= self._next_clock:
+            self._append({"t": "clock", "audio": round(audio_seconds, 2)})
+            self._next_clock = audio_seconds + CLOCK_EVERY
+
+    def keywords(self, keywords: Sequence[Keyword]) -> None:
+        """The keywords changed mid-session (kept in meta at the end)."""
+        self.meta.keywords = [{"name": k.name, "aliases": list(k.aliases)} for k in keywords]
+        self._append({"t": "keywords", "keywords": self.meta.keywords})
+
+    def close(self, counts: dict[str, int], duration: float, dropped_seconds: float = 0.0, error: str = "") -> None:
+        """Mark the session finished (or failed) with its totals."""
+        if self._journal is None:
+            return
+        self._append({"t": "end", "audio": round(duration, 2)})
+        self._journal.close()
+        self._journal = None
+        self.meta.status = "failed" if error else "finished"
+        self.meta.error = error
+        self.meta.ended_at = _now_iso()
+        self.meta.duration = round(duration, 2)
+        self.meta.counts = dict(counts)
+        self.meta.dropped_seconds = round(dropped_seconds, 2)
+        try:
+            _write_json_atomic(self.path / "meta.json", asdict(self.meta))
+        except OSError as e:
+            raise SessionError(f"cannot finish the session in {self.path} ({e.strerror})", "free some disk space") from None
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _read_journal(path: Path) -> Iterator[dict]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # the last line was being written when the process died
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+    except FileNotFoundError:
+        return
+
+
+def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], float, list[dict]]:
+    segments: list[Segment] = []
+    hits: dict[int, Hit] = {}
+    audio = 0.0
+    keywords = meta.keywords
+    for rec in _read_journal(path / "journal.jsonl"):
+        t = rec.get("t")
+        if t == "final":
+            words = tuple(Word(w[0], float(w[1]), float(w[2]), float(w[3])) for w in rec.get("words", []))
+            if words:
+                segments.append(Segment(words[0].start, words[-1].end, " ".join(w.text for w in words), words))
+                audio = max(audio, words[-1].end)
+        elif t == "hit":
+            hid = int(rec["id"])
+            h = hits.get(hid)
+            if h is None:
+                h = Hit(hid, rec["keyword"], rec["text"], rec["start"], rec["end"], rec["emitted_at"], rec["confirmed"], False, rec.get("probability", 1.0))
+                hits[hid] = h
+            h.text, h.start, h.end = rec["text"], rec["start"], rec["end"]
+            h.confirmed = bool(rec["confirmed"])
+            h.probability = rec.get("probability", h.probability)
+            if rec["kind"] == "retracted":
+                h.retracted = True
+        elif t in ("clock", "end"):
+            audio = max(audio, float(rec.get("audio", 0.0)))
+        elif t == "keywords":
+            keywords = rec.get("keywords", keywords)
+    return segments, sorted(hits.values(), key=lambda h: h.id), audio, keywords
+
+
+def _session_path(sid: str) -> Path:
+    root = sessions_dir()
+    if sid == "last":
+        ids = list_ids()
+        if not ids:
+            raise SessionError("there are no sessions yet", "record one with: voicecount listen (or voicecount count FILE)")
+        sid = ids[-1]
+    path = root / sid
+    if not (path / "meta.json").is_file():
+        matches = [i for i in list_ids() if i.startswith(sid)] if sid else []
+        if len(matches) == 1:
+            return root / matches[0]
+        hint = "see: voicecount sessions list" if not matches else f"it matches {', '.join(matches[:5])}; give more of it"
+        raise SessionError(f"no session {sid!r}", hint)
+    return path
+
+
+def list_ids() -> list[str]:
+    root = sessions_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file())
+
+
+def load(sid: str) -> Session:
+    """Read a session back (an unfinished one as far as its journal goes)."""
+    path = _session_path(sid)
+    try:
+        meta = SessionMeta.from_dict(json.loads((path / "meta.json").read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, TypeError) as e:
+        raise SessionError(f"cannot read session {path.name} ({e})", f"the folder {path} is damaged; delete it with: voicecount sessions delete {path.name}") from None
+    segments, hits, audio, keywords = _replay(path, meta)
+    meta.keywords = keywords
+    if meta.status == "recording":
+        # Still running (or killed and not yet recovered): the journal is the truth so far.
+        for h in hits:
+            if not h.confirmed:
+                h.retracted = True
+        meta.duration = max(meta.duration, audio)
+    return Session(path, meta, segments, hits)
+
+
+def _alive(meta: SessionMeta) -> bool:
+    if meta.host and meta.host != socket.gethostname():
+        return True  # another machine's session (shared folder): not ours to judge
+    if meta.pid <= 0:
+        return False
+    if meta.pid == os.getpid():
+        return True
+    try:
+        os.kill(meta.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def recover_unfinished() -> list[Session]:
+    """Mark sessions whose process died mid-recording as recovered, with counts from the journal."""
+    recovered = []
+    for sid in list_ids():
+        path = sessions_dir() / sid
+        try:
+            meta = SessionMeta.from_dict(json.loads((path / "meta.json").read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, TypeError):
+            continue
+        if meta.status != "recording" or _alive(meta):
+            continue
+        session = load(sid)
+        meta = session.meta
+        meta.status = "recovered"
+        meta.counts = session.counts
+        try:
+            meta.ended_at = datetime.fromtimestamp((path / "journal.jsonl").stat().st_mtime).astimezone().isoformat(timespec="seconds")
+        except OSError:
+            meta.ended_at = _now_iso()
+        try:
+            _write_json_atomic(path / "meta.json", asdict(meta))
+        except OSError:
+            continue  # read-only: it still loads as "recording" with the same content
+        recovered.append(session)
+    return recovered
+
+
+def save_summary(sid: str, summary: str) -> None:
+    session = load(sid)
+    session.meta.summary = summary
+    _write_json_atomic(session.path / "meta.json", asdict(session.meta))
+
+
+def delete(sid: str) -> Path:
+    path = _session_path(sid)
+    shutil.rmtree(path)
+    return path
+
+
+def all_sessions() -> list[Session]:
+    out = []
+    for sid in list_ids():
+        try:
+            out.append(load(sid))
+        except SessionError:
+            continue
+    return out
