@@ -97,6 +97,8 @@ class FileSource:
     path: Path
     realtime: bool = False
     description: str = ""
+    speed: float = 1.0  # with realtime: 2.0 plays twice as fast (demos, tests)
+    live = False  # not a microphone: silence here is real silence
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -172,7 +174,7 @@ class FileSource:
             if self._stop.is_set():
                 return
             if self.realtime:
-                ahead = sent / SAMPLE_RATE - (time.monotonic() - start)
+                ahead = sent / SAMPLE_RATE / self.speed - (time.monotonic() - start)
                 if ahead > 0:
                     self._stop.wait(ahead)
             sent += chunk.size
@@ -343,6 +345,8 @@ def choose_device(devices: list[InputDevice], wanted: Optional[str]) -> InputDev
 
 class MicrophoneSource:
     """Live input. The backend's callback thread only enqueues; a full queue drops audio and counts it."""
+
+    live = True
 
     def __init__(self, device: Optional[str] = None, backend: str = "sounddevice", max_queue_seconds: float = 30.0) -> None:
         self.backend = backend

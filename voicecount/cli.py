@@ -97,10 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
         "listen",
         help="count keywords live from the microphone",
         description="Listen to the microphone (or replay --input FILE) and count keywords live. "
-        "Count changes and final text go to stdout, the live partial caption to stderr. Ctrl-C stops.",
+        "By default an always-on-top overlay shows the counts (the model loads behind it); with --no-gui count "
+        "changes and final text go to stdout and the live partial caption to stderr. Ctrl-C stops; the session "
+        "is saved either way.",
     )
     _add_engine_args(p)
-    p.add_argument("--no-gui", action="store_true", help="print to the terminal instead of opening the overlay")
+    p.add_argument(
+        "--no-gui",
+        action="store_true",
+        help="print count changes to the terminal instead of opening the always-on-top overlay window "
+        "(keys in the window: " + "space pause, u undo, r reset, k keywords, m microphone, c caption, +/- size, t theme, q quit; right-click for a menu)",
+    )
     p.add_argument("--input", metavar="FILE", help="replay a recording instead of the microphone")
     p.add_argument("--realtime", action="store_true", help="with --input: feed it at speaking pace")
     p.add_argument("--device", metavar="INDEX|NAME", help="microphone index or part of its name (see: voicecount devices)")
@@ -250,6 +257,56 @@ def _check_engine_name(settings) -> None:
         raise ConfigError(f"unknown engine {settings.engine!r}", f"choose one of: {', '.join(ENGINES)}")
 
 
+class _LogProgress:
+    """Progress for a log file or pipe: a line at every quarter, no carriage returns."""
+
+    def __init__(self, total: Optional[float]) -> None:
+        self.total = total
+        self.next = 0.25
+        self._counts = ""
+
+    def update(self, seconds: float) -> None:
+        if self.total and seconds / self.total >= self.next:
+            pct = min(100, int(self.next * 100))
+            print(f"counting: {pct}% ({seconds:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(), file=sys.stderr, flush=True)
+            self.next += 0.25
+
+    def counts(self, counts: dict) -> None:
+        self._counts = " ".join(f"{k}={v}" for k, v in counts.items())
+
+    def close(self) -> None:
+        if self.total and self.next <= 1.0:
+            print(f"counting: 100% ({self.total:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(), file=sys.stderr)
+
+
+class _BarProgress:
+    """A tqdm bar on a terminal."""
+
+    def __init__(self, total: Optional[float]) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=round(total, 1) if total else None,
+            unit="s",
+            desc="counting",
+            file=sys.stderr,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]{postfix}",
+        )
+
+    def update(self, seconds: float) -> None:
+        self.bar.update(round(seconds, 1) - self.bar.n)
+
+    def counts(self, counts: dict) -> None:
+        self.bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in counts.items()), refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress(total: Optional[float]):
+    return _BarProgress(total) if sys.stderr.isatty() else _LogProgress(total)
+
+
 def _fmt_time(seconds: float) -> str:
     m, s = divmod(max(0.0, seconds), 60)
     return f"{int(m):02d}:{s:04.1f}"
@@ -277,24 +334,14 @@ def cmd_count(args) -> int:
     pipeline = Pipeline(source, engine, keywords, session=session).start()
     bar = None
     if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=round(source.duration, 1) if source.duration else None,
-            unit="s",
-            unit_scale=False,
-            desc="counting",
-            file=sys.stderr,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]{postfix}",
-            disable=None,
-        )
+        bar = _progress(source.duration)
     result = None
     try:
         for ev in pipeline.iter_events():
             if isinstance(ev, Progress) and bar is not None:
-                bar.update(round(ev.audio_seconds, 1) - bar.n)
+                bar.update(ev.audio_seconds)
             elif isinstance(ev, CountChange) and bar is not None:
-                bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in ev.counts.items()), refresh=False)
+                bar.counts(ev.counts)
             elif isinstance(ev, Failed):
                 raise ev.error
             elif isinstance(ev, Finished):
@@ -331,11 +378,6 @@ def cmd_listen(args) -> int:
     from .audio import FileSource, MicrophoneSource
     from .pipeline import Caption, CountChange, Failed, Finished, FinalText, Pipeline, Status
 
-    if not args.no_gui:
-        raise ConfigError(
-            "the overlay window is not available in this version",
-            "run: voicecount listen --no-gui",
-        )
     settings = _settings(args)
     keywords = settings.keywords
     _check_engine_name(settings)
@@ -349,6 +391,8 @@ def cmd_listen(args) -> int:
         source = MicrophoneSource(settings.device or None, backend=settings.backend)
         where, device = source.description, source.device.name
     _recover()
+    if not args.no_gui:
+        return _listen_gui(args, settings, source, where, device)
     engine = _engine(args, settings)
     session = _start_session("listen", where, engine, keywords, device)
     pipeline = Pipeline(source, engine, keywords, session=session).start()
@@ -405,6 +449,79 @@ def cmd_listen(args) -> int:
         )
         if result.dropped_seconds:
             print(f"voicecount: {result.dropped_seconds:.1f} s of audio dropped (the engine fell behind)", file=sys.stderr)
+    return 0
+
+
+def _listen_gui(args, settings, source, where: str, device: str) -> int:
+    """The overlay: the window opens at once, the model loads behind it."""
+    try:
+        import tkinter as tk
+    except ImportError:
+        raise ConfigError(
+            "this Python has no tkinter, so the overlay cannot open",
+            "install it (Debian/Ubuntu: sudo apt install python3-tk; macOS: use the python.org installer "
+            "or brew install python-tk), or run: voicecount listen --no-gui",
+        ) from None
+    from . import config
+    from .audio import MicrophoneSource, list_input_devices
+    from .overlay import Overlay
+    from .pipeline import Pipeline
+
+    try:
+        root = tk.Tk()
+    except tk.TclError as e:
+        raise ConfigError(f"cannot open a window ({e})", "run it in a desktop session, or use: voicecount listen --no-gui") from None
+    started_with = list(settings.keywords)
+
+    def start(keywords):
+        engine = _engine(args, settings)
+        session = _start_session("listen", where, engine, keywords, device)
+        return Pipeline(source, engine, keywords, session=session).start()
+
+    def save(overlay_settings, keywords) -> None:
+        stored = config.load()
+        stored.overlay = overlay_settings
+        if list(keywords) != started_with:  # edited in the window: keep them for next time
+            stored.keywords = list(keywords)
+        config.save(stored)
+
+    def switch(pipeline, dev) -> None:
+        pipeline.switch_source(MicrophoneSource(str(dev.index), backend=settings.backend))
+        stored = config.load()
+        stored.device = dev.name
+        config.save(stored)
+
+    overlay = Overlay(
+        root,
+        settings.keywords,
+        start,
+        settings=settings.overlay,
+        on_settings=save,
+        list_devices=lambda: list_input_devices(settings.backend),
+        switch_device=switch,
+    )
+    print(f"voicecount: overlay open on {source.description} — q in the window (or Ctrl-C here) quits", file=sys.stderr)
+    try:
+        root.mainloop()
+    except KeyboardInterrupt:
+        if overlay.pipeline is not None:
+            overlay.pipeline.stop()
+            for ev in overlay.pipeline.iter_events():
+                if ev.__class__.__name__ in ("Finished", "Failed"):
+                    overlay.result = getattr(ev, "result", None)
+                    break
+    if overlay.error is not None:
+        if isinstance(overlay.error, VoicecountError):
+            raise overlay.error
+        raise RuntimeError(str(overlay.error))
+    result = overlay.result
+    if result is not None:
+        totals = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
+        print(f"total {totals} in {_fmt_time(result.duration)}", flush=True)
+        print(
+            f"voicecount: session {result.session_id} saved — export it with: voicecount export {result.session_id} --format md",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, Union
 
 from .audio import SAMPLE_RATE, AudioSource
@@ -99,6 +99,42 @@ class Finished:
 PipelineEvent = Union[Progress, Caption, FinalText, CountChange, Status, Failed, Finished]
 
 
+SILENCE_CHECK = 3.0  # seconds of pure digital zeros from a microphone that mean "no permission"
+DROP_CLEAR = 5.0  # seconds without new drops before the "dropped" status clears
+
+
+class _Health:
+    """Watches the input on the worker thread: audio dropped, or a microphone that only gives zeros."""
+
+    def __init__(self, pipeline: "Pipeline", live: bool) -> None:
+        self.pipeline = pipeline
+        self.live = live
+        self.heard = not live
+        self.warned_silent = False
+        self.dropped = 0.0
+        self.dropped_at = -1.0
+
+    def update(self, chunk, audio: float, emit: Callable, paused: bool) -> None:
+        back = Status("paused" if paused else "listening")
+        if not self.heard:
+            if chunk.any():
+                self.heard = True
+                if self.warned_silent:
+                    emit(back)
+            elif audio >= SILENCE_CHECK and not self.warned_silent:
+                self.warned_silent = True
+                emit(Status("silent", "the microphone gives only silence: check it is not muted; on macOS allow "
+                                      "Terminal/Python in System Settings → Privacy → Microphone"))
+        dropped = self.pipeline.dropped_seconds
+        if dropped > self.dropped:
+            self.dropped = dropped
+            self.dropped_at = audio
+            emit(Status("dropped", f"{dropped:.1f} s of audio dropped: the engine is slower than speech"))
+        elif self.dropped_at >= 0 and audio - self.dropped_at > DROP_CLEAR:
+            self.dropped_at = -1.0
+            emit(back)
+
+
 class Pipeline:
     """Runs one source through one engine; start() returns at once, events() yields until the end."""
 
@@ -122,6 +158,8 @@ class Pipeline:
         self.session = session
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._next_sources: "queue.Queue[AudioSource]" = queue.Queue()
+        self._dropped_before = 0.0  # seconds dropped by sources switched away from
 
     # ------------------------------------------------------------------ control (any thread)
     def start(self) -> "Pipeline":
@@ -134,6 +172,11 @@ class Pipeline:
     def stop(self) -> None:
         """Ask both threads to end; the worker still finalises what it has and sends Finished."""
         self._stop.set()
+        self.source.stop()
+
+    def switch_source(self, source: AudioSource) -> None:
+        """Carry on from another source (a different microphone); counts and session go on."""
+        self._next_sources.put(source)
         self.source.stop()
 
     def send(self, command: str, *args) -> None:
@@ -157,23 +200,35 @@ class Pipeline:
 
     # ------------------------------------------------------------------ reader thread
     def _read(self) -> None:
-        try:
-            for chunk in self.source.chunks():
-                while not self._stop.is_set():
-                    try:
-                        self.chunk_q.put(chunk, timeout=0.2)
+        while True:
+            source = self.source
+            try:
+                for chunk in source.chunks():
+                    while not self._stop.is_set():
+                        try:
+                            self.chunk_q.put(chunk, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    if self._stop.is_set():
                         break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
-                    break
-        except VoicecountError as e:
-            self._put_end(e)
-            return
-        except Exception as e:  # a device vanishing mid-stream must not kill the worker silently
-            self._put_end(e)
-            return
+            except Exception as e:  # a device vanishing mid-stream must not kill the worker silently
+                self._put_end(e)
+                return
+            try:
+                nxt = self._next_sources.get_nowait()
+            except queue.Empty:
+                break
+            if self._stop.is_set():
+                break
+            self._dropped_before += source.dropped_seconds
+            self.source = nxt
+            self.events.put(Status("listening", f"now: {nxt.description}"))
         self._put_end(None)
+
+    @property
+    def dropped_seconds(self) -> float:
+        return self._dropped_before + self.source.dropped_seconds
 
     def _put_end(self, error: Optional[Exception]) -> None:
         while True:
@@ -208,6 +263,7 @@ class Pipeline:
                     session.clock(ev.audio_seconds)
             self.events.put(ev)
 
+        health = _Health(self, live=getattr(self.source, "live", False))
         try:
             while True:
                 paused = self._run_commands(paused, clock, emit)
@@ -222,7 +278,7 @@ class Pipeline:
                     clock = max(clock, audio) + (time.perf_counter() - t0)
                     self._handle(events, clock, transcript, emit, paused)
                     for ch in self.counter.finish():
-                        emit(CountChange(ch, self.counter.counts()))
+                        emit(self._count_change(ch))
                     break
                 audio += item.size / SAMPLE_RATE
                 t0 = time.perf_counter()
@@ -230,12 +286,13 @@ class Pipeline:
                 clock = max(clock, audio) + (time.perf_counter() - t0)
                 self._handle(events, clock, transcript, emit, paused)
                 emit(Progress(audio, clock))
+                health.update(item, audio, emit, paused)
         except Exception as e:  # the engine failed: report it, stop the source, keep what we have
             self.stop()
             error = e
         if session is not None:
             try:
-                session.close(self.counter.counts(), audio, self.source.dropped_seconds, str(error) if error else "")
+                session.close(self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "")
             except VoicecountError as e:
                 error = error or e
         if error is not None:
@@ -245,12 +302,12 @@ class Pipeline:
             Finished(
                 CountResult(
                     counts=self.counter.counts(),
-                    hits=list(self.counter.hits),
+                    hits=[replace(h) for h in self.counter.hits],
                     duration=audio,
                     engine=self.engine.name,
                     model=self.engine.model_name,
                     transcript=transcript,
-                    dropped_seconds=self.source.dropped_seconds,
+                    dropped_seconds=self.dropped_seconds,
                     session_id=session.meta.id if session is not None else "",
                 )
             )
@@ -262,7 +319,7 @@ class Pipeline:
                 emit(Caption(ev.text))
                 if not paused:
                     for ch in self.counter.on_partial(ev.words, clock):
-                        emit(CountChange(ch, self.counter.counts()))
+                        emit(self._count_change(ch))
             elif isinstance(ev, Final):
                 if not ev.words:
                     continue  # an empty final is not an utterance
@@ -272,7 +329,11 @@ class Pipeline:
                 emit(ft)
                 if not paused:
                     for ch in self.counter.on_final(ev.words, clock):
-                        emit(CountChange(ch, self.counter.counts()))
+                        emit(self._count_change(ch))
+
+    def _count_change(self, change: HitChange) -> CountChange:
+        # Views get a copy: the worker keeps mutating its own Hit (provisional → confirmed).
+        return CountChange(HitChange(change.kind, replace(change.hit)), self.counter.counts())
 
     def _run_commands(self, paused: bool, clock: float, emit: Callable) -> bool:
         while True:
@@ -289,12 +350,12 @@ class Pipeline:
             elif cmd == "undo":
                 ch = self.counter.undo_last()
                 if ch:
-                    emit(CountChange(ch, self.counter.counts()))
+                    emit(self._count_change(ch))
             elif cmd == "reset":
                 self.counter.tail = []
                 for h in self.counter.counted():
                     h.retracted = True
-                    emit(CountChange(HitChange("retracted", h), self.counter.counts()))
+                    emit(self._count_change(HitChange("retracted", h)))
             elif cmd == "keywords":
                 self.counter.keywords = list(args[0])
                 self.engine.set_keywords(self.counter.keywords)

@@ -1,0 +1,148 @@
+"""The overlay in a real Tk window under Xvfb, driven by a dev talk through the real pipeline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from voicecount.audio import FileSource
+from voicecount.config import OverlaySettings
+from voicecount.matcher import DEFAULT_KEYWORDS, parse_keyword
+from voicecount.pipeline import Pipeline
+
+TALK = "d03_mixed__flite-slt__clean.wav"
+
+
+@pytest.fixture
+def tk_root(xvfb):
+    import tkinter as tk
+
+    root = tk.Tk()
+    yield root
+    try:
+        root.destroy()
+    except tk.TclError:
+        pass  # the overlay closed itself
+
+
+def pump(root, until, timeout: float, what: str) -> None:
+    """Run the Tk loop (as mainloop would) until ``until()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        root.update()
+        time.sleep(0.01)
+
+
+def factory(engine, path, speed=None):
+    def start(keywords):
+        return Pipeline(FileSource(path, realtime=speed is not None, speed=speed or 1.0), engine.fresh(), keywords).start()
+
+    return start
+
+
+def count_text(overlay, name="AI") -> str:
+    return overlay.count_labels[name].cget("text")
+
+
+def test_window_is_borderless_topmost_top_right_and_counts_a_talk(tk_root, whisper_engine, shared_audio, dev_manifest, tmp_path):
+    from voicecount.overlay import Overlay
+
+    captions = []
+    ov = Overlay(tk_root, DEFAULT_KEYWORDS, factory(whisper_engine, shared_audio / "dev" / TALK))
+    ov.caption_var.trace_add("write", lambda *a: captions.append(ov.caption_var.get()))
+    tk_root.update()
+    # Shows at once, before the model is ready, and says it is loading.
+    assert ov.status_var.get().startswith("loading") or ov.status == "listening"
+    assert bool(tk_root.overrideredirect()) is True
+    assert int(tk_root.attributes("-topmost")) == 1
+    x, w = tk_root.winfo_x(), tk_root.winfo_width()
+    assert x + w >= tk_root.winfo_screenwidth() - 60 and tk_root.winfo_y() < 60  # top-right corner
+
+    pump(tk_root, lambda: ov.result is not None, 180, "the talk to finish")
+    expected = dev_manifest[TALK]["keywords"]
+    assert count_text(ov) == str(expected)
+    assert ov.status == "finished"
+    assert len(set(captions)) >= 5  # the caption followed the speech
+
+    if shutil.which("import"):
+        shot = tmp_path / "overlay.png"
+        subprocess.run(["import", "-window", "root", str(shot)], check=True, timeout=30)
+        assert shot.stat().st_size > 1000
+
+
+def test_pause_undo_reset_and_quit_while_listening(tk_root, whisper_engine, shared_audio):
+    from voicecount.overlay import Overlay
+
+    ov = Overlay(tk_root, DEFAULT_KEYWORDS, factory(whisper_engine, shared_audio / "dev" / TALK, speed=2.0))
+    pump(tk_root, lambda: ov.counts.totals.get("AI", 0) >= 2, 120, "two hits")
+
+    tk_root.focus_force()
+    tk_root.event_generate("<KeyPress-space>", when="tail")  # pause, from the keyboard
+    pump(tk_root, lambda: ov.status == "paused", 10, "the paused status")
+    at_pause = int(count_text(ov))
+    tk_root.event_generate("<KeyPress-u>", when="tail")
+    pump(tk_root, lambda: count_text(ov) == str(at_pause - 1), 10, "undo to show")
+    # Paused: speech keeps coming but nothing more is counted.
+    end = time.monotonic() + 4
+    pump(tk_root, lambda: time.monotonic() > end, 10, "4 s of paused listening")
+    assert count_text(ov) == str(at_pause - 1)
+    ov.reset(confirm=False)
+    pump(tk_root, lambda: count_text(ov) == "0", 10, "reset to show")
+    ov.toggle_pause()
+    pump(tk_root, lambda: ov.status == "listening", 10, "listening again")
+    ov.quit()
+    pump(tk_root, lambda: ov._closed, 60, "a clean quit")
+    assert ov.result is not None  # the pipeline finalised before the window closed
+
+
+def test_keywords_change_without_restart(tk_root, whisper_engine, shared_audio):
+    from voicecount.overlay import Overlay, parse_keyword_lines
+
+    saved = []
+    ov = Overlay(
+        tk_root,
+        DEFAULT_KEYWORDS,
+        factory(whisper_engine, shared_audio / "dev" / TALK, speed=2.0),
+        settings=OverlaySettings(),
+        on_settings=lambda s, k: saved.append([x.name for x in k]),
+    )
+    pump(tk_root, lambda: ov.status == "listening", 60, "the model")
+    ov.set_keywords(parse_keyword_lines("AI\nPhone=phone,phones\n"))
+    assert set(ov.count_labels) == {"AI", "Phone"}
+    assert saved[-1] == ["AI", "Phone"]
+    pump(tk_root, lambda: ov.result is not None, 180, "the talk to finish")
+    assert int(count_text(ov, "Phone")) >= 1  # "AI now runs on a phone"
+    with pytest.raises(Exception, match="empty keyword"):
+        parse_keyword_lines("AI\n=x\n")
+
+
+def test_provisional_hits_show_in_the_pending_colour_and_retractions_flash(tk_root):
+    from voicecount.matcher import Hit, HitChange
+    from voicecount.overlay import THEMES, Overlay
+    from voicecount.pipeline import CountChange
+
+    class Idle:
+        events = None
+
+    ov = Overlay(tk_root, DEFAULT_KEYWORDS, lambda k: (_ for _ in ()).throw(RuntimeError("no model in this test")))
+    pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
+    assert "no model in this test" in ov.status_var.get()
+    hit = Hit(1, "AI", "AI", 1.0, 1.3, 1.5)
+    ov.handle(CountChange(HitChange("added", hit), {"AI": 1}))
+    assert count_text(ov) == "1" and ov.count_labels["AI"].cget("fg") == THEMES["dark"]["pending"]
+    hit.confirmed = True
+    ov.handle(CountChange(HitChange("confirmed", hit), {"AI": 1}))
+    assert ov.count_labels["AI"].cget("fg") == THEMES["dark"]["fg"]
+    hit2 = Hit(2, "AI", "ai", 5.0, 5.2, 5.5)
+    ov.handle(CountChange(HitChange("added", hit2), {"AI": 2}))
+    hit2.retracted = True
+    ov.handle(CountChange(HitChange("retracted", hit2), {"AI": 1}))
+    assert count_text(ov) == "1" and ov.count_labels["AI"].cget("fg") == THEMES["dark"]["retracted"]
+    end = time.monotonic() + 1
+    pump(tk_root, lambda: time.monotonic() > end, 5, "the flash to end")
+    assert ov.count_labels["AI"].cget("fg") == THEMES["dark"]["fg"]

@@ -1,0 +1,509 @@
+"""The always-on-top overlay: the only module that touches Tk, always on the main thread.
+
+The window appears at once; the model loads on a background thread, which hands
+the running Pipeline back through a queue. Pipeline events arrive on the
+pipeline's own queue; both are drained by ``_poll`` every POLL_MS via ``after()``,
+so a count change is on screen within POLL_MS of the matcher counting it.
+Commands go the other way through ``Pipeline.send``.
+
+macOS notes: ``overrideredirect`` windows cannot take keyboard focus there, so on
+Aqua the window is made borderless with the "plain" window style instead. Tk cannot
+place a window above another app's full-screen Space; present in a window (or
+"full screen" in a window) and the overlay stays on top.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import tkinter as tk
+from dataclasses import dataclass, field
+from tkinter import font as tkfont
+from tkinter import messagebox
+from typing import Callable, Optional, Sequence
+
+from .config import OverlaySettings
+from .errors import VoicecountError
+from .matcher import Keyword, parse_keyword
+from .pipeline import Caption, CountChange, Failed, Finished, Pipeline, Status
+
+POLL_MS = 30
+MAX_EVENTS_PER_POLL = 500
+MARGIN = 24  # pixels from the screen corner
+
+THEMES = {
+    "dark": {"bg": "#101114", "fg": "#f4f4f4", "dim": "#9aa0a6", "pending": "#ffc857", "retracted": "#ff6b6b"},
+    "light": {"bg": "#fbfbf8", "fg": "#111111", "dim": "#555b61", "pending": "#b7791f", "retracted": "#c0392b"},
+}
+STATUS_COLOURS = {
+    "loading": "#9aa0a6",
+    "listening": "#2ecc71",
+    "paused": "#f1c40f",
+    "dropped": "#e67e22",
+    "silent": "#e67e22",
+    "error": "#e74c3c",
+    "finished": "#3498db",
+}
+STATUS_TEXT = {
+    "loading": "loading model…",
+    "listening": "listening",
+    "paused": "paused",
+    "dropped": "audio dropped",
+    "silent": "no sound",
+    "error": "error",
+    "finished": "finished",
+}
+KEYS_HELP = "space pause · u undo · r reset · k keywords · m microphone · c caption · +/− size · t theme · q quit"
+
+
+@dataclass
+class Counts:
+    """What the rows show: totals, and which keywords have a provisional hit pending."""
+
+    totals: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, set] = field(default_factory=dict)
+
+    def apply(self, ev: CountChange) -> str:
+        """Update from one change; returns the keyword it touched."""
+        hit = ev.change.hit
+        self.totals = dict(ev.counts)
+        ids = self.pending.setdefault(hit.keyword, set())
+        if ev.change.kind == "added" and not hit.confirmed:
+            ids.add(hit.id)
+        else:
+            ids.discard(hit.id)
+        return hit.keyword
+
+
+PipelineFactory = Callable[[Sequence[Keyword]], Pipeline]
+
+
+class Overlay:
+    """A small borderless, topmost window with one large count per keyword."""
+
+    def __init__(
+        self,
+        root: tk.Tk,
+        keywords: Sequence[Keyword],
+        start_pipeline: PipelineFactory,
+        settings: Optional[OverlaySettings] = None,
+        on_settings: Optional[Callable[[OverlaySettings, Sequence[Keyword]], None]] = None,
+        list_devices: Optional[Callable[[], list]] = None,
+        switch_device: Optional[Callable[[Pipeline, object], None]] = None,
+    ) -> None:
+        self.root = root
+        self.keywords = list(keywords)
+        self.settings = settings or OverlaySettings()
+        self.on_settings = on_settings
+        self.list_devices = list_devices
+        self.switch_device = switch_device
+        self.pipeline: Optional[Pipeline] = None
+        self.result = None
+        self.error: Optional[BaseException] = None
+        self.status = "loading"
+        self.counts = Counts({k.name: 0 for k in self.keywords})
+        self._inbox: "queue.Queue[tuple]" = queue.Queue()
+        self._quitting = False
+        self._closed = False
+        self._drag = (0, 0)
+        self._flash: dict[str, str] = {}
+
+        self._build_window()
+        self._build_widgets()
+        self._bind()
+        self._place()
+        threading.Thread(target=self._load, args=(start_pipeline,), name="voicecount-loader", daemon=True).start()
+        self.root.after(POLL_MS, self._poll)
+
+    # ------------------------------------------------------------------ window
+    def _build_window(self) -> None:
+        r = self.root
+        r.title("voicecount")
+        if r.tk.call("tk", "windowingsystem") == "aqua":
+            # Borderless yet able to take key presses on macOS.
+            r.tk.call("::tk::unsupported::MacWindowStyle", "style", r._w, "plain", "none")
+        else:
+            r.overrideredirect(True)
+        r.attributes("-topmost", True)
+        try:
+            r.attributes("-alpha", self.settings.opacity)
+        except tk.TclError:
+            pass  # no compositor: opacity is best effort
+
+    @property
+    def theme(self) -> dict:
+        t = dict(THEMES.get(self.settings.theme, THEMES["dark"]))
+        if self.settings.foreground:
+            t["fg"] = self.settings.foreground
+        if self.settings.background:
+            t["bg"] = self.settings.background
+        return t
+
+    def _build_widgets(self) -> None:
+        t = self.theme
+        size = self.settings.font_size
+        self.big = tkfont.Font(family="Helvetica", size=size, weight="bold")
+        self.name_font = tkfont.Font(family="Helvetica", size=max(10, size // 3), weight="bold")
+        self.small = tkfont.Font(family="Helvetica", size=max(9, size // 4))
+        self.frame = tk.Frame(self.root, bg=t["bg"], padx=14, pady=8)
+        self.frame.pack(fill="both", expand=True)
+        self.rows = tk.Frame(self.frame, bg=t["bg"])
+        self.rows.pack(fill="x")
+        self.count_labels: dict[str, tk.Label] = {}
+        self.name_labels: dict[str, tk.Label] = {}
+        self._build_rows()
+        self.caption_var = tk.StringVar(value="")
+        self.caption = tk.Label(self.frame, textvariable=self.caption_var, font=self.small, fg=t["dim"], bg=t["bg"], anchor="w", width=34)
+        if self.settings.caption:
+            self.caption.pack(fill="x")
+        status = tk.Frame(self.frame, bg=t["bg"])
+        status.pack(fill="x")
+        self.dot = tk.Canvas(status, width=14, height=14, bg=t["bg"], highlightthickness=0)
+        self.dot_item = self.dot.create_oval(2, 2, 12, 12, fill=STATUS_COLOURS["loading"], outline="")
+        self.dot.pack(side="left")
+        self.status_var = tk.StringVar(value=STATUS_TEXT["loading"])
+        self.status_label = tk.Label(status, textvariable=self.status_var, font=self.small, fg=t["dim"], bg=t["bg"], anchor="w")
+        self.status_label.pack(side="left", padx=(4, 0))
+        self.menu = tk.Menu(self.root, tearoff=False)
+        self.menu.add_command(label="Pause / resume   (space)", command=self.toggle_pause)
+        self.menu.add_command(label="Undo last hit   (u)", command=self.undo)
+        self.menu.add_command(label="Reset counts…   (r)", command=self.reset)
+        self.menu.add_separator()
+        self.menu.add_command(label="Keywords…   (k)", command=self.edit_keywords)
+        self.menu.add_command(label="Microphone…   (m)", command=self.choose_microphone)
+        self.menu.add_command(label="Toggle caption   (c)", command=self.toggle_caption)
+        self.menu.add_command(label="Light / dark   (t)", command=self.toggle_theme)
+        self.menu.add_separator()
+        self.menu.add_command(label="Quit   (q)", command=self.quit)
+
+    def _build_rows(self) -> None:
+        t = self.theme
+        for child in self.rows.winfo_children():
+            child.destroy()
+        self.count_labels, self.name_labels = {}, {}
+        for i, kw in enumerate(self.keywords):
+            name = tk.Label(self.rows, text=kw.name, font=self.name_font, fg=t["dim"], bg=t["bg"], anchor="w")
+            count = tk.Label(self.rows, text=str(self.counts.totals.get(kw.name, 0)), font=self.big, fg=t["fg"], bg=t["bg"], anchor="e")
+            name.grid(row=i, column=0, sticky="w", padx=(0, 16))
+            count.grid(row=i, column=1, sticky="e")
+            self.rows.grid_columnconfigure(1, weight=1)
+            self.name_labels[kw.name] = name
+            self.count_labels[kw.name] = count
+
+    def _bind(self) -> None:
+        r = self.root
+        for w in (r, self.frame):
+            w.bind("<ButtonPress-1>", self._drag_start)
+            w.bind("<B1-Motion>", self._drag_move)
+            w.bind("<ButtonRelease-1>", self._drag_end)
+        r.bind_all("<Button-3>", self._popup)
+        r.bind_all("<Button-2>", self._popup)  # macOS right button
+        r.bind_all("<Control-Button-1>", self._popup)
+        keys = {
+            "<space>": self.toggle_pause, "p": self.toggle_pause, "u": self.undo, "<BackSpace>": self.undo,
+            "r": self.reset, "k": self.edit_keywords, "m": self.choose_microphone, "c": self.toggle_caption,
+            "t": self.toggle_theme, "plus": lambda: self.resize(+4), "equal": lambda: self.resize(+4),
+            "minus": lambda: self.resize(-4), "q": self.quit, "<Escape>": self.quit,
+        }
+        for key, fn in keys.items():
+            r.bind(key if key.startswith("<") else f"<KeyPress-{key}>", lambda e, fn=fn: fn())
+        r.protocol("WM_DELETE_WINDOW", self.quit)
+        r.focus_force()
+
+    def _place(self) -> None:
+        r = self.root
+        r.update_idletasks()
+        w, h = r.winfo_reqwidth(), r.winfo_reqheight()
+        x, y = self.settings.x, self.settings.y
+        sw, sh = r.winfo_screenwidth(), r.winfo_screenheight()
+        if x is None or y is None or not (0 <= x < sw - 20 and 0 <= y < sh - 20):
+            x, y = sw - w - MARGIN, MARGIN  # top-right
+        r.geometry(f"+{x}+{y}")
+
+    # ------------------------------------------------------------------ background load
+    def _load(self, start_pipeline: PipelineFactory) -> None:
+        try:
+            pipe = start_pipeline(self.keywords)
+        except BaseException as e:  # shown in the window; the CLI prints it too
+            self._inbox.put(("failed", e))
+            return
+        self._inbox.put(("ready", pipe))
+
+    # ------------------------------------------------------------------ the poll loop
+    def _poll(self) -> None:
+        if self._closed:
+            return
+        try:
+            while True:
+                kind, value = self._inbox.get_nowait()
+                if kind == "ready":
+                    self.pipeline = value
+                    if self._quitting:
+                        value.stop()
+                    else:
+                        self._set_status("listening")
+                elif kind == "failed":
+                    self._fail(value)
+        except queue.Empty:
+            pass
+        if self.pipeline is not None:
+            for _ in range(MAX_EVENTS_PER_POLL):
+                try:
+                    ev = self.pipeline.events.get_nowait()
+                except queue.Empty:
+                    break
+                self.handle(ev)
+        if self._closed:
+            return
+        self.root.after(POLL_MS, self._poll)
+
+    def handle(self, ev) -> None:
+        """Show one pipeline event (main thread)."""
+        if isinstance(ev, CountChange):
+            name = self.counts.apply(ev)
+            self._show_count(name, ev.change.kind)
+        elif isinstance(ev, Caption):
+            if ev.text:
+                self.caption_var.set(ev.text[-60:])
+        elif isinstance(ev, Status):
+            if ev.state in STATUS_COLOURS:
+                self._set_status(ev.state, ev.detail)
+        elif isinstance(ev, Finished):
+            self.result = ev.result
+            self._set_status("finished")
+            if self._quitting:
+                self._close()
+        elif isinstance(ev, Failed):
+            self._fail(ev.error)
+            if self._quitting:
+                self._close()
+
+    def _show_count(self, name: str, kind: str) -> None:
+        label = self.count_labels.get(name)
+        if label is None:
+            return
+        t = self.theme
+        label.configure(text=str(self.counts.totals.get(name, 0)))
+        if kind == "retracted":
+            # Withdrawn visibly: a short red flash, then back to normal.
+            label.configure(fg=t["retracted"])
+            self.root.after(600, lambda: self._recolour(name))
+        else:
+            self._recolour(name)
+
+    def _recolour(self, name: str) -> None:
+        label = self.count_labels.get(name)
+        if label is not None and label.winfo_exists():
+            t = self.theme
+            label.configure(fg=t["pending"] if self.counts.pending.get(name) else t["fg"])
+
+    def _set_status(self, state: str, detail: str = "") -> None:
+        self.status = state
+        self.dot.itemconfigure(self.dot_item, fill=STATUS_COLOURS.get(state, STATUS_COLOURS["error"]))
+        text = STATUS_TEXT.get(state, state)
+        self.status_var.set(f"{text} — {detail}" if detail else text)
+
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        msg = str(error) if isinstance(error, VoicecountError) else f"{type(error).__name__}: {error}"
+        self._set_status("error", msg[:120])
+
+    # ------------------------------------------------------------------ user actions
+    def toggle_pause(self) -> None:
+        if self.pipeline is None:
+            return
+        self.pipeline.send("resume" if self.status == "paused" else "pause")
+
+    def undo(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.send("undo")
+
+    def reset(self, confirm: bool = True) -> None:
+        if self.pipeline is None:
+            return
+        if confirm and not messagebox.askyesno("voicecount", "Reset every count to zero?", parent=self.root):
+            return
+        self.pipeline.send("reset")
+
+    def toggle_caption(self) -> None:
+        self.settings.caption = not self.settings.caption
+        if self.settings.caption:
+            self.caption.pack(fill="x", before=self.dot.master)
+        else:
+            self.caption.pack_forget()
+        self._save()
+
+    def toggle_theme(self) -> None:
+        self.settings.theme = "light" if self.settings.theme == "dark" else "dark"
+        t = self.theme
+        for w in (self.frame, self.rows, self.dot.master, self.dot):
+            w.configure(bg=t["bg"])
+        for w in (self.caption, self.status_label, *self.name_labels.values()):
+            w.configure(bg=t["bg"], fg=t["dim"])
+        for name in self.count_labels:
+            self.count_labels[name].configure(bg=t["bg"])
+            self._recolour(name)
+        self._save()
+
+    def resize(self, step: int) -> None:
+        self.settings.font_size = max(12, min(300, self.settings.font_size + step))
+        size = self.settings.font_size
+        self.big.configure(size=size)
+        self.name_font.configure(size=max(10, size // 3))
+        self.small.configure(size=max(9, size // 4))
+        self._save()
+
+    def set_keywords(self, keywords: Sequence[Keyword]) -> None:
+        """Count these keywords from now on (applied without a restart)."""
+        self.keywords = list(keywords)
+        for k in self.keywords:
+            self.counts.totals.setdefault(k.name, 0)
+        self._build_rows()
+        for k in self.keywords:
+            self._recolour(k.name)
+        if self.pipeline is not None:
+            self.pipeline.send("keywords", list(self.keywords))
+        self._save()
+
+    def edit_keywords(self) -> None:
+        KeywordDialog(self.root, self.keywords, self.set_keywords)
+
+    def choose_microphone(self) -> None:
+        if self.list_devices is None or self.switch_device is None or self.pipeline is None:
+            return
+        try:
+            devices = self.list_devices()
+        except VoicecountError as e:
+            messagebox.showerror("voicecount", str(e), parent=self.root)
+            return
+        if not devices:
+            messagebox.showerror(
+                "voicecount",
+                "No microphone found. On macOS allow Terminal/Python in System Settings → Privacy → Microphone.",
+                parent=self.root,
+            )
+            return
+        DeviceDialog(self.root, devices, lambda d: self._switch(d))
+
+    def _switch(self, device) -> None:
+        try:
+            self.switch_device(self.pipeline, device)
+        except VoicecountError as e:
+            messagebox.showerror("voicecount", str(e), parent=self.root)
+
+    def quit(self) -> None:
+        """End the session cleanly: the pipeline finalises and saves, then the window closes."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self._save()
+        if self.pipeline is None or self.result is not None or self.error is not None:
+            self._close()
+            return
+        self._set_status(self.status, "saving…")
+        self.pipeline.stop()
+
+    def _close(self) -> None:
+        self._closed = True
+        self.root.destroy()
+
+    # ------------------------------------------------------------------ dragging and settings
+    def _popup(self, event) -> None:
+        try:
+            self.menu.tk_popup(event.x_root, event.y_root)
+        finally:
+            self.menu.grab_release()
+
+    def _drag_start(self, event) -> None:
+        self._drag = (event.x_root - self.root.winfo_x(), event.y_root - self.root.winfo_y())
+
+    def _drag_move(self, event) -> None:
+        dx, dy = self._drag
+        self.root.geometry(f"+{event.x_root - dx}+{event.y_root - dy}")
+
+    def _drag_end(self, event) -> None:
+        self.settings.x, self.settings.y = self.root.winfo_x(), self.root.winfo_y()
+        self._save()
+
+    def _save(self) -> None:
+        if self.on_settings is not None:
+            try:
+                self.on_settings(self.settings, self.keywords)
+            except VoicecountError as e:
+                self._set_status(self.status, f"settings not saved: {e.problem}")
+
+
+class KeywordDialog:
+    """Edit keywords as text, one per line: NAME or NAME=alias,alias."""
+
+    def __init__(self, parent: tk.Tk, keywords: Sequence[Keyword], apply: Callable[[list[Keyword]], None]) -> None:
+        self.apply = apply
+        self.top = tk.Toplevel(parent)
+        self.top.title("voicecount — keywords")
+        self.top.attributes("-topmost", True)
+        tk.Label(self.top, text="One keyword per line: NAME or NAME=alias, alias (phrases allowed)", anchor="w").pack(fill="x", padx=8, pady=(8, 2))
+        self.text = tk.Text(self.top, width=60, height=8)
+        self.text.pack(fill="both", expand=True, padx=8)
+        self.text.insert("1.0", "\n".join(f"{k.name}={','.join(k.aliases)}" for k in keywords))
+        self.error = tk.StringVar()
+        tk.Label(self.top, textvariable=self.error, fg="#c0392b", anchor="w", wraplength=420).pack(fill="x", padx=8)
+        buttons = tk.Frame(self.top)
+        buttons.pack(fill="x", padx=8, pady=8)
+        tk.Button(buttons, text="Apply", command=self.ok).pack(side="right")
+        tk.Button(buttons, text="Cancel", command=self.top.destroy).pack(side="right", padx=4)
+        self.top.bind("<Escape>", lambda e: self.top.destroy())
+        self.text.focus_set()
+
+    def ok(self) -> None:
+        try:
+            keywords = parse_keyword_lines(self.text.get("1.0", "end"))
+        except VoicecountError as e:
+            self.error.set(str(e))
+            return
+        self.top.destroy()
+        self.apply(keywords)
+
+
+def parse_keyword_lines(text: str) -> list[Keyword]:
+    """Keywords typed in the dialog; the same rules as a --keywords-file."""
+    from .config import _no_duplicates
+    from .errors import ConfigError
+
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            try:
+                out.append(parse_keyword(line))
+            except ConfigError as e:
+                raise ConfigError(f"line {n}: {e.problem}", e.fix) from None
+    if not out:
+        raise ConfigError("no keywords", "write at least one, e.g. AI")
+    _no_duplicates(out)
+    return out
+
+
+class DeviceDialog:
+    """Pick a microphone from a list."""
+
+    def __init__(self, parent: tk.Tk, devices: list, choose: Callable[[object], None]) -> None:
+        self.devices, self.choose = devices, choose
+        self.top = tk.Toplevel(parent)
+        self.top.title("voicecount — microphone")
+        self.top.attributes("-topmost", True)
+        self.list = tk.Listbox(self.top, width=60, height=min(12, max(3, len(devices))))
+        for d in devices:
+            self.list.insert("end", f"{'*' if d.is_default else ' '} {d.index}: {d.name} ({d.channels} ch, {d.rate:.0f} Hz)")
+        self.list.pack(fill="both", expand=True, padx=8, pady=8)
+        buttons = tk.Frame(self.top)
+        buttons.pack(fill="x", padx=8, pady=(0, 8))
+        tk.Button(buttons, text="Use", command=self.ok).pack(side="right")
+        tk.Button(buttons, text="Cancel", command=self.top.destroy).pack(side="right", padx=4)
+        self.list.bind("<Double-Button-1>", lambda e: self.ok())
+
+    def ok(self) -> None:
+        sel = self.list.curselection()
+        if not sel:
+            return
+        self.top.destroy()
+        self.choose(self.devices[sel[0]])
