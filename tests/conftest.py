@@ -86,10 +86,12 @@ def speak(tmp_path_factory):
     return make
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600, unset: tuple = ()) -> subprocess.CompletedProcess:
     """Run the installed CLI exactly as a user would (a fresh process)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
+    for name in unset:
+        full_env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "voicecount", *args],
         capture_output=True,

@@ -62,7 +62,7 @@ def test_count_prints_counts_and_a_progress_bar(tmp_path):
 
 
 def test_custom_multiword_keyword(speak):
-    wav = speak("We moved the whole service to Python. Python made the machine learning team happy.")
+    wav = speak("Python is what we use. We moved the whole service to Python for the machine learning team.")
     proc = run_cli("count", str(wav), "-k", "Python", "-k", "ML=machine learning", "--json", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["counts"] == {"Python": 2, "ML": 1}
@@ -129,6 +129,11 @@ def test_no_input_device_explains_the_microphone_permission():
         proc = run_cli("listen", "--no-gui", "--backend", backend)
         line = one_line_error(proc, "no microphone found")
         assert "Privacy → Microphone" in line
+
+
+def test_the_overlay_without_a_display_says_to_use_no_gui():
+    proc = run_cli("listen", "--input", str(SAMPLE), unset=("DISPLAY", "WAYLAND_DISPLAY"))
+    one_line_error(proc, "cannot open a window", "--no-gui")
 
 
 # The bundled sample's ground truth: written by scripts/make_sample.py, checked here.

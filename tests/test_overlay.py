@@ -26,6 +26,9 @@ def tk_root(xvfb):
         root.destroy()
     except tk.TclError:
         pass  # the overlay closed itself
+    import gc
+
+    gc.collect()  # Tk variables must die on this (the main) thread, not in a worker's GC
 
 
 def pump(root, until, timeout: float, what: str) -> None:

@@ -50,8 +50,8 @@ def test_a_hit_shows_provisionally_before_the_final_confirms_it(whisper_engine, 
     confirmed_later = [c.hit for c in changes if c.kind == "confirmed"]
     assert provisional, "no hit was counted from a partial"
     assert confirmed_later, "no provisional hit was later confirmed"
-    # The same Hit object went from provisional to confirmed: counted once, not twice.
-    assert {id(h) for h in confirmed_later} <= {id(h) for h in provisional}
+    # The same hit went from provisional to confirmed: counted once, not twice.
+    assert {h.id for h in confirmed_later} <= {h.id for h in provisional}
     assert len(result.hits) == len({h.id for h in result.hits})
     # Partials arrive before the final that settles their words.
     kinds = [type(e).__name__ for e in events]

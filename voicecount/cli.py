@@ -510,6 +510,9 @@ def _listen_gui(args, settings, source, where: str, device: str) -> int:
                 if ev.__class__.__name__ in ("Finished", "Failed"):
                     overlay.result = getattr(ev, "result", None)
                     break
+    import gc
+
+    gc.collect()  # Tk objects are freed here, on the main thread, not later by a worker's GC
     if overlay.error is not None:
         if isinstance(overlay.error, VoicecountError):
             raise overlay.error
