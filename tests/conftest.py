@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_AUDIO = Path(os.environ.get("VOICECOUNT_AUDIO", ROOT.parent / "shared" / "audio"))
+def _find_audio() -> Path:
+    """VOICECOUNT_AUDIO, else ../shared/audio beside the checkout, else the workplace's /work/shared/audio."""
+    if os.environ.get("VOICECOUNT_AUDIO"):
+        return Path(os.environ["VOICECOUNT_AUDIO"])
+    for candidate in (ROOT.parent / "shared" / "audio", Path("/work/shared/audio")):
+        if (candidate / "dev" / "manifest.json").is_file():
+            return candidate
+    return ROOT.parent / "shared" / "audio"
+
+
+SHARED_AUDIO = _find_audio()
 
 
 @pytest.fixture(autouse=True)
