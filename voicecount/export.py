@@ -219,7 +219,7 @@ def write_md(session: Session, f: TextIO, plot_path: Optional[Path] = None) -> N
         f.write(f"![Cumulative hits over time]({plot_path.name})\n\n")
     if m.summary:
         f.write("## Summary\n\n" + m.summary.strip() + "\n\n")
-        f.write("_Written by a local language model from the transcript; the counts above are measured._\n\n")
+        f.write("_Written by a local language model from the transcript; the counts above are measured, not generated._\n\n")
     f.write("## Top words\n\n")
     f.write(", ".join(f"{w} ({n})" for w, n in top_words(session)) or "(none)")
     f.write("\n\n## Hits\n\n")
