@@ -224,7 +224,8 @@ def _quiet_native_stderr() -> Iterator[None]:
 
     Our own errors still reach the user: they are raised, not printed, in here.
     """
-    if os.environ.get("VOICECOUNT_DEBUG"):
+    if os.environ.get("VOICECOUNT_DEBUG") or threading.current_thread() is not threading.main_thread():
+        # fd 2 is shared by every thread: redirecting it from a worker would swallow the main thread's messages.
         yield
         return
     try:
@@ -358,6 +359,12 @@ class MicrophoneSource:
         self._stop = threading.Event()
         self._dropped = 0
         self._status_errors = 0
+        self._opened = None  # (stop, close) once the stream runs
+
+    def open(self) -> None:
+        """Start the device now (call on the main thread): a device that will not open fails here, clearly."""
+        if self._opened is None:
+            self._opened = self._open_sounddevice() if self.backend == "sounddevice" else self._open_pyaudio()
 
     @property
     def dropped_seconds(self) -> float:
@@ -392,7 +399,8 @@ class MicrophoneSource:
             stream.start()
         except Exception as e:  # PortAudioError and ValueError both mean: this device will not open
             raise _cannot_open(self.device, e) from None
-        return stream.stop, stream.close
+        # abort, not stop: stop waits for PortAudio's buffers, which can take seconds on ALSA/pulse.
+        return stream.abort, stream.close
 
     def _open_pyaudio(self):
         pa_mod = _import_pyaudio()
@@ -400,6 +408,8 @@ class MicrophoneSource:
             pa = pa_mod.PyAudio()
 
         def callback(in_data, frame_count, time_info, status):
+            if self._stop.is_set():
+                return (None, pa_mod.paComplete)  # lets the stream end by itself: stop_stream can hang on ALSA
             self._push(np.frombuffer(in_data, dtype=np.int16).copy())
             return (None, pa_mod.paContinue)
 
@@ -418,14 +428,20 @@ class MicrophoneSource:
             pa.terminate()
             raise _cannot_open(self.device, e) from None
 
+        def stop():
+            deadline = time.monotonic() + 2.0
+            while stream.is_active() and time.monotonic() < deadline:
+                time.sleep(0.02)
+
         def close():
-            stream.close()
+            stream.close()  # aborts the stream if it is still running
             pa.terminate()
 
-        return stream.stop_stream, close
+        return stop, close
 
     def chunks(self) -> Iterator[np.ndarray]:
-        stop, close = self._open_sounddevice() if self.backend == "sounddevice" else self._open_pyaudio()
+        self.open()
+        stop, close = self._opened
         resample = _Resampler(self._rate, 1)
         try:
             def pieces():
@@ -438,6 +454,7 @@ class MicrophoneSource:
 
             yield from _rechunk(pieces())
         finally:
+            self._opened = None
             stop()
             close()
 

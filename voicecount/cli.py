@@ -180,12 +180,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm() -> None:
+    """`kill PID` (and SIGINT even where a shell ignores it) stops like Ctrl-C: the session is saved."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, sig):
+            try:
+                signal.signal(getattr(signal, sig), interrupt)
+            except (OSError, ValueError):
+                pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 2
+    _stop_on_sigterm()
     try:
         if args.command == "count":
             return cmd_count(args)
@@ -406,6 +426,7 @@ def cmd_listen(args) -> int:
         where, device = str(source.path.resolve()), ""
     else:
         source = MicrophoneSource(settings.device or None, backend=settings.backend)
+        source.open()  # a device that will not open says so now, before the model loads
         where, device = source.description, source.device.name
     _recover()
     if not args.no_gui:
@@ -503,7 +524,9 @@ def _listen_gui(args, settings, source, where: str, device: str) -> int:
         config.save(stored)
 
     def switch(pipeline, dev) -> None:
-        pipeline.switch_source(MicrophoneSource(str(dev.index), backend=settings.backend))
+        new = MicrophoneSource(str(dev.index), backend=settings.backend)
+        new.open()
+        pipeline.switch_source(new)
         stored = config.load()
         stored.device = dev.name
         config.save(stored)
