@@ -180,6 +180,18 @@ def details(results: list[dict]) -> str:
     return "\n".join(out)
 
 
+def write_section(begin: str, end: str, block: str, history_line: str) -> None:
+    """Replace (or add, before the history) one marked section of BENCHMARKS.md and log a history line."""
+    text = BENCH_MD.read_text() if BENCH_MD.exists() else f"# Benchmarks\n\n{HISTORY}\n"
+    if begin in text:
+        a, b = text.index(begin), text.index(end) + len(end)
+        text = text[:a] + block + text[b:]
+    else:
+        at = text.index(HISTORY)
+        text = text[:at] + block + "\n\n" + text[at:]
+    BENCH_MD.write_text(text.rstrip("\n") + "\n" + history_line + "\n")
+
+
 def write_md(results: list[dict], sets: list[str], limit: int) -> None:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     scope = f"sets {', '.join(sets)}" + (f", first {limit} files each" if limit else "")

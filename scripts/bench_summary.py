@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import AUDIO, BENCH_MD, HISTORY, commit, machine  # noqa: E402
+from bench import AUDIO, BENCH_MD, commit, machine, write_section  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- bench:summary:begin -->", "<!-- bench:summary:end -->"
 
@@ -64,18 +64,6 @@ def build_session(words_target: int):
         t += 0.5
     w.close({"AI": hid}, t)
     return sessions.load(w.meta.id)
-
-
-def write_md(line: str, block: str) -> None:
-    text = BENCH_MD.read_text() if BENCH_MD.exists() else f"# Benchmarks\n\n{HISTORY}\n"
-    if MARK_BEGIN in text:
-        start, end = text.index(MARK_BEGIN), text.index(MARK_END) + len(MARK_END)
-        text = text[:start] + block + text[end:]
-    else:
-        at = text.index(HISTORY)
-        text = text[:at] + block + "\n\n" + text[at:]
-    text = text.rstrip("\n") + "\n" + line + "\n"
-    BENCH_MD.write_text(text)
 
 
 def main() -> int:
@@ -122,7 +110,7 @@ def main() -> int:
     line = (f"- {stamp} `{commit()}` summary {name} ({words} words, ctx {args.context}, {args.threads} threads): "
             f"{seconds:.0f} s, {result.chunks} chunks, {result.rounds} rounds, RSS {rss:.0f} MB")
     if not args.no_write:
-        write_md(line, block)
+        write_section(MARK_BEGIN, MARK_END, block, line)
         print(f"bench_summary: wrote {BENCH_MD}", file=sys.stderr)
     return 0
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import AUDIO, BENCH_MD, HISTORY, commit, machine  # noqa: E402
+from bench import AUDIO, BENCH_MD, commit, machine, write_section  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- bench:soak:begin -->", "<!-- bench:soak:end -->"
 
@@ -126,14 +126,7 @@ def main() -> int:
     line = (f"- {stamp} `{commit()}` soak whisper:{args.model} {minutes:.0f} min: RTF {wall / result.duration:.2f}, "
             f"RSS {base:.0f}→{peak:.0f} MB ({growth:+.1f} %)")
     if not args.no_write:
-        text = BENCH_MD.read_text()
-        if MARK_BEGIN in text:
-            a, b = text.index(MARK_BEGIN), text.index(MARK_END) + len(MARK_END)
-            text = text[:a] + block + text[b:]
-        else:
-            at = text.index(HISTORY)
-            text = text[:at] + block + "\n\n" + text[at:]
-        BENCH_MD.write_text(text.rstrip("\n") + "\n" + line + "\n")
+        write_section(MARK_BEGIN, MARK_END, block, line)
         print(f"soak: wrote {BENCH_MD}", file=sys.stderr)
     return 0
 

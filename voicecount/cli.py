@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend", default=None, metavar="NAME", help="audio backend: sounddevice (default) or pyaudio"
     )
+    p.add_argument(
+        "--max-backlog",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="audio to hold while the engine is behind (default 30); beyond it audio is dropped, counted and "
+        "reported, and counting goes on with fresh audio",
+    )
 
     p = sub.add_parser("devices", help="list microphones", description="List the input devices a backend sees.")
     p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default) or pyaudio")
@@ -166,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     msub = p.add_subparsers(dest="action", metavar="ACTION")
     msub.add_parser("list", help="usable models with engine, size and place")
     msub.add_parser("path", help="print the models folder (VOICECOUNT_HOME moves it)")
+    q = msub.add_parser(
+        "download",
+        help="download a catalogue model, or any zip/file by URL with its SHA-256",
+        description="Download into the models folder: resumable, checked against a pinned SHA-256, unpacked "
+        "safely (nothing may land outside the folder), installed atomically. This is the only voicecount "
+        "command that uses the network.",
+    )
+    q.add_argument("name", nargs="?", help="a catalogue name (see: voicecount models list), or the folder name with --url")
+    q.add_argument("--url", help="download this URL instead of a catalogue entry (a .zip is unpacked)")
+    q.add_argument("--sha256", help="with --url: the file's SHA-256 (required: nothing is installed unverified)")
 
     p = sub.add_parser(
         "config",
@@ -425,7 +443,9 @@ def cmd_listen(args) -> int:
         source.check()
         where, device = str(source.path.resolve()), ""
     else:
-        source = MicrophoneSource(settings.device or None, backend=settings.backend)
+        if args.max_backlog < 1:
+            raise ConfigError(f"--max-backlog {args.max_backlog:g} is too small", "give at least 1 second (default 30)")
+        source = MicrophoneSource(settings.device or None, backend=settings.backend, max_queue_seconds=args.max_backlog)
         source.open()  # a device that will not open says so now, before the model loads
         where, device = source.description, source.device.name
     _recover()
@@ -683,9 +703,57 @@ def cmd_models(args) -> int:
     if args.action == "path":
         print(models_dir())
         return 0
+    if args.action == "download":
+        return _download(args)
     for m in available():
         size = f"{m['size'] / 1e6:.0f} MB" if m["size"] else "-"
         print(f"{m['engine']:<8} {m['name']:<32} {size:>8}  {m['state']}" + (f"  {m['where']}" if m["where"] else ""))
+    from .download import CATALOGUE
+
+    installed = {m["name"] for m in available()}
+    print("\ncatalogue (voicecount models download NAME):")
+    for e in CATALOGUE:
+        if e.name in installed:
+            continue
+        state = "downloadable" if e.pinned else "checksum not pinned yet: download by hand"
+        print(f"{e.engine:<8} {e.name:<32} {'':>8}  {state} — {e.note}")
+    return 0
+
+
+def _download(args) -> int:
+    import re
+
+    from . import download
+
+    if args.url:
+        if not args.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
+            raise ConfigError("--url needs --sha256 with the file's 64-digit SHA-256", "nothing is installed unverified")
+        name = args.name or args.url.rstrip("/").split("/")[-1].split("?")[0].removesuffix(".zip")
+        if not name or "/" in name or name.startswith("."):
+            raise ConfigError(f"bad model name {name!r}", "give a plain folder name as NAME")
+        fetch = lambda progress: download.install(name, args.url, None, args.sha256, progress)  # noqa: E731
+    else:
+        if not args.name:
+            raise ConfigError("which model?", "give a name from: voicecount models list — or --url URL --sha256 HEX")
+        entry = download.find(args.name)
+        fetch = lambda progress: download.install_entry(entry, progress)  # noqa: E731
+    bar = None
+
+    def progress(got: int, total) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc="downloading", file=sys.stderr, disable=None)
+        bar.update(got - bar.n)
+
+    try:
+        path = fetch(progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(path)
+    print(f"voicecount: installed {path}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,186 @@
+"""The model downloader against a real HTTP server on 127.0.0.1, serving archives built here."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import stat
+import threading
+import zipfile
+
+import pytest
+
+from conftest import run_cli
+from voicecount import download
+from voicecount.errors import ModelError
+from voicecount.paths import models_dir
+
+
+def vosk_like_zip(extra: dict | None = None, links: dict | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("vosk-model-test/am/final.mdl", b"\x00" * 5000)
+        z.writestr("vosk-model-test/conf/model.conf", "--sample-frequency=16000\n")
+        z.writestr("vosk-model-test/README", "test model\n")
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, target)
+    return buf.getvalue()
+
+
+class Server:
+    """Serves files from a dict; modes make it misbehave like real servers do."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.cut_after: dict[str, int] = {}  # path -> close the connection after N bytes (once)
+        self.fail: dict[str, int] = {}  # path -> HTTP status
+        self.requests: list[tuple[str, str]] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("Range", "")))
+                if self.path in server.fail:
+                    self.send_error(server.fail[self.path])
+                    return
+                data = server.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                rng = self.headers.get("Range")
+                if rng and rng.startswith("bytes="):
+                    start = int(rng[6:].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                cut = server.cut_after.pop(self.path, None)
+                if cut is not None:
+                    self.wfile.write(body[:cut])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # the connection drops mid-way
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_good_zip_installs_atomically_with_a_marker(server):
+    data = vosk_like_zip()
+    server.files["/m.zip"] = data
+    seen = []
+    path = download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data), lambda g, t: seen.append((g, t)))
+    assert path == models_dir() / "vosk-model-test"
+    assert (path / "am" / "final.mdl").stat().st_size == 5000 and (path / ".complete").is_file()
+    assert seen[-1] == (len(data), len(data))
+    assert sorted(p.name for p in models_dir().iterdir()) == ["vosk-model-test"]  # no leftovers
+    # now a real engine lookup finds it by name
+    from voicecount.models import available
+
+    assert any(m["name"] == "vosk-model-test" and m["engine"] == "vosk" for m in available())
+
+
+def test_a_dropped_connection_resumes_with_a_range_request(server):
+    data = vosk_like_zip(extra={"vosk-model-test/big.bin": bytes(range(256)) * 2000})
+    server.files["/m.zip"] = data
+    server.cut_after["/m.zip"] = 100_000
+    with pytest.raises(ModelError, match="run the same command again"):
+        download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
+    assert not (models_dir() / "vosk-model-test").exists()  # half a download never looks installed
+    path = download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
+    assert (path / ".complete").is_file()
+    assert server.requests[-1] == ("/m.zip", "bytes=100000-")
+
+
+def test_a_wrong_checksum_is_refused_and_deleted(server):
+    data = vosk_like_zip()
+    server.files["/m.zip"] = data
+    with pytest.raises(ModelError, match="does not match its checksum"):
+        download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(b"something else"))
+    assert list(models_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "extra, links, problem",
+    [
+        ({"../../evil.txt": "x"}, None, "outside its folder"),
+        ({"/etc/evil.txt": "x"}, None, "outside its folder"),
+        ({"vosk-model-test/../../evil": "x"}, None, "outside its folder"),
+        (None, {"vosk-model-test/link": "/etc/passwd"}, "link or special file"),
+    ],
+    ids=["dotdot", "absolute", "nested-dotdot", "symlink"],
+)
+def test_hostile_archives_are_refused_and_nothing_is_unpacked(server, tmp_path, extra, links, problem):
+    data = vosk_like_zip(extra, links)
+    server.files["/m.zip"] = data
+    with pytest.raises(ModelError, match=problem):
+        download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
+    assert not (models_dir() / "vosk-model-test").exists()
+    assert not (models_dir().parent / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    assert [p.name for p in models_dir().iterdir() if not p.name.endswith(".zip")] == []
+
+
+def test_an_oversized_archive_is_refused(server, monkeypatch):
+    monkeypatch.setattr(download, "MAX_UNPACKED", 4000)
+    data = vosk_like_zip()
+    server.files["/m.zip"] = data
+    with pytest.raises(ModelError, match="unpacks to more than"):
+        download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
+
+
+def test_a_server_error_is_one_clear_line(server):
+    server.fail["/m.zip"] = 503
+    proc = run_cli("models", "download", "--url", server.url("/m.zip"), "--sha256", "a" * 64)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "HTTP 503" in proc.stderr and " — " in proc.stderr
+
+
+def test_cli_download_by_url_and_offline_failure(server):
+    data = vosk_like_zip()
+    server.files["/vosk-model-test.zip"] = data
+    proc = run_cli("models", "download", "--url", server.url("/vosk-model-test.zip"), "--sha256", sha(data))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("vosk-model-test")
+    listing = run_cli("models", "list")
+    assert "vosk-model-test" in listing.stdout and "downloaded" in listing.stdout
+    offline = run_cli("models", "download", "--url", "http://127.0.0.1:9/x.zip", "--sha256", "b" * 64)
+    assert offline.returncode == 1 and "cannot download" in offline.stderr and offline.stderr.count("\n") == 1
+
+
+def test_unpinned_catalogue_entries_are_not_downloaded_unverified():
+    proc = run_cli("models", "download", "vosk-model-small-en-us-0.15")
+    assert proc.returncode == 1
+    assert "no pinned checksum" in proc.stderr and "alphacephei.com" in proc.stderr
+    proc = run_cli("models", "download", "nope")
+    assert proc.returncode == 1 and "choose one of" in proc.stderr
