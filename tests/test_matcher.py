@@ -209,3 +209,12 @@ def test_keyword_prompt_spells_the_keywords_not_their_mishearings():
     kws = [parse_keyword("LLM=llm,large language model,l l m"), parse_keyword("Kubernetes")]
     assert keyword_prompt(kws) == "LLM, large language model, Kubernetes."
     assert keyword_prompt([]) == ""
+
+
+def test_reset_withdraws_every_hit_and_the_carried_words():
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final(words("AI and artificial", 0.0), now=1.0)
+    changes = c.reset()
+    assert [ch.kind for ch in changes] == ["retracted"] and c.counts() == {"AI": 0}
+    c.on_final(words("intelligence again", 1.0), now=2.0)  # no phrase across the reset
+    assert c.counts() == {"AI": 0}

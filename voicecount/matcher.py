@@ -294,6 +294,15 @@ class KeywordCounter:
             changes.append(HitChange("retracted", h))
         return changes
 
+    def reset(self) -> list[HitChange]:
+        """Withdraw every counted hit and forget the carried-over words (a user's fresh start)."""
+        self.tail = []
+        changes = []
+        for h in self.counted():
+            h.retracted = True
+            changes.append(HitChange("retracted", h))
+        return changes
+
     def undo_last(self) -> HitChange | None:
         """Withdraw the most recently counted hit (a user correction)."""
         live = self.counted()

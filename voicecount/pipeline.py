@@ -352,10 +352,8 @@ class Pipeline:
                 if ch:
                     emit(self._count_change(ch))
             elif cmd == "reset":
-                self.counter.tail = []
-                for h in self.counter.counted():
-                    h.retracted = True
-                    emit(self._count_change(HitChange("retracted", h)))
+                for ch in self.counter.reset():
+                    emit(self._count_change(ch))
             elif cmd == "keywords":
                 self.counter.keywords = list(args[0])
                 self.engine.set_keywords(self.counter.keywords)
