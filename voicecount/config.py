@@ -202,6 +202,11 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
         raise ConfigError(f"{p} is not UTF-8 text (byte {e.start})", "save it as UTF-8") from None
     except OSError as e:
         raise ConfigError(f"cannot read {p} ({e.strerror})", "check its permissions") from None
+    return parse_keyword_lines(text, f"{p} ")
+
+
+def parse_keyword_lines(text: str, where: str = "") -> list[Keyword]:
+    """One keyword per line (NAME or NAME=alias,alias; # comments): a keywords file or the overlay's dialog."""
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -210,9 +215,10 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
         try:
             out.append(parse_keyword(line))
         except ConfigError as e:
-            raise ConfigError(f"{p} line {n}: {e.problem}", e.fix) from None
+            raise ConfigError(f"{where}line {n}: {e.problem}", e.fix) from None
     if not out:
-        raise ConfigError(f"{p} holds no keywords", "write one per line, e.g. AI or LLM=llm,large language model")
+        raise ConfigError(f"{where}holds no keywords".strip() if where else "no keywords",
+                          "write one per line, e.g. AI or LLM=llm,large language model")
     _no_duplicates(out)
     return out
 

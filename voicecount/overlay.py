@@ -22,9 +22,9 @@ from tkinter import font as tkfont
 from tkinter import messagebox
 from typing import Callable, Optional, Sequence
 
-from .config import OverlaySettings
+from .config import OverlaySettings, parse_keyword_lines
 from .errors import VoicecountError
-from .matcher import Keyword, parse_keyword
+from .matcher import Keyword
 from .pipeline import Caption, CountChange, Failed, Finished, Pipeline, Status
 
 POLL_MS = 30
@@ -462,25 +462,6 @@ class KeywordDialog:
             return
         self.top.destroy()
         self.apply(keywords)
-
-
-def parse_keyword_lines(text: str) -> list[Keyword]:
-    """Keywords typed in the dialog; the same rules as a --keywords-file."""
-    from .config import _no_duplicates
-    from .errors import ConfigError
-
-    out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if line:
-            try:
-                out.append(parse_keyword(line))
-            except ConfigError as e:
-                raise ConfigError(f"line {n}: {e.problem}", e.fix) from None
-    if not out:
-        raise ConfigError("no keywords", "write at least one, e.g. AI")
-    _no_duplicates(out)
-    return out
 
 
 class DeviceDialog:
