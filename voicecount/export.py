@@ -107,15 +107,7 @@ def write_vtt(session: Session, f: TextIO) -> None:
 
 
 def _hit_dict(h) -> dict:
-    return {
-        "keyword": h.keyword,
-        "text": h.text,
-        "start": round(h.start, 2),
-        "end": round(h.end, 2),
-        "emitted_at": round(h.emitted_at, 2),
-        "confirmed": h.confirmed,
-        "confidence": round(h.probability, 3),
-    }
+    return {**h.as_dict(), "confidence": round(h.probability, 3)}
 
 
 def write_json(session: Session, f: TextIO) -> None:
