@@ -131,6 +131,44 @@ def test_no_input_device_explains_the_microphone_permission():
         assert "Privacy → Microphone" in line
 
 
+def test_output_into_a_closed_pipe_is_not_an_error_message():
+    """`voicecount models list | head -1`: the reader leaves early; no 'unexpected error', no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is already gone: the first write fails with EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-m", "voicecount", "models", "list"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert proc.stderr == ""
+
+
+def test_native_audio_noise_is_filtered_but_our_messages_are_not():
+    """What C audio libraries print on fd 2 is dropped for listen/devices; voicecount's own lines stay."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from voicecount.native_noise import filter_native_stderr\n"
+        "filter_native_stderr()\n"
+        "os.write(2, b\"ALSA lib pcm.c:2664:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\\n\")\n"
+        "os.write(2, b\"Expression 'r' failed in 'src/hostapi/alsa/pa_linux_alsa.c', line: 2097\\n\\n\")\n"
+        "os.write(2, b\"a native line that is not noise\\n\")\n"
+        "print('voicecount: ours', file=sys.stderr)\n"
+        "import time; time.sleep(0.5)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    # Two paths to the terminal, so no order between them: both lines, and nothing else.
+    assert sorted(proc.stderr.splitlines()) == ["a native line that is not noise", "voicecount: ours"]
+
+
 def test_the_overlay_without_a_display_says_to_use_no_gui():
     proc = run_cli("listen", "--input", str(SAMPLE), unset=("DISPLAY", "WAYLAND_DISPLAY"))
     one_line_error(proc, "cannot open a window", "--no-gui")

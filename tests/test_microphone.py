@@ -11,36 +11,40 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 TALK = "d03_mixed__flite-slt__clean.wav"
 
 
-@pytest.fixture(scope="module")
-def pulse(tmp_path_factory):
+VMIC = "module-null-sink sink_name=vmic rate=48000 channels=2"
+
+
+def start_pulse(root, *modules: str):
+    """A private PulseAudio server whose default source is the monitor of the null sink "vmic"."""
     for tool in ("pulseaudio", "pactl", "paplay"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed — .ci/run installs it (apt-get install pulseaudio)")
-    root = tmp_path_factory.mktemp("pulse")
     runtime = root / "rt"
     runtime.mkdir(mode=0o700)
     sock = runtime / "native"
     env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), HOME=str(root), PULSE_SERVER=f"unix:{sock}")
+    args = ["-L", f"module-native-protocol-unix socket={sock} auth-anonymous=1", "-L", VMIC]
+    for m in modules:
+        args += ["-L", m]
     proc = subprocess.Popen(
         ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes", "--use-pid-file=no",
-         f"--log-target=file:{root / 'log'}",
-         "-L", f"module-native-protocol-unix socket={sock} auth-anonymous=1",
-         "-L", "module-null-sink sink_name=vmic rate=48000 channels=2",
-         "-L", "module-always-sink"],
+         f"--log-target=file:{root / 'log'}", *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
@@ -49,58 +53,86 @@ def pulse(tmp_path_factory):
             proc.kill()
             pytest.fail(f"PulseAudio did not start: {(root / 'log').read_text() if (root / 'log').exists() else ''}")
         time.sleep(0.2)
+    make_vmic_default(env)
+    return env, proc
+
+
+def make_vmic_default(env) -> None:
     subprocess.run(["pactl", "set-default-sink", "vmic"], env=env, check=True)
     subprocess.run(["pactl", "set-default-source", "vmic.monitor"], env=env, check=True)
+
+
+@pytest.fixture(scope="module")
+def pulse(tmp_path_factory):
+    env, proc = start_pulse(tmp_path_factory.mktemp("pulse"), "module-always-sink")
     yield env
     proc.terminate()
     proc.wait(timeout=10)
 
 
-def listen_to_playback(pulse, backend: str, wav, *extra: str) -> tuple[int, str, str]:
-    """Run listen on the virtual microphone while the talk plays into it; stop it with SIGTERM."""
-    env = dict(pulse, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])  # this test's own data dir
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicecount", "listen", "--no-gui", "--device", "pulse", "--backend", backend, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    import queue
-    import threading
+class Listener:
+    """`voicecount listen --no-gui` on the virtual microphone, its stderr read line by line."""
 
-    lines: "queue.Queue[str]" = queue.Queue()
-    err_lines: list[str] = []
+    def __init__(self, pulse, backend: str, *extra: str) -> None:
+        env = dict(pulse, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])  # this test's own data dir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voicecount", "listen", "--no-gui", "--device", "pulse", "--backend", backend, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.err_lines: list[str] = []
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
 
-    def drain():
-        for line in proc.stderr:
-            err_lines.append(line)
-            lines.put(line)
+    def _drain(self) -> None:
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
+            self.lines.put(line)
 
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        # Wait until it is really listening (model loaded, stream open).
-        deadline = time.monotonic() + 120
+    def wait_for(self, text: str, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                if "listening to" in lines.get(timeout=1):
-                    break
+                line = self.lines.get(timeout=1)
+                if text in line:
+                    return line
             except queue.Empty:
                 pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("listen did not start: " + "".join(err_lines))
-        subprocess.run(["paplay", str(wav)], env=env, check=True, timeout=300)
-        time.sleep(2.5)  # the last words' end of utterance
-        proc.send_signal(signal.SIGTERM)  # stops like Ctrl-C: finalise and save
-        out = proc.stdout.read()
-        proc.wait(timeout=120)
-        reader.join(timeout=10)
-        err = "".join(err_lines)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    m = re.search(r"^total AI: (\d+) in ", out, re.M)
-    assert m, out
-    return int(m.group(1)), out, err
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.kill()
+                pytest.fail(f"listen never said {text!r}: " + "".join(self.err_lines))
+
+    def stop(self) -> tuple[int, str, str]:
+        """SIGTERM (like Ctrl-C: finalise and save); the total and both outputs."""
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            out = self.proc.stdout.read()
+            self.proc.wait(timeout=120)
+            self.reader.join(timeout=10)
+            err = "".join(self.err_lines)
+        finally:
+            self.kill()
+        assert self.proc.returncode == 0, err
+        m = re.search(r"^total AI: (\d+) in ", out, re.M)
+        assert m, out
+        return int(m.group(1)), out, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+
+def play(env, wav) -> None:
+    subprocess.run(["paplay", str(wav)], env=env, check=True, timeout=300)
+    time.sleep(2.5)  # the last words' end of utterance
+
+
+def listen_to_playback(pulse, backend: str, wav, *extra: str) -> tuple[int, str, str]:
+    """Run listen on the virtual microphone while the talk plays into it; stop it with SIGTERM."""
+    listener = Listener(pulse, backend, *extra)
+    listener.wait_for("listening to")  # model loaded, stream open
+    play(pulse, wav)
+    return listener.stop()
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +152,44 @@ def test_live_counts_from_a_virtual_microphone_match_counting_the_file(pulse, ba
     finals = [ln[2:] for ln in out.splitlines() if ln.startswith("> ")]
     assert len(" ".join(finals).split()) > 40  # the whole talk came through, not a fragment
 
+
+
+@pytest.mark.parametrize("backend", ["sounddevice", "pyaudio"])
+def test_a_microphone_that_disappears_mid_session_is_retried_and_the_session_goes_on(tmp_path, backend):
+    """The sink behind the microphone is unloaded (no fallback sink), then loaded again."""
+    env, server = start_pulse(tmp_path)
+    sample = ROOT / "assets" / "sample-ai-talk.wav"  # says "AI" four times
+    try:
+        listener = Listener(env, backend)
+        listener.wait_for("listening to")
+        play(env, sample)
+        unloaded = subprocess.run(["pactl", "unload-module", "module-null-sink"], env=env)
+        assert unloaded.returncode == 0
+        lost = listener.wait_for("microphone lost", timeout=30)
+        assert "session is kept" in lost
+        time.sleep(3)  # it keeps looking while there is nothing to find
+        subprocess.run(["pactl", "load-module", *VMIC.split()], env=env, check=True, capture_output=True)
+        make_vmic_default(env)
+        back = listener.wait_for("is back", timeout=30)
+        assert "pulse" in back
+        play(env, sample)
+        total, out, err = listener.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "Traceback" not in err
+    assert "Expression '" not in err and "ALSA lib" not in err  # PortAudio's retry noise is filtered out
+
+    exported = run_cli("export", "last", "--format", "json")
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    [gap] = data["interruptions"]
+    assert gap["missing"] >= 3
+    after = [s for s in data["segments"] if s["start"] >= gap["at"]]
+    before = [s for s in data["segments"] if s["end"] <= gap["at"]]
+    assert len(" ".join(s["text"] for s in before).split()) > 20, data["segments"]  # the first play is kept
+    assert len(" ".join(s["text"] for s in after).split()) > 20, data["segments"]  # the second is heard
+    hits_after = [h for h in data["hits"] if h["start"] >= gap["at"]]
+    assert len(hits_after) >= 2 and total >= 4, (total, data["hits"])  # counting went on, from where it was
+    shown = run_cli("sessions", "show", "last")
+    assert "microphone lost 1×" in shown.stdout

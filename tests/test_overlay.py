@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import ROOT
 from voicecount.audio import FileSource
 from voicecount.config import OverlaySettings
 from voicecount.matcher import DEFAULT_KEYWORDS, parse_keyword
@@ -149,3 +150,54 @@ def test_provisional_hits_show_in_the_pending_colour_and_retractions_flash(tk_ro
     end = time.monotonic() + 1
     pump(tk_root, lambda: time.monotonic() > end, 5, "the flash to end")
     assert ov.count_labels["AI"].cget("fg") == THEMES["dark"]["fg"]
+
+
+def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(tk_root, whisper_engine, tmp_path):
+    """The source boundary reports the device gone and back (as MicrophoneSource does); the overlay follows."""
+    import threading
+
+    from voicecount.audio import InputNotice
+    from voicecount.overlay import STATUS_COLOURS, Overlay
+    from voicecount.session import SessionWriter, load
+
+    sample = FileSource(ROOT / "assets" / "sample-ai-talk.wav")
+    back_now, stopped = threading.Event(), threading.Event()
+
+    class Unplugged:
+        """The sample, then the device goes away until the test plugs it back, then the sample again."""
+
+        description, live, dropped_seconds = "test microphone", True, 0.0
+
+        def chunks(self):
+            yield from sample.chunks()
+            yield InputNotice("lost", "test microphone stopped delivering audio — the session is kept")
+            back_now.wait(60)
+            if stopped.is_set():
+                return
+            yield InputNotice("back", "test microphone is back after 3 s", 3.0)
+            yield from sample.chunks()
+
+        def stop(self):
+            stopped.set()
+            back_now.set()
+
+    session = {}
+
+    def start(keywords):
+        engine = whisper_engine.fresh()
+        session["w"] = SessionWriter.create("listen", "test microphone", engine.name, engine.model_name, keywords)
+        return Pipeline(Unplugged(), engine, keywords, session=session["w"]).start()
+
+    ov = Overlay(tk_root, DEFAULT_KEYWORDS, start)
+    pump(tk_root, lambda: ov.status == "lost", 120, "the lost status")
+    assert ov.dot.itemcget(ov.dot_item, "fill") == STATUS_COLOURS["lost"]
+    assert "microphone lost" in ov.status_var.get()
+    before = int(count_text(ov))
+    assert before >= 2
+    back_now.set()
+    pump(tk_root, lambda: ov.status == "listening", 30, "listening again")
+    pump(tk_root, lambda: int(count_text(ov)) >= before + 2, 120, "the second play to be counted")
+    ov.quit()
+    pump(tk_root, lambda: ov.result is not None, 120, "the end")
+    saved = load(session["w"].meta.id)
+    assert [i["missing"] for i in saved.meta.interruptions] == [3.0]

@@ -26,14 +26,28 @@ SAMPLE_RATE = 16000
 CHUNK_SECONDS = 0.1
 CHUNK = int(SAMPLE_RATE * CHUNK_SECONDS)
 BACKENDS = ("sounddevice", "pyaudio")
+STALL_SECONDS = 3.0  # a running stream that delivers nothing for this long has lost its device
+RETRY_SECONDS = 2.0  # how often a lost microphone is looked for again
+
+
+@dataclass(frozen=True)
+class InputNotice:
+    """Not audio: yielded between chunks when the microphone goes away ("lost") or returns ("back")."""
+
+    state: str
+    detail: str
+    missing: float = 0.0  # with "back": seconds during which no audio could be heard
 
 
 class AudioSource(Protocol):
-    """Anything that yields 16 kHz mono int16 chunks until it ends or ``stop()`` is called."""
+    """Anything that yields 16 kHz mono int16 chunks until it ends or ``stop()`` is called.
+
+    A live source may also yield an ``InputNotice`` when its device goes away or comes back.
+    """
 
     description: str
 
-    def chunks(self) -> Iterator[np.ndarray]: ...
+    def chunks(self) -> Iterator["np.ndarray | InputNotice"]: ...
 
     def stop(self) -> None: ...
 
@@ -345,21 +359,31 @@ def choose_device(devices: list[InputDevice], wanted: Optional[str]) -> InputDev
 
 
 class MicrophoneSource:
-    """Live input. The backend's callback thread only enqueues; a full queue drops audio and counts it."""
+    """Live input. The backend's callback thread only enqueues; a full queue drops audio and counts it.
+
+    If the device stops delivering audio (unplugged, sound server restarted), ``chunks()``
+    says so with an ``InputNotice``, keeps looking for it every ``RETRY_SECONDS`` and carries
+    on when it is back: the session goes on, nothing counted so far is lost.
+    """
 
     live = True
 
     def __init__(self, device: Optional[str] = None, backend: str = "sounddevice", max_queue_seconds: float = 30.0) -> None:
         self.backend = backend
         self.device = choose_device(list_input_devices(backend), device)
-        self.description = f"{self.device.name} ({backend})"
-        self._rate = int(self.device.rate) or SAMPLE_RATE
+        self._follows_default = device is None or device == ""
+        self._set_device(self.device)
         blocks = max(1, int(max_queue_seconds / CHUNK_SECONDS))
         self._q: "queue.Queue[np.ndarray]" = queue.Queue(maxsize=blocks)
         self._stop = threading.Event()
         self._dropped = 0
         self._status_errors = 0
-        self._opened = None  # (stop, close) once the stream runs
+        self._opened = None  # (stop, close, alive) once the stream runs
+
+    def _set_device(self, device: InputDevice) -> None:
+        self.device = device
+        self.description = f"{device.name} ({self.backend})"
+        self._rate = int(device.rate) or SAMPLE_RATE
 
     def open(self) -> None:
         """Start the device now (call on the main thread): a device that will not open fails here, clearly."""
@@ -400,7 +424,7 @@ class MicrophoneSource:
         except Exception as e:  # PortAudioError and ValueError both mean: this device will not open
             raise _cannot_open(self.device, e) from None
         # abort, not stop: stop waits for PortAudio's buffers, which can take seconds on ALSA/pulse.
-        return stream.abort, stream.close
+        return stream.abort, stream.close, lambda: stream.active
 
     def _open_pyaudio(self):
         pa_mod = _import_pyaudio()
@@ -437,26 +461,80 @@ class MicrophoneSource:
             stream.close()  # aborts the stream if it is still running
             pa.terminate()
 
-        return stop, close
+        return stop, close, stream.is_active
 
-    def chunks(self) -> Iterator[np.ndarray]:
-        self.open()
-        stop, close = self._opened
-        resample = _Resampler(self._rate, 1)
-        try:
-            def pieces():
-                while not self._stop.is_set():
-                    try:
-                        data = self._q.get(timeout=0.2)
-                    except queue.Empty:
-                        continue
-                    yield resample(data)
-
-            yield from _rechunk(pieces())
-        finally:
+    def _close(self) -> None:
+        if self._opened is not None:
+            stop, close, _ = self._opened
             self._opened = None
-            stop()
-            close()
+            try:
+                stop()
+                close()
+            except Exception:  # closing a stream whose device is gone may fail; it is gone either way
+                pass
+
+    def _reopen(self) -> None:
+        """Find the device again (by name, or the new default) and open it; AudioError if not there yet."""
+        if self.backend == "sounddevice":
+            sd = _import_sounddevice()
+            # PortAudio lists devices once, at initialisation: re-initialise to see a replugged one.
+            if hasattr(sd, "_terminate") and hasattr(sd, "_initialize"):
+                try:
+                    sd._terminate()
+                    sd._initialize()
+                except Exception:
+                    pass
+        devices = list_input_devices(self.backend)
+        if self._follows_default:
+            found = choose_device(devices, None)
+        else:
+            same = [d for d in devices if d.name == self.device.name]
+            if not same:
+                raise AudioError(f"{self.device.name} is not back yet", "plug it in again")
+            found = same[0]
+        self._set_device(found)
+        self.open()
+
+    def _pieces(self, resample: "_Resampler") -> Iterator[np.ndarray]:
+        """The stream's audio until stop() (returns) or until the device stops delivering (returns too)."""
+        _, _, alive = self._opened
+        last = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                data = self._q.get(timeout=0.2)
+            except queue.Empty:
+                if not alive() or time.monotonic() - last > STALL_SECONDS:
+                    return
+                continue
+            last = time.monotonic()
+            yield resample(data)
+
+    def chunks(self) -> Iterator["np.ndarray | InputNotice"]:
+        self.open()
+        try:
+            while True:
+                yield from _rechunk(self._pieces(_Resampler(self._rate, 1)))
+                if self._stop.is_set():
+                    return
+                lost_at = time.monotonic()
+                was = self.description
+                yield InputNotice(
+                    "lost",
+                    f"{was} stopped delivering audio — the session is kept; looking for it every {RETRY_SECONDS:g} s",
+                )
+                self._close()
+                while True:
+                    if self._stop.wait(RETRY_SECONDS):
+                        return
+                    try:
+                        self._reopen()
+                        break
+                    except AudioError:
+                        continue
+                missing = time.monotonic() - lost_at
+                yield InputNotice("back", f"{self.description} is back after {missing:.0f} s", missing)
+        finally:
+            self._close()
 
 
 def _cannot_open(device: InputDevice, e: Exception) -> AudioError:

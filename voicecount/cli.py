@@ -224,6 +224,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     _stop_on_sigterm()
+    if args.command in ("listen", "devices"):
+        from .native_noise import filter_native_stderr
+
+        filter_native_stderr()
     try:
         if args.command == "count":
             return cmd_count(args)
@@ -247,6 +251,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("voicecount: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (| head): not an error worth a message; keep Python quiet at exit too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as e:  # a bug of ours: still one line, with a way to see the details
         if os.environ.get("VOICECOUNT_DEBUG"):
             raise
@@ -482,7 +491,8 @@ def cmd_listen(args) -> int:
                 totals = " ".join(f"{k}={v}" for k, v in ev.counts.items())
                 print(f"[{_fmt_time(h.start)}] {h.keyword} {what} ({h.text!r})  {totals}", flush=True)
             elif isinstance(ev, Status):
-                print(f"voicecount: {ev.state} {ev.detail}".rstrip(), file=sys.stderr)
+                label = {"lost": "microphone lost:", "listening": "listening:"}.get(ev.state, ev.state) if ev.detail else ev.state
+                print(f"voicecount: {label} {ev.detail}".rstrip(), file=sys.stderr)
             elif isinstance(ev, Failed):
                 raise ev.error
             elif isinstance(ev, Finished):
@@ -606,6 +616,13 @@ def cmd_devices(args) -> int:
 
 
 
+def _interruptions(items: list[dict]) -> str:
+    """"microphone lost 2× (14 s not heard) at 12:03, 40:10" for show and the report."""
+    missing = sum(i.get("missing") or 0 for i in items)
+    at = ", ".join(_fmt_time(i.get("at", 0.0)) for i in items)
+    return f"microphone lost {len(items)}× ({missing:.0f} s not heard) at {at}"
+
+
 def cmd_sessions(args, parser) -> int:
     from . import session as sessions
 
@@ -632,6 +649,8 @@ def cmd_sessions(args, parser) -> int:
         print("counts    " + ", ".join(f"{k}: {v}" for k, v in s.counts.items()))
         if m.dropped_seconds:
             print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
+        if m.interruptions:
+            print(f"input     {_interruptions(m.interruptions)}")
         if m.error:
             print(f"error     {m.error}")
         print(f"folder    {s.path}")

@@ -126,6 +126,7 @@ def write_json(session: Session, f: TextIO) -> None:
         "keywords": m.keywords,
         "counts": session.counts,
         "dropped_seconds": m.dropped_seconds,
+        "interruptions": m.interruptions,
         "segments": [
             {
                 "start": round(s.start, 2),
@@ -201,7 +202,13 @@ def write_md(session: Session, f: TextIO, plot_path: Optional[Path] = None) -> N
     f.write(f"# voicecount session {m.id}\n\n")
     f.write(f"- Started: {m.started_at}  \n- Source: {m.source}  \n- Engine: {m.engine} {m.model}  \n")
     f.write(f"- Duration: {_clock(session.duration)} · {words} words · {wpm:.0f} words per minute  \n")
-    f.write(f"- Status: {m.status}" + (f" (audio dropped: {m.dropped_seconds:.1f} s)" if m.dropped_seconds else "") + "\n\n")
+    notes = []
+    if m.dropped_seconds:
+        notes.append(f"audio dropped: {m.dropped_seconds:.1f} s")
+    if m.interruptions:
+        missing = sum(i.get("missing") or 0 for i in m.interruptions)
+        notes.append(f"microphone lost {len(m.interruptions)}×, {missing:.0f} s not heard")
+    f.write(f"- Status: {m.status}" + (f" ({'; '.join(notes)})" if notes else "") + "\n\n")
     f.write("## Counts\n\n| keyword | count | per minute |\n|---|---:|---:|\n")
     for name, n in session.counts.items():
         rate = n / minutes if minutes > 0 else 0.0

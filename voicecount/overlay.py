@@ -41,6 +41,7 @@ STATUS_COLOURS = {
     "paused": "#f1c40f",
     "dropped": "#e67e22",
     "silent": "#e67e22",
+    "lost": "#e74c3c",
     "error": "#e74c3c",
     "finished": "#3498db",
 }
@@ -50,6 +51,7 @@ STATUS_TEXT = {
     "paused": "paused",
     "dropped": "audio dropped",
     "silent": "no sound",
+    "lost": "microphone lost, retrying",
     "error": "error",
     "finished": "finished",
 }

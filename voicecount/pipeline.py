@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, Union
 
-from .audio import SAMPLE_RATE, AudioSource
+from .audio import SAMPLE_RATE, AudioSource, InputNotice
 from .engines.base import Engine, Final, Partial
 from .errors import VoicecountError
 from .matcher import Hit, HitChange, Keyword, KeywordCounter, Word
@@ -60,7 +60,7 @@ class CountChange:
 
 @dataclass(frozen=True)
 class Status:
-    state: str  # "listening", "paused", "dropped"
+    state: str  # "listening", "paused", "dropped", "silent", "lost" (the microphone went away), "keywords"
     detail: str = ""
 
 
@@ -280,6 +280,11 @@ class Pipeline:
                     for ch in self.counter.finish():
                         emit(self._count_change(ch))
                     break
+                if isinstance(item, InputNotice):
+                    if session is not None:
+                        session.input(item.state, audio, item.missing)
+                    emit(Status("lost" if item.state == "lost" else "listening", item.detail))
+                    continue
                 audio += item.size / SAMPLE_RATE
                 t0 = time.perf_counter()
                 events = self.engine.accept(item)

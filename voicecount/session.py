@@ -59,6 +59,7 @@ class SessionMeta:
     duration: float = 0.0
     counts: dict = field(default_factory=dict)
     dropped_seconds: float = 0.0
+    interruptions: list = field(default_factory=list)  # [{"at": audio seconds, "missing": seconds}] microphone lost
     error: str = ""
     summary: str = ""
     pid: int = 0
@@ -229,6 +230,14 @@ class SessionWriter:
             self._append({"t": "clock", "audio": round(audio_seconds, 2)})
             self._next_clock = audio_seconds + CLOCK_EVERY
 
+    def input(self, state: str, audio_seconds: float, missing: float = 0.0) -> None:
+        """The microphone went away ("lost") or came back ("back") at this point of the audio."""
+        self._append({"t": "input", "state": state, "audio": round(audio_seconds, 2), "missing": round(missing, 1)})
+        if state == "lost":
+            self.meta.interruptions.append({"at": round(audio_seconds, 2), "missing": None})
+        elif self.meta.interruptions:
+            self.meta.interruptions[-1]["missing"] = round(missing, 1)
+
     def keywords(self, keywords: Sequence[Keyword]) -> None:
         """The keywords changed mid-session (kept in meta at the end)."""
         self.meta.keywords = [{"name": k.name, "aliases": list(k.aliases)} for k in keywords]
@@ -270,8 +279,9 @@ def _read_journal(path: Path) -> Iterator[dict]:
         return
 
 
-def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], float, list[dict]]:
+def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], float, list[dict], list[dict]]:
     segments: list[Segment] = []
+    interruptions: list[dict] = []
     hits: dict[int, Hit] = {}
     audio = 0.0
     keywords = meta.keywords
@@ -297,7 +307,12 @@ def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], fl
             audio = max(audio, float(rec.get("audio", 0.0)))
         elif t == "keywords":
             keywords = rec.get("keywords", keywords)
-    return segments, sorted(hits.values(), key=lambda h: h.id), audio, keywords
+        elif t == "input":
+            if rec.get("state") == "lost":
+                interruptions.append({"at": rec.get("audio", audio), "missing": None})
+            elif interruptions:
+                interruptions[-1]["missing"] = rec.get("missing")
+    return segments, sorted(hits.values(), key=lambda h: h.id), audio, keywords, interruptions
 
 
 def _session_path(sid: str) -> Path:
@@ -331,9 +346,10 @@ def load(sid: str) -> Session:
         meta = SessionMeta.from_dict(json.loads((path / "meta.json").read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, TypeError) as e:
         raise SessionError(f"cannot read session {path.name} ({e})", f"the folder {path} is damaged; delete it with: voicecount sessions delete {path.name}") from None
-    segments, hits, audio, keywords = _replay(path, meta)
+    segments, hits, audio, keywords, interruptions = _replay(path, meta)
     meta.keywords = keywords
     if meta.status == "recording":
+        meta.interruptions = interruptions
         # Still running (or killed and not yet recovered): the journal is the truth so far.
         for h in hits:
             if not h.confirmed:
