@@ -193,3 +193,43 @@ def test_a_microphone_that_disappears_mid_session_is_retried_and_the_session_goe
     assert len(hits_after) >= 2 and total >= 4, (total, data["hits"])  # counting went on, from where it was
     shown = run_cli("sessions", "show", "last")
     assert "microphone lost 1×" in shown.stdout
+
+
+def test_an_engine_slower_than_speech_drops_audio_counts_it_says_so_and_recovers(pulse):
+    """Backlog: the real engine slowed to 3× real time for its first 12 s of audio, 2 s of queue."""
+    env = dict(pulse, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "throttled_listen.py"), "3", "12"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: "queue.Queue[dict]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(json.loads(ln)) for ln in proc.stdout], daemon=True).start()
+
+    def next_line(timeout: float = 120) -> dict:
+        try:
+            return lines.get(timeout=timeout)
+        except queue.Empty:
+            proc.kill()
+            pytest.fail("the throttled listener went quiet: " + proc.stderr.read())
+
+    sample = ROOT / "assets" / "sample-ai-talk.wav"
+    try:
+        assert next_line() == {"ready": True}
+        play(env, sample)  # heard while the engine is 3× too slow
+        statuses = [next_line()]
+        while statuses[-1]["status"] != "listening":  # dropping, then back once it caught up
+            statuses.append(next_line())
+        recovered_at = statuses[-1]["audio"]
+        play(env, sample)  # heard at full speed again
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        summary = next_line()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read()
+    assert statuses[0]["status"] == "dropped" and "dropped" in statuses[0]["detail"], statuses
+    assert summary["dropped_seconds"] > 5, summary  # about 2/3 of the throttled stretch could not be kept
+    assert summary["session_dropped_seconds"] == pytest.approx(summary["dropped_seconds"], abs=0.01)
+    assert len([t for t in summary["hits"] if t > recovered_at]) >= 2, (recovered_at, summary)  # counting resumed
+    # Memory: what waits is bounded by --max-backlog (2 s here = 20 chunks), not by how far behind the engine is.
+    assert summary["queue_bound"] == 20
