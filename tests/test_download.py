@@ -178,9 +178,96 @@ def test_cli_download_by_url_and_offline_failure(server):
     assert offline.returncode == 1 and "cannot download" in offline.stderr and offline.stderr.count("\n") == 1
 
 
-def test_unpinned_catalogue_entries_are_not_downloaded_unverified():
-    proc = run_cli("models", "download", "vosk-model-small-en-us-0.15")
-    assert proc.returncode == 1
-    assert "no pinned checksum" in proc.stderr and "alphacephei.com" in proc.stderr
+def test_every_catalogue_entry_is_pinned_and_the_tiny_en_pins_match_the_bundled_model():
+    """Each entry pins size and SHA-256 of every file; tiny.en's pins are checked against real bytes."""
+    from voicecount.models import bundled_tiny_en
+
+    names = [e.name for e in download.CATALOGUE]
+    for wanted in ("vosk-model-small-en-us-0.15", "vosk-model-en-us-0.22-lgraph", "faster-whisper-tiny.en",
+                   "faster-whisper-base.en", "faster-whisper-small.en"):
+        assert wanted in names
+    assert any(e.engine == "llm" for e in download.CATALOGUE)
+    for e in download.CATALOGUE:
+        assert e.pinned, e.name
+        for f in e.files:
+            assert f.url.startswith("https://") and len(f.sha256) == 64 and f.size > 0, (e.name, f)
+            if "huggingface.co" in f.url:
+                assert "/resolve/main/" not in f.url, f"{e.name}: pin a revision, not main"
+    tiny = download.find("faster-whisper-tiny.en")
+    bundled = bundled_tiny_en()
+    for f in tiny.files:
+        assert (bundled / f.path).stat().st_size == f.size, f.path
+        assert download._sha256(bundled / f.path) == f.sha256, f.path
+
+
+def folder_entry(server, files: dict[str, bytes], sha_override: dict | None = None) -> download.Entry:
+    pins = []
+    for name, data in files.items():
+        server.files[f"/repo/{name}"] = data
+        pins.append(download.Pinned(name, server.url(f"/repo/{name}"), len(data), (sha_override or {}).get(name, sha(data))))
+    return download.Entry("faster-whisper-test", "whisper", server.url("/repo"), tuple(pins))
+
+
+WHISPER_LIKE = {
+    "config.json": b'{"alignment_heads": []}',
+    "model.bin": bytes(range(256)) * 800,
+    "tokenizer.json": b"{}",
+    "vocabulary.txt": b"a\nb\n",
+}
+
+
+def test_a_multi_file_model_installs_as_one_folder_and_resumes_file_by_file(server):
+    entry = folder_entry(server, WHISPER_LIKE)
+    server.cut_after["/repo/model.bin"] = 50_000
+    with pytest.raises(ModelError, match="run the same command again"):
+        download.install_entry(entry)
+    assert not (models_dir() / "faster-whisper-test").exists()  # half a model never looks installed
+    seen = []
+    path = download.install_entry(entry, lambda got, total: seen.append((got, total)))
+    assert path == models_dir() / "faster-whisper-test" and (path / ".complete").is_file()
+    assert {p.name for p in path.iterdir()} == set(WHISPER_LIKE) | {".complete"}
+    assert ("/repo/model.bin", "bytes=50000-") in server.requests  # resumed, not restarted
+    assert [r for r in server.requests if r[0] == "/repo/config.json"] == [("/repo/config.json", "")]  # fetched once
+    assert seen[-1] == (entry.size, entry.size)
+    assert sorted(p.name for p in models_dir().iterdir()) == ["faster-whisper-test"]  # staging folder gone
+    from voicecount.models import available
+
+    assert any(m["name"] == "faster-whisper-test" and m["engine"] == "whisper" for m in available())
+
+
+def test_one_bad_file_in_a_multi_file_model_installs_nothing(server):
+    entry = folder_entry(server, WHISPER_LIKE, {"tokenizer.json": sha(b"not this")})
+    with pytest.raises(ModelError, match="does not match its checksum"):
+        download.install_entry(entry)
+    assert not (models_dir() / "faster-whisper-test").exists()
+
+
+def test_a_catalogue_gguf_installs_as_a_file_the_summariser_finds_by_name(server):
+    data = b"GGUF" + bytes(1000)
+    server.files["/m.gguf"] = data
+    entry = download.Entry("test-model.gguf", "llm", server.url("/"), (download.Pinned("test-model.gguf", server.url("/m.gguf"), len(data), sha(data)),))
+    path = download.install_entry(entry)
+    assert path == models_dir() / "test-model.gguf" and path.read_bytes() == data
+    from voicecount.summarize import resolve_model
+
+    assert resolve_model("test-model.gguf") == path
+
+
+def test_unpinned_entries_are_not_downloaded_and_unknown_names_list_the_choices():
+    unpinned = download.Entry("x", "vosk", "https://alphacephei.com/vosk/models",
+                              (download.Pinned("", "https://alphacephei.com/vosk/models/x.zip", 0, None),))
+    with pytest.raises(ModelError, match="no pinned checksum") as err:
+        download.install_entry(unpinned)
+    assert "alphacephei.com" in str(err.value)
     proc = run_cli("models", "download", "nope")
-    assert proc.returncode == 1 and "choose one of" in proc.stderr
+    assert proc.returncode == 1 and "choose one of" in proc.stderr and "faster-whisper-base.en" in proc.stderr
+
+
+def test_catalogue_downloads_fail_offline_in_one_line():
+    """No network here (a dead proxy makes sure of it): one clear line, nothing installed."""
+    proc = run_cli("models", "download", "vosk-model-small-en-us-0.15",
+                   env={"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("voicecount:")]
+    assert len(lines) == 1 and "cannot download" in lines[0] and "run the same command again" in lines[0], proc.stderr
+    assert not (models_dir() / "vosk-model-small-en-us-0.15").exists()

@@ -735,7 +735,7 @@ def cmd_models(args) -> int:
         if e.name in installed:
             continue
         state = "downloadable" if e.pinned else "checksum not pinned yet: download by hand"
-        print(f"{e.engine:<8} {e.name:<32} {'':>8}  {state} — {e.note}")
+        print(f"{e.engine:<8} {e.name:<32} {e.size / 1e6:>5.0f} MB  {state} — {e.note}")
     return 0
 
 

@@ -34,38 +34,81 @@ Progress = Callable[[int, Optional[int]], None]  # (bytes so far, total or None)
 
 
 @dataclass(frozen=True)
+class Pinned:
+    """One file of a catalogue entry: where it is and exactly what it must be."""
+
+    path: str  # name inside the model folder; "" for a single-file model or an archive
+    url: str
+    size: int  # bytes
+    sha256: Optional[str]  # None: not pinned — refused
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One catalogue model: where it comes from and what it must hash to."""
+    """One catalogue model: where it comes from and what every file must hash to."""
 
     name: str
     engine: str  # "vosk", "whisper" or "llm"
-    url: str
-    size: Optional[int]  # bytes of the download
-    sha256: Optional[str]  # None: not pinned yet — refused
+    page: str  # where a person can read about it
+    files: tuple[Pinned, ...]
     note: str = ""
 
     @property
     def pinned(self) -> bool:
-        return bool(self.sha256 and self.size)
+        return bool(self.files) and all(f.sha256 and f.size for f in self.files)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
 
 
 VOSK_SITE = "https://alphacephei.com/vosk/models"
 HF = "https://huggingface.co"
 
-# Checksums are pinned from a machine with network access (see issue "Models"); an entry
-# without one is listed but not downloaded, so nothing unverified is ever installed.
+# Sizes and SHA-256 as public projects and distribution packages record them for these exact
+# files (Hugging Face files at a fixed revision); see models/README.md for how far each is
+# corroborated. A file that does not match is deleted and nothing is installed;
+# tests/test_download.py checks the tiny.en pins against the bundled copy of the same model.
+_EN_TOKENIZER = ("tokenizer.json", 2_128_466, "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df")
+_EN_VOCABULARY = ("vocabulary.txt", 422_309, "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf")
+
+
+def _hf(repo: str, revision: str, *files: tuple[str, int, str]) -> tuple[Pinned, ...]:
+    return tuple(Pinned(name, f"{HF}/{repo}/resolve/{revision}/{name}", size, sha) for name, size, sha in files)
+
+
 CATALOGUE: tuple[Entry, ...] = (
-    Entry("vosk-model-small-en-us-0.15", "vosk", f"{VOSK_SITE}/vosk-model-small-en-us-0.15.zip", None, None,
-          "40 MB, US English, low latency"),
-    Entry("vosk-model-en-us-0.22-lgraph", "vosk", f"{VOSK_SITE}/vosk-model-en-us-0.22-lgraph.zip", None, None,
-          "128 MB, US English, more accurate"),
-    Entry("faster-whisper-base.en", "whisper", f"{HF}/Systran/faster-whisper-base.en", None, None,
-          "CTranslate2 Whisper base.en"),
-    Entry("faster-whisper-small.en", "whisper", f"{HF}/Systran/faster-whisper-small.en", None, None,
-          "CTranslate2 Whisper small.en (slow on 2 cores)"),
-    Entry("qwen2.5-1.5b-instruct-q4_k_m.gguf", "llm",
-          f"{HF}/Qwen/Qwen2.5-1.5B-Instruct-GGUF/resolve/main/qwen2.5-1.5b-instruct-q4_k_m.gguf", None, None,
-          "a summary model worth reading"),
+    Entry("vosk-model-small-en-us-0.15", "vosk", VOSK_SITE,
+          (Pinned("", f"{VOSK_SITE}/vosk-model-small-en-us-0.15.zip", 41_205_931,
+                  "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498"),),
+          "US English, lowest latency"),
+    Entry("vosk-model-en-us-0.22-lgraph", "vosk", VOSK_SITE,
+          (Pinned("", f"{VOSK_SITE}/vosk-model-en-us-0.22-lgraph.zip", 130_557_655,
+                  "d9838b4aaa82a75c4a17f5aca300eaca129aaab2a7cbf951bafbb500eb9c4334"),),
+          "US English, more accurate"),
+    Entry("faster-whisper-tiny.en", "whisper", f"{HF}/Systran/faster-whisper-tiny.en",
+          _hf("Systran/faster-whisper-tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba",
+              ("config.json", 2_317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
+              ("model.bin", 75_537_502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+              _EN_TOKENIZER, _EN_VOCABULARY),
+          "the bundled default, as a download"),
+    Entry("faster-whisper-base.en", "whisper", f"{HF}/Systran/faster-whisper-base.en",
+          _hf("Systran/faster-whisper-base.en", "3d3d5dee26484f91867d81cb899cfcf72b96be6c",
+              ("config.json", 2_227, "f3bc3821e9fc76a27bae538e11ae5b677dcdd352b4600429ce7951d398569aeb"),
+              ("model.bin", 145_216_508, "2a166925539a16005f14ff328359f9b9adb9dc4fb631bb3b227526862e93e2ef"),
+              _EN_TOKENIZER, _EN_VOCABULARY),
+          "between tiny.en and small.en in accuracy and compute"),
+    Entry("faster-whisper-small.en", "whisper", f"{HF}/Systran/faster-whisper-small.en",
+          _hf("Systran/faster-whisper-small.en", "d1d751a5f8271d482d14ca55d9e2deeebbae577f",
+              ("config.json", 2_657, "666a9605530ac1f61fa8177f3702b4dacec9966749e42610839fcc32661d5fae"),
+              ("model.bin", 483_545_366, "62b2a45b05ee59acb4a5341b33ee35e041395d378d418a18acfe4c9e768ee37a"),
+              _EN_TOKENIZER, _EN_VOCABULARY),
+          "the most accurate here and the heaviest (not benchmarked: no download on the bench machine)"),
+    Entry("qwen2.5-1.5b-instruct-q4_k_m.gguf", "llm", f"{HF}/Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+          _hf("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "91cad51170dc346986eccefdc2dd33a9da36ead9",
+              ("qwen2.5-1.5b-instruct-q4_k_m.gguf", 1_117_320_736,
+               "6a1a2eb6d15622bf3c96857206351ba97e1af16c30d7a74ee38970e434e9407e")),
+          "summaries worth reading (Apache-2.0)"),
 )
 
 
@@ -121,14 +164,11 @@ def fetch(url: str, dest: Path, size: Optional[int], sha256: str, progress: Opti
     got = part.stat().st_size
     if size is not None and got != size:
         raise _fail(url, f"got {got} of {size} bytes")
-    digest = hashlib.sha256()
-    with open(part, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != sha256.lower():
+    got_sha = _sha256(part)
+    if got_sha != sha256.lower():
         part.unlink()
         raise ModelError(
-            f"the download of {url} does not match its checksum (sha256 {digest.hexdigest()[:16]}…, expected {sha256[:16]}…)",
+            f"the download of {url} does not match its checksum (sha256 {got_sha[:16]}…, expected {sha256[:16]}…)",
             "it was deleted; run the command again — if it keeps failing, the file on the server changed: report it",
         )
     os.replace(part, dest)
@@ -204,11 +244,51 @@ def install(name: str, url: str, size: Optional[int], sha256: str, progress: Opt
     return target
 
 
+def install_folder(name: str, files: tuple[Pinned, ...], progress: Optional[Progress] = None) -> Path:
+    """Download several pinned files into one model folder, atomically (resumable file by file)."""
+    where = models_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    target = where / name
+    if (target / ".complete").is_file():
+        return target
+    staging = where / f".{name}.download"  # kept between runs: finished files are not fetched again
+    staging.mkdir(exist_ok=True)
+    total = sum(f.size for f in files)
+    done = 0
+    for f in files:
+        if not f.sha256 or PurePosixPath(f.path).name != f.path or f.path in ("", ".", ".."):
+            raise ModelError(f"catalogue entry {name} has a bad file {f.path!r}", "report it: nothing was installed")
+        dest = staging / f.path
+        if not (dest.is_file() and dest.stat().st_size == f.size and _sha256(dest) == f.sha256):
+            offset = done
+            fetch(f.url, dest, f.size, f.sha256, (lambda got, _t, o=offset: progress(o + got, total)) if progress else None)
+        done += f.size
+        if progress is not None:
+            progress(done, total)
+    (staging / ".complete").write_text("".join(f"{f.url}\nsha256 {f.sha256}\n" for f in files))
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def install_entry(entry: Entry, progress: Optional[Progress] = None) -> Path:
+    """Install one catalogue entry: an archive, a single file, or a folder of files."""
     if not entry.pinned:
         raise ModelError(
             f"{entry.name} has no pinned checksum in this version, so voicecount will not download it unverified",
-            f"download it yourself from {entry.url} and unzip it into {models_dir()}, or pass its URL and SHA-256: "
+            f"download it yourself from {entry.page} into {models_dir()}, or pass its URL and SHA-256: "
             f"voicecount models download --url URL --sha256 HEX",
         )
-    return install(entry.name, entry.url, entry.size, entry.sha256 or "", progress)
+    if len(entry.files) == 1 and (entry.engine == "llm" or entry.files[0].url.lower().split("?")[0].endswith(".zip")):
+        f = entry.files[0]
+        return install(entry.name, f.url, f.size, f.sha256 or "", progress)
+    return install_folder(entry.name, entry.files, progress)

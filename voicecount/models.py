@@ -136,8 +136,8 @@ def resolve_vosk_model(spec: Optional[str]) -> Path:
         if not path.is_dir():
             raise ModelError(
                 f"no Vosk model at {path}",
-                f"download {VOSK_DEFAULT}.zip (or another model) from {VOSK_SITE} and unzip it into {where}, "
-                "or pass --model with the unzipped folder",
+                f"get one with: voicecount models download {VOSK_DEFAULT} (or unzip any model from {VOSK_SITE} "
+                f"into {where}), or pass --model with the unzipped folder",
             )
         if not _looks_like_vosk(path):
             raise ModelError(
@@ -149,7 +149,8 @@ def resolve_vosk_model(spec: Optional[str]) -> Path:
     if not found:
         raise ModelError(
             f"no Vosk model found in {where}",
-            f"download {VOSK_DEFAULT}.zip (or another model) from {VOSK_SITE} and unzip it there, or pass --model PATH",
+            f"get one with: voicecount models download {VOSK_DEFAULT} (or unzip any model from {VOSK_SITE} "
+            "there), or pass --model PATH",
         )
     return found[0]
 
@@ -181,6 +182,8 @@ def available() -> list[dict]:
     where = models_dir()
     if where.is_dir():
         for p in sorted(where.iterdir()):
+            if p.is_file() and p.suffix == ".gguf":
+                out.append({"engine": "llm", "name": p.name, "where": str(p), "state": "downloaded", "size": _size(p)})
             if not p.is_dir() or p.name.startswith(".") or p.name == "whisper-base":
                 continue
             if _looks_like_vosk(p):
