@@ -75,6 +75,7 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
+    started_at = commit()  # the code that runs is the code at the start, whatever happens to the tree meanwhile
     files = sorted((AUDIO / "dev").glob("*.wav")) + sorted((AUDIO / "real").glob("*.wav"))
     with tempfile.TemporaryDirectory() as home:
         os.environ["VOICECOUNT_HOME"] = home
@@ -116,14 +117,14 @@ def main() -> int:
           f"peak {peak:.0f} MB ({growth:+.1f} %, goal < 10 %: {verdict}); journal {journal_mb:.1f} MB; counts {result.counts}")
     block = (
         f"{MARK_BEGIN}\n## Soak: the live path on {minutes:.0f} minutes of speech\n\n"
-        f"Latest run: {stamp}, commit {commit()}, whisper {args.model}. Machine: {machine()}.\n\n"
+        f"Latest run: {stamp}, commit {started_at}, whisper {args.model}. Machine: {machine()}.\n\n"
         "| audio | wall time | RTF | RSS at 10 min | peak RSS after 10 min | growth (goal < 10 %) | journal |\n"
         "|---|---|---|---|---|---|---|\n"
         f"| {minutes:.0f} min | {wall:.0f} s | {wall / result.duration:.2f} | {base:.0f} MB | {peak:.0f} MB | "
         f"{growth:+.1f} % ({verdict}) | {journal_mb:.1f} MB |\n\n"
         f"RSS (MB) by minute of audio: {curve}.\n\nMade by `python scripts/soak.py --minutes {args.minutes:g}`.\n{MARK_END}"
     )
-    line = (f"- {stamp} `{commit()}` soak whisper:{args.model} {minutes:.0f} min: RTF {wall / result.duration:.2f}, "
+    line = (f"- {stamp} `{started_at}` soak whisper:{args.model} {minutes:.0f} min: RTF {wall / result.duration:.2f}, "
             f"RSS {base:.0f}→{peak:.0f} MB ({growth:+.1f} %)")
     if not args.no_write:
         write_section(MARK_BEGIN, MARK_END, block, line)
