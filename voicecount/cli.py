@@ -395,7 +395,7 @@ def cmd_count(args) -> int:
     _recover()
     engine = _engine(args, settings)
     session = _start_session("count", str(source.path.resolve()), engine, keywords)
-    pipeline = Pipeline(source, engine, keywords, session=session).start()
+    pipeline = Pipeline(source, engine, keywords, keep_transcript=False, session=session).start()
     bar = None
     if not args.no_progress:
         bar = _progress(source.duration)
@@ -462,7 +462,7 @@ def cmd_listen(args) -> int:
         return _listen_gui(args, settings, source, where, device)
     engine = _engine(args, settings)
     session = _start_session("listen", where, engine, keywords, device)
-    pipeline = Pipeline(source, engine, keywords, session=session).start()
+    pipeline = Pipeline(source, engine, keywords, keep_transcript=False, session=session).start()
     print(f"voicecount: listening to {source.description} — Ctrl-C to stop", file=sys.stderr)
     tty = sys.stderr.isatty()
     last_caption = ""
@@ -544,7 +544,7 @@ def _listen_gui(args, settings, source, where: str, device: str) -> int:
     def start(keywords):
         engine = _engine(args, settings)
         session = _start_session("listen", where, engine, keywords, device)
-        return Pipeline(source, engine, keywords, session=session).start()
+        return Pipeline(source, engine, keywords, keep_transcript=False, session=session).start()
 
     def save(overlay_settings, keywords) -> None:
         stored = config.load()
