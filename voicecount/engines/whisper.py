@@ -39,7 +39,7 @@ class WhisperOptions:
     endpoint: float = 0.5  # seconds of silence that end an utterance
     max_buffer: float = 15.0  # seconds of audio decoded at most
     vad_threshold: float = 0.5
-    beam_size: int = 1
+    beam_size: int = 1  # for the end-of-utterance pass, whose words are final; partial passes stay greedy
     # Words to bias decoding towards. None: the keywords themselves (set_keywords),
     # which lifts recall of rare words like "AI" a lot on tiny models; "" for none.
     prompt: Optional[str] = None
@@ -96,9 +96,10 @@ def _agreed_prefix(a: Sequence[Word], b: Sequence[Word]) -> int:
     return n
 
 def decode(
-    model: Any, tokenizer: Any, audio: np.ndarray, history: list[int], hotwords: str = "", min_context: float = 0.0
+    model: Any, tokenizer: Any, audio: np.ndarray, history: list[int], hotwords: str = "", min_context: float = 0.0,
+    beam_size: int = 1,
 ) -> list[Word]:
-    """One greedy Whisper pass over ``audio`` (< 30 s) with word times relative to its start.
+    """One Whisper pass over ``audio`` (< 30 s) with word times relative to its start (greedy unless beam_size > 1).
 
     Unlike ``WhisperModel.transcribe`` it encodes only the audio there is (CTranslate2
     takes short inputs; padding every pass to 30 s would cost 4-10x more on a laptop CPU)
@@ -122,7 +123,7 @@ def decode(
     result = model.model.generate(
         encoder_output,
         [prompt],
-        beam_size=1,
+        beam_size=beam_size,
         max_length=len(prompt) + budget,
         return_scores=True,
         return_no_speech_prob=True,
@@ -278,11 +279,11 @@ class WhisperEngine:
         return self._end_utterance() if self._speech_seen else []
 
     # ------------------------------------------------------------------ internals
-    def _transcribe(self) -> list[Word]:
+    def _transcribe(self, beam_size: int = 1) -> list[Word]:
         self.passes += 1
         self._since_pass = 0.0
         # No previous text as prompt: tiny models echo it back as words that were never said.
-        words = decode(self.model, self._tokenizer, self._buf, [], self._hint, self.options.min_context)
+        words = decode(self.model, self._tokenizer, self._buf, [], self._hint, self.options.min_context, beam_size)
         return self._after_committed(
             [Word(w.text, self._buf_start + w.start, self._buf_start + w.end, w.probability) for w in words]
         )
@@ -316,7 +317,9 @@ class WhisperEngine:
     def _end_utterance(self) -> list[EngineEvent]:
         events: list[EngineEvent] = []
         if self._since_pass > 0 or self._previous:
-            hyp = self._transcribe() if self._since_pass > 0 else self._previous
+            beam = self.options.beam_size
+            redo = self._since_pass > 0 or (beam > 1 and self._previous)  # a wider search for the last word
+            hyp = self._transcribe(beam) if redo else self._previous
             events = self._commit(hyp)
         events.append(Partial(()))
         # Start afresh: keep only the trailing silence's pre-roll.
