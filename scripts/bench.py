@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fnmatch
 import json
 import os
 import platform
@@ -49,7 +50,7 @@ MARK_BEGIN, MARK_END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->
 HISTORY = "## History"
 
 
-def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path, options: dict) -> None:
+def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path, options: dict, files_glob: str = "*") -> None:
     """Child process: load the engine once, run every file, write per-file hits and timings."""
     sys.path.insert(0, str(ROOT))
     from voicecount.audio import FileSource
@@ -63,7 +64,8 @@ def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path
     load_s = time.perf_counter() - t0
     rows = []
     for set_name in sets:
-        files = sorted(p for p in (AUDIO / set_name).iterdir() if p.suffix in (".wav", ".flac", ".mp3", ".ogg"))
+        files = sorted(p for p in (AUDIO / set_name).iterdir()
+                       if p.suffix in (".wav", ".flac", ".mp3", ".ogg") and fnmatch.fnmatch(p.name, files_glob))
         if limit:
             files = files[:limit]
         for i, f in enumerate(files, 1):
@@ -192,9 +194,9 @@ def write_section(begin: str, end: str, block: str, history_line: str) -> None:
     BENCH_MD.write_text(text.rstrip("\n") + "\n" + history_line + "\n")
 
 
-def write_md(results: list[dict], sets: list[str], limit: int) -> None:
+def write_md(results: list[dict], sets: list[str], limit: int, files: str = "*") -> None:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    scope = f"sets {', '.join(sets)}" + (f", first {limit} files each" if limit else "")
+    scope = f"sets {', '.join(sets)}" + (f", first {limit} files each" if limit else "") + (f", files {files}" if files != "*" else "")
     latest = (f"{MARK_BEGIN}\nLatest run: {stamp}, commit {commit()}, {scope}.  \nMachine: {machine()}.\n\n"
               f"{table(results)}\n\n{details(results)}\n{MARK_END}")
     if BENCH_MD.exists():
@@ -229,6 +231,7 @@ def main() -> int:
                     help="engine and model, repeatable (default: whisper:tiny.en)")
     ap.add_argument("--sets", default="dev,real", help="comma-separated folders under the audio dir (default dev,real)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N files of each set")
+    ap.add_argument("--files", default="*", metavar="GLOB", help="only files whose name matches, e.g. '*noise10*'")
     ap.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="engine option, e.g. step=0.4 or prompt='AI' (numbers are parsed)")
@@ -244,7 +247,7 @@ def main() -> int:
         except ValueError:
             options[k] = v
     if a.worker:
-        run_worker(a.worker[0], sets, a.limit, a.threads, Path(a.worker[1]), options)
+        run_worker(a.worker[0], sets, a.limit, a.threads, Path(a.worker[1]), options, a.files)
         return 0
     if not (AUDIO / "score_hits.py").is_file():
         print(f"bench: no shared audio at {AUDIO} — set VOICECOUNT_AUDIO to the folder with dev/, real/ "
@@ -255,7 +258,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
             cmd = [sys.executable, __file__, "--worker", config, str(out), "--sets", a.sets,
-                   "--limit", str(a.limit), "--threads", str(a.threads)] + [f"--option={o}" for o in a.option]
+                   "--limit", str(a.limit), "--threads", str(a.threads), "--files", a.files] + [f"--option={o}" for o in a.option]
             subprocess.run(cmd, check=True)
             summary = summarise(json.loads(out.read_text()))
         if options:
@@ -263,7 +266,7 @@ def main() -> int:
         results.append(summary)
         print(json.dumps(summary, indent=1))
     if not a.no_write:
-        write_md(results, sets, a.limit)
+        write_md(results, sets, a.limit, a.files)
         print(f"bench: wrote {BENCH_MD}", file=sys.stderr)
     return 0
 

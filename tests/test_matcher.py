@@ -205,9 +205,9 @@ def test_a_hit_is_not_reused_as_carry_over_context():
 
 
 def test_keyword_prompt_spells_the_keywords_not_their_mishearings():
-    assert keyword_prompt(DEFAULT_KEYWORDS) == "AI, artificial intelligence."
+    assert keyword_prompt(DEFAULT_KEYWORDS) == "This talk is about AI, artificial intelligence, and AI."
     kws = [parse_keyword("LLM=llm,large language model,l l m"), parse_keyword("Kubernetes")]
-    assert keyword_prompt(kws) == "LLM, large language model, Kubernetes."
+    assert keyword_prompt(kws) == "This talk is about LLM, large language model, Kubernetes, and LLM and Kubernetes."
     assert keyword_prompt([]) == ""
 
 
