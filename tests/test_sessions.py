@@ -88,6 +88,25 @@ def test_journal_replay_confirm_retract_and_a_torn_last_line():
     assert s.duration == 6.0
 
 
+def test_microphone_interruptions_are_kept_finished_or_not():
+    """Lost/back records: in meta when the session finishes, and replayed from the journal when it did not."""
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.final((Word("hello", 1.0, 1.3),))
+    w.input("lost", 12.5)
+    w.input("back", 12.5, 6.2)
+    w.input("lost", 40.0)  # still gone when the process dies
+    unfinished = sessions.load(w.meta.id)
+    assert unfinished.meta.interruptions == [{"at": 12.5, "missing": 6.2}, {"at": 40.0, "missing": None}]
+    w.input("back", 40.0, 3.0)
+    w.close({"AI": 0}, 45.0)
+    finished = sessions.load(w.meta.id)
+    assert finished.meta.status == "finished"
+    assert finished.meta.interruptions == [{"at": 12.5, "missing": 6.2}, {"at": 40.0, "missing": 3.0}]
+    report = io.StringIO()
+    export.write_md(finished, report)
+    assert "microphone lost 2×, 9 s not heard" in report.getvalue()
+
+
 def test_session_ids_prefix_last_and_errors():
     a = sessions.SessionWriter.create("count", "a.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
     a.close({"AI": 0}, 1.0)
