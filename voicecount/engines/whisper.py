@@ -322,7 +322,8 @@ class WhisperEngine:
         events: list[EngineEvent] = []
         if self._since_pass > 0 or self._previous:
             beam = self.options.beam_size
-            redo = self._since_pass > 0 or (beam > 1 and self._previous)  # a wider search for the last word
+            # The last pass already searched this buffer; only a wider final beam is worth a second look.
+            redo = self._since_pass > 0 or (beam > self.options.partial_beam_size and self._previous)
             hyp = self._transcribe(beam) if redo else self._previous
             events = self._commit(hyp)
         events.append(Partial(()))
