@@ -617,8 +617,10 @@ def cmd_devices(args) -> int:
 
 
 def _interruptions(items: list[dict]) -> str:
-    """"microphone lost 2× (14 s not heard) at 12:03, 40:10" for show and the report."""
-    missing = sum(i.get("missing") or 0 for i in items)
+    """"microphone lost 2× (14 s not heard) at 12:03, 40:10" for sessions show."""
+    from .session import seconds_not_heard
+
+    missing = seconds_not_heard(items)
     at = ", ".join(_fmt_time(i.get("at", 0.0)) for i in items)
     return f"microphone lost {len(items)}× ({missing:.0f} s not heard) at {at}"
 

@@ -19,7 +19,7 @@ from typing import Callable, Optional, TextIO
 
 from .errors import ConfigError
 from .matcher import Word, tokens
-from .session import Session
+from .session import Session, seconds_not_heard
 
 FORMATS = ("txt", "srt", "vtt", "json", "csv", "md")
 CUE_MAX = 7.0  # seconds: a subtitle longer than this is hard to read
@@ -206,7 +206,7 @@ def write_md(session: Session, f: TextIO, plot_path: Optional[Path] = None) -> N
     if m.dropped_seconds:
         notes.append(f"audio dropped: {m.dropped_seconds:.1f} s")
     if m.interruptions:
-        missing = sum(i.get("missing") or 0 for i in m.interruptions)
+        missing = seconds_not_heard(m.interruptions)
         notes.append(f"microphone lost {len(m.interruptions)}×, {missing:.0f} s not heard")
     f.write(f"- Status: {m.status}" + (f" ({'; '.join(notes)})" if notes else "") + "\n\n")
     f.write("## Counts\n\n| keyword | count | per minute |\n|---|---:|---:|\n")

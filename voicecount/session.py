@@ -232,11 +232,9 @@ class SessionWriter:
 
     def input(self, state: str, audio_seconds: float, missing: float = 0.0) -> None:
         """The microphone went away ("lost") or came back ("back") at this point of the audio."""
-        self._append({"t": "input", "state": state, "audio": round(audio_seconds, 2), "missing": round(missing, 1)})
-        if state == "lost":
-            self.meta.interruptions.append({"at": round(audio_seconds, 2), "missing": None})
-        elif self.meta.interruptions:
-            self.meta.interruptions[-1]["missing"] = round(missing, 1)
+        record = {"t": "input", "state": state, "audio": round(audio_seconds, 2), "missing": round(missing, 1)}
+        self._append(record)
+        note_input(self.meta.interruptions, record)
 
     def keywords(self, keywords: Sequence[Keyword]) -> None:
         """The keywords changed mid-session (kept in meta at the end)."""
@@ -260,6 +258,19 @@ class SessionWriter:
             _write_json_atomic(self.path / "meta.json", asdict(self.meta))
         except OSError as e:
             raise SessionError(f"cannot finish the session in {self.path} ({e.strerror})", "free some disk space") from None
+
+
+def note_input(interruptions: list[dict], record: dict) -> None:
+    """Fold one journal "input" record into the interruptions list (the writer and replay share it)."""
+    if record.get("state") == "lost":
+        interruptions.append({"at": record.get("audio", 0.0), "missing": None})
+    elif interruptions:
+        interruptions[-1]["missing"] = record.get("missing")
+
+
+def seconds_not_heard(interruptions: list[dict]) -> float:
+    """Total time the microphone was gone (an interruption still open counts as 0)."""
+    return sum(i.get("missing") or 0 for i in interruptions)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -308,10 +319,7 @@ def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], fl
         elif t == "keywords":
             keywords = rec.get("keywords", keywords)
         elif t == "input":
-            if rec.get("state") == "lost":
-                interruptions.append({"at": rec.get("audio", audio), "missing": None})
-            elif interruptions:
-                interruptions[-1]["missing"] = rec.get("missing")
+            note_input(interruptions, rec)
     return segments, sorted(hits.values(), key=lambda h: h.id), audio, keywords, interruptions
 
 
