@@ -77,6 +77,13 @@ def _hf(repo: str, revision: str, *files: tuple[str, int, str]) -> tuple[Pinned,
     return tuple(Pinned(name, f"{HF}/{repo}/resolve/{revision}/{name}", size, sha) for name, size, sha in files)
 
 
+def _systran(size: str, revision: str, config: tuple[int, str], model: tuple[int, str], note: str) -> Entry:
+    """A faster-whisper English model from Systran's Hugging Face conversions (four files)."""
+    repo = f"Systran/faster-whisper-{size}"
+    files = _hf(repo, revision, ("config.json", *config), ("model.bin", *model), _EN_TOKENIZER, _EN_VOCABULARY)
+    return Entry(f"faster-whisper-{size}", "whisper", f"{HF}/{repo}", files, note)
+
+
 CATALOGUE: tuple[Entry, ...] = (
     Entry("vosk-model-small-en-us-0.15", "vosk", VOSK_SITE,
           (Pinned("", f"{VOSK_SITE}/vosk-model-small-en-us-0.15.zip", 41_205_931,
@@ -86,24 +93,18 @@ CATALOGUE: tuple[Entry, ...] = (
           (Pinned("", f"{VOSK_SITE}/vosk-model-en-us-0.22-lgraph.zip", 130_557_655,
                   "d9838b4aaa82a75c4a17f5aca300eaca129aaab2a7cbf951bafbb500eb9c4334"),),
           "US English, more accurate"),
-    Entry("faster-whisper-tiny.en", "whisper", f"{HF}/Systran/faster-whisper-tiny.en",
-          _hf("Systran/faster-whisper-tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba",
-              ("config.json", 2_317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
-              ("model.bin", 75_537_502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
-              _EN_TOKENIZER, _EN_VOCABULARY),
-          "the bundled default, as a download"),
-    Entry("faster-whisper-base.en", "whisper", f"{HF}/Systran/faster-whisper-base.en",
-          _hf("Systran/faster-whisper-base.en", "3d3d5dee26484f91867d81cb899cfcf72b96be6c",
-              ("config.json", 2_227, "f3bc3821e9fc76a27bae538e11ae5b677dcdd352b4600429ce7951d398569aeb"),
-              ("model.bin", 145_216_508, "2a166925539a16005f14ff328359f9b9adb9dc4fb631bb3b227526862e93e2ef"),
-              _EN_TOKENIZER, _EN_VOCABULARY),
-          "between tiny.en and small.en in accuracy and compute"),
-    Entry("faster-whisper-small.en", "whisper", f"{HF}/Systran/faster-whisper-small.en",
-          _hf("Systran/faster-whisper-small.en", "d1d751a5f8271d482d14ca55d9e2deeebbae577f",
-              ("config.json", 2_657, "666a9605530ac1f61fa8177f3702b4dacec9966749e42610839fcc32661d5fae"),
-              ("model.bin", 483_545_366, "62b2a45b05ee59acb4a5341b33ee35e041395d378d418a18acfe4c9e768ee37a"),
-              _EN_TOKENIZER, _EN_VOCABULARY),
-          "the most accurate here and the heaviest (not benchmarked: no download on the bench machine)"),
+    _systran("tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba",
+             (2_317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
+             (75_537_502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+             "the bundled default, as a download"),
+    _systran("base.en", "3d3d5dee26484f91867d81cb899cfcf72b96be6c",
+             (2_227, "f3bc3821e9fc76a27bae538e11ae5b677dcdd352b4600429ce7951d398569aeb"),
+             (145_216_508, "2a166925539a16005f14ff328359f9b9adb9dc4fb631bb3b227526862e93e2ef"),
+             "between tiny.en and small.en in accuracy and compute"),
+    _systran("small.en", "d1d751a5f8271d482d14ca55d9e2deeebbae577f",
+             (2_657, "666a9605530ac1f61fa8177f3702b4dacec9966749e42610839fcc32661d5fae"),
+             (483_545_366, "62b2a45b05ee59acb4a5341b33ee35e041395d378d418a18acfe4c9e768ee37a"),
+             "the most accurate here and the heaviest (not benchmarked: no download on the bench machine)"),
     Entry("qwen2.5-1.5b-instruct-q4_k_m.gguf", "llm", f"{HF}/Qwen/Qwen2.5-1.5B-Instruct-GGUF",
           _hf("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "91cad51170dc346986eccefdc2dd33a9da36ead9",
               ("qwen2.5-1.5b-instruct-q4_k_m.gguf", 1_117_320_736,
@@ -288,7 +289,7 @@ def install_entry(entry: Entry, progress: Optional[Progress] = None) -> Path:
             f"download it yourself from {entry.page} into {models_dir()}, or pass its URL and SHA-256: "
             f"voicecount models download --url URL --sha256 HEX",
         )
-    if len(entry.files) == 1 and (entry.engine == "llm" or entry.files[0].url.lower().split("?")[0].endswith(".zip")):
+    if len(entry.files) == 1:  # an archive or a single file: install() tells which
         f = entry.files[0]
         return install(entry.name, f.url, f.size, f.sha256 or "", progress)
     return install_folder(entry.name, entry.files, progress)
