@@ -79,7 +79,7 @@ def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path
                 if isinstance(ev, Finished):
                     result = ev.result
             wall = time.perf_counter() - t
-            hits = [h.as_dict() for h in result.hits if not h.retracted]
+            hits = [{**h.as_dict(), "probability": round(h.probability, 3)} for h in result.hits if not h.retracted]
             rows.append({"set": set_name, "file": f.name, "duration": result.duration, "wall": wall, "hits": hits})
             print(f"  {config} {set_name} {i}/{len(files)} {f.name}: {len(hits)} hits, RTF {wall / max(result.duration, 1e-9):.2f}",
                   file=sys.stderr, flush=True)
@@ -141,6 +141,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def versions() -> str:
+    """The libraries that decide the numbers: the same code gave F1 0.961 and 0.937 on two fresh machines."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in ("faster-whisper", "ctranslate2", "onnxruntime", "numpy", "av", "vosk"):
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
 def commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -197,7 +210,7 @@ def write_section(begin: str, end: str, block: str, history_line: str) -> None:
 def write_md(results: list[dict], sets: list[str], limit: int, files: str = "*") -> None:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     scope = f"sets {', '.join(sets)}" + (f", first {limit} files each" if limit else "") + (f", files {files}" if files != "*" else "")
-    latest = (f"{MARK_BEGIN}\nLatest run: {stamp}, commit {commit()}, {scope}.  \nMachine: {machine()}.\n\n"
+    latest = (f"{MARK_BEGIN}\nLatest run: {stamp}, commit {commit()}, {scope}.  \nMachine: {machine()}.  \nLibraries: {versions()}.\n\n"
               f"{table(results)}\n\n{details(results)}\n{MARK_END}")
     if BENCH_MD.exists():
         text = BENCH_MD.read_text()
@@ -236,6 +249,8 @@ def main() -> int:
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="engine option, e.g. step=0.4 or prompt='AI' (numbers are parsed)")
     ap.add_argument("--no-write", action="store_true", help="print results, leave BENCHMARKS.md alone")
+    ap.add_argument("--keep-rows", metavar="FILE", type=Path,
+                    help="also save every file's hits (time, text, word probability) as JSON, for analysis")
     ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     sets = [s for s in a.sets.split(",") if s]
@@ -260,7 +275,12 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--worker", config, str(out), "--sets", a.sets,
                    "--limit", str(a.limit), "--threads", str(a.threads), "--files", a.files] + [f"--option={o}" for o in a.option]
             subprocess.run(cmd, check=True)
-            summary = summarise(json.loads(out.read_text()))
+            data = json.loads(out.read_text())
+            summary = summarise(data)
+        if a.keep_rows:
+            kept = json.loads(a.keep_rows.read_text()) if a.keep_rows.is_file() else {}
+            kept[config + "".join(f" {o}" for o in a.option)] = data["rows"]
+            a.keep_rows.write_text(json.dumps(kept))
         if options:
             summary["config"] += " " + " ".join(f"{k}={v}" for k, v in options.items())
         results.append(summary)

@@ -160,14 +160,19 @@ def decode(
 
 
 MIN_REPEAT = 3  # words; a shorter phrase said twice in a row ("no, no") can be real speech
+# A copy of 2+ earlier words spoken in under this share of the original's time is not
+# speech: nobody says a phrase again at twice the pace; Whisper's loop squeezes it.
+SQUEEZED = 0.5
 
 
 def cut_repeats(words: list[Word]) -> list[Word]:
-    """Cut a decode where a phrase of MIN_REPEAT+ words repeats back to back: Whisper looping.
+    """Cut a decode where Whisper goes round again over words it already printed.
 
-    Short buffers make Whisper go round again ("...use AI for. First, what do people use
-    AI for."), squeezing the copy into the last fraction of a second; the copy would
-    count every keyword twice.
+    Short buffers make Whisper loop ("...use AI for. First, what do people use AI for."):
+    a phrase of MIN_REPEAT+ words repeated back to back, or a copy of earlier words
+    squeezed into the last fraction of a second ("Artificial intelligence is not new.
+    Artificial intelligence is not", the copy all at one instant). Either copy would
+    count every keyword in it twice.
     """
     toks = [_norm(w) for w in words]
     n = len(toks)
@@ -175,6 +180,18 @@ def cut_repeats(words: list[Word]) -> list[Word]:
         for size in range(MIN_REPEAT, (n - i) // 2 + 1):
             if toks[i : i + size] == toks[i + size : i + 2 * size]:
                 return words[: i + size]
+    for j in range(1, n - 1):
+        for i in range(j):
+            size = 0
+            while i + size < j and j + size < n and toks[i + size] == toks[j + size]:
+                size += 1
+            if size < 2:
+                continue
+            # Start to start: the copy's last word often stretches into the padding.
+            original = words[i + size - 1].start - words[i].start
+            copy = words[j + size - 1].start - words[j].start
+            if copy < SQUEEZED * original:
+                return words[:j]
     return words
 
 
