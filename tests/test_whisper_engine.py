@@ -11,8 +11,9 @@ import pytest
 from voicecount.audio import SAMPLE_RATE, FileSource
 from voicecount.engines import create_engine
 from voicecount.engines.base import Final, Partial
-from voicecount.matcher import DEFAULT_KEYWORDS, tokens
-from voicecount.pipeline import CountChange, Finished, Pipeline
+from voicecount.engines.whisper import cut_repeats
+from voicecount.matcher import DEFAULT_KEYWORDS, Word, tokens
+from voicecount.pipeline import CountChange, FinalText, Finished, Pipeline
 
 # A dev talk tiny.en counts exactly (see BENCHMARKS.md for the whole set).
 TALK = "d03_mixed__flite-slt__clean.wav"
@@ -56,6 +57,52 @@ def test_a_hit_shows_provisionally_before_the_final_confirms_it(whisper_engine, 
     # Partials arrive before the final that settles their words.
     kinds = [type(e).__name__ for e in events]
     assert "Caption" in kinds and kinds.index("Caption") < kinds.index("FinalText")
+
+
+def _words(spec: str) -> list[Word]:
+    """"word@start-end ..." as Whisper printed it, into Words."""
+    out = []
+    for item in spec.split():
+        text, _, times = item.partition("@")
+        a, _, b = times.partition("-")
+        out.append(Word(text, float(a), float(b)))
+    return out
+
+
+def test_a_loop_squeezed_into_the_last_instant_is_cut():
+    # What tiny.en printed for the first 3.2 s of d03_mixed__festival-kal__clean.wav: the
+    # sentence, then a copy of it all at 3.10 s (the last word stretched into the padding).
+    hyp = _words("Artificial@0.40-1.40 intelligence@1.40-2.06 is@2.06-2.38 not@2.38-2.56 new.@2.56-3.10 "
+                 "Artificial@3.10-3.10 intelligence@3.10-3.10 is@3.10-3.10 not@3.10-4.30")
+    assert [w.text for w in cut_repeats(hyp)] == ["Artificial", "intelligence", "is", "not", "new."]
+    # Two words are enough when the copy takes no time at all.
+    hyp = _words("Artificial@0.40-1.18 intelligence,@1.18-1.62 artificial@1.62-1.62 intelligence,@1.62-1.70")
+    assert [w.text for w in cut_repeats(hyp)] == ["Artificial", "intelligence,"]
+
+
+def test_a_loop_repeated_back_to_back_is_cut():
+    hyp = _words("use@0.0-0.2 AI@0.2-0.4 for.@0.4-0.6 First,@0.7-0.9 what@0.9-1.0 do@1.0-1.1 people@1.1-1.3 "
+                 "use@1.3-1.4 AI@1.4-1.6 for.@1.6-1.8 First,@1.8-1.85 what@1.85-1.9 do@1.9-1.95 people@1.95-2.0")
+    kept = [w.text for w in cut_repeats(hyp)]
+    assert kept.count("AI") == 1, kept
+
+
+def test_a_phrase_said_again_at_speaking_pace_is_kept():
+    # A speaker repeating themselves is speech, not a loop: same pace, nothing cut.
+    hyp = _words("artificial@0.0-0.5 intelligence@0.5-1.0 is@1.0-1.2 everywhere,@1.2-1.8 "
+                 "artificial@2.0-2.5 intelligence@2.5-3.0 everywhere.@3.0-3.6")
+    assert cut_repeats(hyp) == hyp
+    assert cut_repeats(_words("no@0.0-0.2 no@0.3-0.5")) == _words("no@0.0-0.2 no@0.3-0.5")
+
+
+def test_a_sentence_whisper_loops_over_is_counted_once(whisper_engine, shared_audio):
+    """On this talk tiny.en once re-printed "Artificial intelligence is not" at the end of the buffer."""
+    talk = shared_audio / "dev" / "d03_mixed__festival-kal__clean.wav"
+    events, result = run_pipeline(talk, whisper_engine.fresh())
+    first_sentence = [h for h in result.hits if not h.retracted and h.start < 3.3]  # it ends at 2.65 s
+    assert len(first_sentence) == 1, first_sentence
+    text = " ".join(w.text for e in events if isinstance(e, FinalText) for w in e.words)
+    assert " ".join(tokens(text)).count("artificial intelligence is not") == 1, text
 
 
 def test_partials_then_finals_with_word_times_inside_the_audio(whisper_engine, shared_audio):
