@@ -221,15 +221,17 @@ def test_an_engine_slower_than_speech_drops_audio_counts_it_says_so_and_recovers
         play(env, sample)  # heard at full speed again
         proc.stdin.write("stop\n")
         proc.stdin.flush()
-        summary = next_line()
+        later = []  # statuses after recovery (a slow machine may fall behind again for a moment)
+        while "dropped_seconds" not in (summary := next_line()):
+            later.append(summary)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, proc.stderr.read()
     assert statuses[0]["status"] == "dropped" and "dropped" in statuses[0]["detail"], statuses
-    assert summary["dropped_seconds"] > 5, summary  # about 2/3 of the throttled stretch could not be kept
+    assert summary["dropped_seconds"] > 5, (summary, later)  # about 2/3 of the throttled stretch could not be kept
     assert summary["session_dropped_seconds"] == pytest.approx(summary["dropped_seconds"], abs=0.01)
-    assert len([t for t in summary["hits"] if t > recovered_at]) >= 2, (recovered_at, summary)  # counting resumed
+    assert len([t for t in summary["hits"] if t > recovered_at]) >= 2, (recovered_at, summary, later)  # counting resumed
     # Memory: what waits is bounded by --max-backlog (2 s here = 20 chunks), not by how far behind the engine is.
     assert summary["queue_bound"] == 20
