@@ -22,6 +22,8 @@ import time
 
 import pytest
 
+from voicecount.pipeline import DROP_REPORT
+
 from conftest import ROOT, run_cli
 
 TALK = "d03_mixed__flite-slt__clean.wav"
@@ -230,6 +232,8 @@ def test_an_engine_slower_than_speech_drops_audio_counts_it_says_so_and_recovers
             proc.kill()
     assert proc.returncode == 0, proc.stderr.read()
     assert statuses[0]["status"] == "dropped" and "dropped" in statuses[0]["detail"], statuses
+    # The growing total is told about once a second of audio, not on every chunk.
+    assert len(statuses) <= statuses[-1]["audio"] / DROP_REPORT + 2, statuses
     assert summary["dropped_seconds"] > 5, (summary, later)  # about 2/3 of the throttled stretch could not be kept
     assert summary["session_dropped_seconds"] == pytest.approx(summary["dropped_seconds"], abs=0.01)
     assert len([t for t in summary["hits"] if t > recovered_at]) >= 2, (recovered_at, summary, later)  # counting resumed

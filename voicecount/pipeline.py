@@ -101,6 +101,9 @@ PipelineEvent = Union[Progress, Caption, FinalText, CountChange, Status, Failed,
 
 SILENCE_CHECK = 3.0  # seconds of pure digital zeros from a microphone that mean "no permission"
 DROP_CLEAR = 5.0  # seconds without new drops before the "dropped" status clears
+# While audio keeps being dropped, the growing total is reported at most once per this many
+# seconds of audio (every chunk would be ten terminal lines a second).
+DROP_REPORT = 1.0
 
 
 class _Health:
@@ -113,6 +116,7 @@ class _Health:
         self.warned_silent = False
         self.dropped = 0.0
         self.dropped_at = -1.0
+        self.reported_at = -DROP_REPORT
 
     def update(self, chunk, audio: float, emit: Callable, paused: bool) -> None:
         back = Status("paused" if paused else "listening")
@@ -128,8 +132,11 @@ class _Health:
         dropped = self.pipeline.dropped_seconds
         if dropped > self.dropped:
             self.dropped = dropped
+            starting = self.dropped_at < 0
             self.dropped_at = audio
-            emit(Status("dropped", f"{dropped:.1f} s of audio dropped: the engine is slower than speech"))
+            if starting or audio - self.reported_at >= DROP_REPORT:
+                self.reported_at = audio
+                emit(Status("dropped", f"{dropped:.1f} s of audio dropped: the engine is slower than speech"))
         elif self.dropped_at >= 0 and audio - self.dropped_at > DROP_CLEAR:
             self.dropped_at = -1.0
             emit(back)
