@@ -93,6 +93,9 @@ def test_a_phrase_said_again_at_speaking_pace_is_kept():
                  "artificial@2.0-2.5 intelligence@2.5-3.0 everywhere.@3.0-3.6")
     assert cut_repeats(hyp) == hyp
     assert cut_repeats(_words("no@0.0-0.2 no@0.3-0.5")) == _words("no@0.0-0.2 no@0.3-0.5")
+    # Said again quickly, but at a pace people speak: still speech.
+    hyp = _words("you@0.0-0.2 know,@0.3-0.6 it@0.7-0.8 works,@0.8-1.2 you@1.3-1.4 know.@1.42-1.7 AI@1.8-2.1")
+    assert cut_repeats(hyp) == hyp
 
 
 def test_a_sentence_whisper_loops_over_is_counted_once(whisper_engine, shared_audio):

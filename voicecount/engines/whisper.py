@@ -160,9 +160,11 @@ def decode(
 
 
 MIN_REPEAT = 3  # words; a shorter phrase said twice in a row ("no, no") can be real speech
-# A copy of 2+ earlier words spoken in under this share of the original's time is not
-# speech: nobody says a phrase again at twice the pace; Whisper's loop squeezes it.
+# A copy of 2+ earlier words is Whisper's loop, not speech, when its words come faster than
+# anyone speaks (under SQUEEZED_GAP seconds apart: 12 words a second) and in under
+# SQUEEZED of the original's time. Loop copies sit at one instant or 20–40 ms apart.
 SQUEEZED = 0.5
+SQUEEZED_GAP = 0.08
 
 
 def cut_repeats(words: list[Word]) -> list[Word]:
@@ -190,7 +192,7 @@ def cut_repeats(words: list[Word]) -> list[Word]:
             # Start to start: the copy's last word often stretches into the padding.
             original = words[i + size - 1].start - words[i].start
             copy = words[j + size - 1].start - words[j].start
-            if copy < SQUEEZED * original:
+            if copy < SQUEEZED * original and copy < SQUEEZED_GAP * (size - 1):
                 return words[:j]
     return words
 
