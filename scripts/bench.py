@@ -277,12 +277,12 @@ def main() -> int:
             subprocess.run(cmd, check=True)
             data = json.loads(out.read_text())
             summary = summarise(data)
-        if a.keep_rows:
-            kept = json.loads(a.keep_rows.read_text()) if a.keep_rows.is_file() else {}
-            kept[config + "".join(f" {o}" for o in a.option)] = data["rows"]
-            a.keep_rows.write_text(json.dumps(kept))
         if options:
             summary["config"] += " " + " ".join(f"{k}={v}" for k, v in options.items())
+        if a.keep_rows:
+            kept = json.loads(a.keep_rows.read_text()) if a.keep_rows.is_file() else {}
+            kept[summary["config"]] = data["rows"]
+            a.keep_rows.write_text(json.dumps(kept))
         results.append(summary)
         print(json.dumps(summary, indent=1))
     if not a.no_write:

@@ -132,9 +132,9 @@ class _Health:
         dropped = self.pipeline.dropped_seconds
         if dropped > self.dropped:
             self.dropped = dropped
-            starting = self.dropped_at < 0
             self.dropped_at = audio
-            if starting or audio - self.reported_at >= DROP_REPORT:
+            # Also true for the first drop, and for one after the status cleared (DROP_CLEAR > DROP_REPORT).
+            if audio - self.reported_at >= DROP_REPORT:
                 self.reported_at = audio
                 emit(Status("dropped", f"{dropped:.1f} s of audio dropped: the engine is slower than speech"))
         elif self.dropped_at >= 0 and audio - self.dropped_at > DROP_CLEAR:
