@@ -170,7 +170,7 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
 
         def chunks(self):
             yield from sample.chunks()
-            yield InputNotice("lost", "test microphone stopped delivering audio — the session is kept")
+            yield InputNotice("lost", "test microphone stopped delivering audio — the session is kept; looking for it every 2 s")
             back_now.wait(60)
             if stopped.is_set():
                 return
@@ -189,9 +189,14 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
         return Pipeline(Unplugged(), engine, keywords, session=session["w"]).start()
 
     ov = Overlay(tk_root, DEFAULT_KEYWORDS, start)
+    pump(tk_root, lambda: ov.status == "listening", 120, "listening")
+    tk_root.update_idletasks()
+    width = ov.root.winfo_reqwidth()
     pump(tk_root, lambda: ov.status == "lost", 120, "the lost status")
     assert ov.dot.itemcget(ov.dot_item, "fill") == STATUS_COLOURS["lost"]
-    assert "microphone lost" in ov.status_var.get()
+    assert "microphone lost" in ov.status_var.get() and "every 2 s" in ov.status_var.get()
+    tk_root.update_idletasks()
+    assert ov.root.winfo_reqwidth() <= width, "the long status stretched the overlay instead of wrapping"
     before = int(count_text(ov))
     assert before >= 2
     back_now.set()

@@ -162,9 +162,12 @@ class Overlay:
         status.pack(fill="x")
         self.dot = tk.Canvas(status, width=14, height=14, bg=t["bg"], highlightthickness=0)
         self.dot_item = self.dot.create_oval(2, 2, 12, 12, fill=STATUS_COLOURS["loading"], outline="")
-        self.dot.pack(side="left")
+        self.dot.pack(side="left", anchor="n", pady=(2, 0))
         self.status_var = tk.StringVar(value=STATUS_TEXT["loading"])
-        self.status_label = tk.Label(status, textvariable=self.status_var, font=self.small, fg=t["dim"], bg=t["bg"], anchor="w")
+        # Long details ("… stopped delivering audio — the session is kept; …") wrap at the
+        # caption's width instead of stretching the overlay across the screen.
+        self.status_label = tk.Label(status, textvariable=self.status_var, font=self.small, fg=t["dim"], bg=t["bg"],
+                                     anchor="w", justify="left", wraplength=self.small.measure("0" * 34) - 18)
         self.status_label.pack(side="left", padx=(4, 0))
         self.menu = tk.Menu(self.root, tearoff=False)
         self.menu.add_command(label="Pause / resume   (space)", command=self.toggle_pause)
