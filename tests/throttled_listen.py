@@ -67,7 +67,7 @@ def main() -> int:
         "session_dropped_seconds": saved.meta.dropped_seconds,
         "counts": result.counts,
         "hits": [h.start for h in result.hits if not h.retracted],
-        "queue_bound": source._q.maxsize,
+        "backlog_bound": source.max_backlog_seconds,
     }), flush=True)
     return 0
 

@@ -394,6 +394,11 @@ class MicrophoneSource:
     def dropped_seconds(self) -> float:
         return self._dropped / self._rate
 
+    @property
+    def max_backlog_seconds(self) -> float:
+        """How much audio may wait for the engine before new audio is dropped."""
+        return self._q.maxsize * CHUNK_SECONDS
+
     def stop(self) -> None:
         self._stop.set()
 
