@@ -126,10 +126,18 @@ def summarise(data: dict) -> dict:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+        for line in info:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+        # "AMD EPYC" names several generations; family/model and the widest vector unit
+        # tell them apart (CTranslate2 picks its kernels by the latter).
+        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in info[:30])}
+        flags = set(fields.get("flags", "").split())
+        isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else ""
+        if "cpu family" in fields:
+            cpu += f" (family {fields['cpu family']} model {fields.get('model', '?')}{', ' + isa if isa else ''})"
     except OSError:
         pass
     mem = ""
