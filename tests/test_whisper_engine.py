@@ -195,6 +195,11 @@ def test_base_model_is_assembled_from_its_parts_and_transcribes(speak, voicecoun
     assert engine.model_name == "base"
     assert (models_dir() / "whisper-base" / "model.bin").is_file()
     assert (models_dir() / "whisper-base" / ".complete").is_file()
-    wav = speak("Machine learning is changing how we write software.")
-    text = " ".join(e.text for e in feed(engine.fresh(), wav) if isinstance(e, Final)).lower()
-    assert "software" in text and "learning" in text
+    said = "Machine learning is changing how we write software."
+    wav = speak(said)
+    heard = tokens(" ".join(e.text for e in feed(engine.fresh(), wav) if isinstance(e, Final)))
+    # base's decode of this robot voice can vary by a word between processes (one clean-clone
+    # CI run printed "machine, machine is changing how we write software."; 12 local runs and
+    # 15 passes in one process did not): a model joined wrongly or damaged hears almost none.
+    missed = set(tokens(said)) - set(heard)
+    assert len(missed) <= 1 and "software" in heard, (heard, missed)
