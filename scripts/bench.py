@@ -133,7 +133,8 @@ def machine() -> str:
                 break
         # "AMD EPYC" names several generations; family/model and the widest vector unit
         # tell them apart (CTranslate2 picks its kernels by the latter).
-        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in info[:30])}
+        first = info[: info.index("")] if "" in info else info  # the first processor's block
+        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first)}
         flags = set(fields.get("flags", "").split())
         isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else ""
         if "cpu family" in fields:
