@@ -157,7 +157,7 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
     import threading
 
     from voicecount.audio import InputNotice
-    from voicecount.overlay import STATUS_COLOURS, Overlay
+    from voicecount.overlay import DOT, GAP, STATUS_COLOURS, Overlay
     from voicecount.session import SessionWriter, load
 
     sample = FileSource(ROOT / "assets" / "sample-ai-talk.wav")
@@ -197,6 +197,13 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
     assert "microphone lost" in ov.status_var.get() and "every 2 s" in ov.status_var.get()
     tk_root.update_idletasks()
     assert ov.root.winfo_reqwidth() <= width, "the long status stretched the overlay instead of wrapping"
+    # The size keys: the wrap follows the font (at twice the size the caption is about twice as
+    # wide, and the status fills most of it), and the text still stays inside the caption's width.
+    for _ in range(12):
+        ov.resize(+4)
+    tk_root.update_idletasks()
+    status_width, caption_width = ov.status_label.winfo_reqwidth() + DOT + GAP, ov.caption.winfo_reqwidth()
+    assert 0.6 * caption_width <= status_width <= caption_width + 1, (status_width, caption_width)
     before = int(count_text(ov))
     assert before >= 2
     back_now.set()

@@ -30,6 +30,9 @@ from .pipeline import Caption, CountChange, Failed, Finished, Pipeline, Status
 POLL_MS = 30
 MAX_EVENTS_PER_POLL = 500
 MARGIN = 24  # pixels from the screen corner
+TEXT_CHARS = 34  # width of the caption, in average characters; the status wraps at it too
+DOT = 14  # pixels: the status dot's canvas
+GAP = 4  # pixels between the dot and the status text
 
 THEMES = {
     "dark": {"bg": "#101114", "fg": "#f4f4f4", "dim": "#9aa0a6", "pending": "#ffc857", "retracted": "#ff6b6b"},
@@ -155,20 +158,19 @@ class Overlay:
         self.name_labels: dict[str, tk.Label] = {}
         self._build_rows()
         self.caption_var = tk.StringVar(value="")
-        self.caption = tk.Label(self.frame, textvariable=self.caption_var, font=self.small, fg=t["dim"], bg=t["bg"], anchor="w", width=34)
+        self.caption = tk.Label(self.frame, textvariable=self.caption_var, font=self.small, fg=t["dim"], bg=t["bg"], anchor="w", width=TEXT_CHARS)
         if self.settings.caption:
             self.caption.pack(fill="x")
         status = tk.Frame(self.frame, bg=t["bg"])
         status.pack(fill="x")
-        self.dot = tk.Canvas(status, width=14, height=14, bg=t["bg"], highlightthickness=0)
+        self.dot = tk.Canvas(status, width=DOT, height=DOT, bg=t["bg"], highlightthickness=0)
         self.dot_item = self.dot.create_oval(2, 2, 12, 12, fill=STATUS_COLOURS["loading"], outline="")
         self.dot.pack(side="left", anchor="n", pady=(2, 0))
         self.status_var = tk.StringVar(value=STATUS_TEXT["loading"])
-        # Long details ("… stopped delivering audio — the session is kept; …") wrap at the
-        # caption's width instead of stretching the overlay across the screen.
         self.status_label = tk.Label(status, textvariable=self.status_var, font=self.small, fg=t["dim"], bg=t["bg"],
-                                     anchor="w", justify="left", wraplength=self.small.measure("0" * 34) - 18)
-        self.status_label.pack(side="left", padx=(4, 0))
+                                     anchor="w", justify="left")
+        self.status_label.pack(side="left", padx=(GAP, 0))
+        self._wrap_status()
         self.menu = tk.Menu(self.root, tearoff=False)
         self.menu.add_command(label="Pause / resume   (space)", command=self.toggle_pause)
         self.menu.add_command(label="Undo last hit   (u)", command=self.undo)
@@ -356,7 +358,13 @@ class Overlay:
         self.big.configure(size=size)
         self.name_font.configure(size=max(10, size // 3))
         self.small.configure(size=max(9, size // 4))
+        self._wrap_status()
         self._save()
+
+    def _wrap_status(self) -> None:
+        """Long details ("… stopped delivering audio — the session is kept; …") wrap at the
+        caption's width, in pixels of the current font, instead of stretching the overlay."""
+        self.status_label.configure(wraplength=self.small.measure("0" * TEXT_CHARS) - DOT - GAP)
 
     def set_keywords(self, keywords: Sequence[Keyword]) -> None:
         """Count these keywords from now on (applied without a restart)."""
