@@ -127,14 +127,11 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         info = Path("/proc/cpuinfo").read_text().splitlines()
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        # "AMD EPYC" names several generations; family/model and the widest vector unit
-        # tell them apart (CTranslate2 picks its kernels by the latter).
         first = info[: info.index("")] if "" in info else info  # the first processor's block
         fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first)}
+        cpu = fields.get("model name", cpu)
+        # "AMD EPYC" names several generations; family/model and the widest vector unit
+        # tell them apart (CTranslate2 picks its kernels by the latter).
         flags = set(fields.get("flags", "").split())
         isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else ""
         if "cpu family" in fields:
