@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 def _find_audio() -> Path:
     """VOICECOUNT_AUDIO, else ../shared/audio beside the checkout, else the workplace's /work/shared/audio."""
     if os.environ.get("VOICECOUNT_AUDIO"):
@@ -50,7 +52,9 @@ MARK_BEGIN, MARK_END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->
 HISTORY = "## History"
 
 
-def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path, options: dict, files_glob: str = "*") -> None:
+def run_worker(
+    config: str, sets: list[str], limit: int, threads: int, out: Path, options: dict, files_glob: str = "*"
+) -> None:
     """Child process: load the engine once, run every file, write per-file hits and timings."""
     sys.path.insert(0, str(ROOT))
     from voicecount.audio import FileSource
@@ -64,8 +68,11 @@ def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path
     load_s = time.perf_counter() - t0
     rows = []
     for set_name in sets:
-        files = sorted(p for p in (AUDIO / set_name).iterdir()
-                       if p.suffix in (".wav", ".flac", ".mp3", ".ogg") and fnmatch.fnmatch(p.name, files_glob))
+        files = sorted(
+            p
+            for p in (AUDIO / set_name).iterdir()
+            if p.suffix in (".wav", ".flac", ".mp3", ".ogg") and fnmatch.fnmatch(p.name, files_glob)
+        )
         if limit:
             files = files[:limit]
         for i, f in enumerate(files, 1):
@@ -81,8 +88,11 @@ def run_worker(config: str, sets: list[str], limit: int, threads: int, out: Path
             wall = time.perf_counter() - t
             hits = [{**h.as_dict(), "probability": round(h.probability, 3)} for h in result.hits if not h.retracted]
             rows.append({"set": set_name, "file": f.name, "duration": result.duration, "wall": wall, "hits": hits})
-            print(f"  {config} {set_name} {i}/{len(files)} {f.name}: {len(hits)} hits, RTF {wall / max(result.duration, 1e-9):.2f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {config} {set_name} {i}/{len(files)} {f.name}: {len(hits)} hits, RTF {wall / max(result.duration, 1e-9):.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out.write_text(json.dumps({"config": config, "load_s": load_s, "peak_rss_mb": peak_kb / 1024, "rows": rows}))
 
@@ -117,9 +127,13 @@ def summarise(data: dict) -> dict:
     if real:
         hours = sum(r["duration"] for r in real) / 3600
         fa = sum(len(r["hits"]) for r in real)
-        out["real"] = {"files": len(real), "minutes": round(hours * 60, 1), "false_alarms": fa,
-                       "false_alarms_per_hour": round(fa / hours, 1) if hours else None,
-                       "files_with_hits": [r["file"] for r in real if r["hits"]]}
+        out["real"] = {
+            "files": len(real),
+            "minutes": round(hours * 60, 1),
+            "false_alarms": fa,
+            "false_alarms_per_hour": round(fa / hours, 1) if hours else None,
+            "files_with_hits": [r["file"] for r in real if r["hits"]],
+        }
     return out
 
 
@@ -162,14 +176,18 @@ def versions() -> str:
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return "?"
 
 
 def table(results: list[dict]) -> str:
-    head = ("| engine:model | F1 | precision | recall | false alarms/h (real) | latency median | latency p95 "
-            "| RTF | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = (
+        "| engine:model | F1 | precision | recall | false alarms/h (real) | latency median | latency p95 "
+        "| RTF | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
     lines = []
     for r in results:
         d, real = r.get("dev", {}), r.get("real", {})
@@ -187,17 +205,23 @@ def details(results: list[dict]) -> str:
         out.append(f"**{r['config']}** (model load {r['load_s']} s, per-file RTF median {r['rtf_median_file']})")
         if "dev" in r:
             d = r["dev"]
-            out.append(f"- dev ({r['dev_minutes']} min, {d['files']} files): {d['gt']} keywords, counted {d['counted']}, "
-                       f"exact counts {d['exact_files']}, count error {d['count_err_pct']} %, latency from sentence end "
-                       f"median {d['lat_sentence_end_median']} s / p95 {d['lat_sentence_end_p95']} s")
+            out.append(
+                f"- dev ({r['dev_minutes']} min, {d['files']} files): {d['gt']} keywords, counted {d['counted']}, "
+                f"exact counts {d['exact_files']}, count error {d['count_err_pct']} %, latency from sentence end "
+                f"median {d['lat_sentence_end_median']} s / p95 {d['lat_sentence_end_p95']} s"
+            )
             for group in ("dev_by_condition", "dev_by_voice"):
                 for k, v in r[group].items():
-                    out.append(f"  - {k}: F1 {v['f1']} (P {v['precision']}, R {v['recall']}), latency median "
-                               f"{v['lat_word_end_median']} s, p95 {v['lat_word_end_p95']} s, exact {v['exact_files']}")
+                    out.append(
+                        f"  - {k}: F1 {v['f1']} (P {v['precision']}, R {v['recall']}), latency median "
+                        f"{v['lat_word_end_median']} s, p95 {v['lat_word_end_p95']} s, exact {v['exact_files']}"
+                    )
         if "real" in r:
             x = r["real"]
-            out.append(f"- real ({x['minutes']} min, {x['files']} files): {x['false_alarms']} false alarms "
-                       f"({x['false_alarms_per_hour']}/h){' in ' + ', '.join(x['files_with_hits']) if x['files_with_hits'] else ''}")
+            out.append(
+                f"- real ({x['minutes']} min, {x['files']} files): {x['false_alarms']} false alarms "
+                f"({x['false_alarms_per_hour']}/h){' in ' + ', '.join(x['files_with_hits']) if x['files_with_hits'] else ''}"
+            )
     return "\n".join(out)
 
 
@@ -215,9 +239,15 @@ def write_section(begin: str, end: str, block: str, history_line: str) -> None:
 
 def write_md(results: list[dict], sets: list[str], limit: int, files: str = "*") -> None:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    scope = f"sets {', '.join(sets)}" + (f", first {limit} files each" if limit else "") + (f", files {files}" if files != "*" else "")
-    latest = (f"{MARK_BEGIN}\nLatest run: {stamp}, commit {commit()}, {scope}.  \nMachine: {machine()}.  \nLibraries: {versions()}.\n\n"
-              f"{table(results)}\n\n{details(results)}\n{MARK_END}")
+    scope = (
+        f"sets {', '.join(sets)}"
+        + (f", first {limit} files each" if limit else "")
+        + (f", files {files}" if files != "*" else "")
+    )
+    latest = (
+        f"{MARK_BEGIN}\nLatest run: {stamp}, commit {commit()}, {scope}.  \nMachine: {machine()}.  \nLibraries: {versions()}.\n\n"
+        f"{table(results)}\n\n{details(results)}\n{MARK_END}"
+    )
     if BENCH_MD.exists():
         text = BENCH_MD.read_text()
     else:
@@ -246,17 +276,30 @@ def write_md(results: list[dict], sets: list[str], limit: int, files: str = "*")
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", action="append", metavar="ENGINE:MODEL",
-                    help="engine and model, repeatable (default: whisper:tiny.en)")
+    ap.add_argument(
+        "--config",
+        action="append",
+        metavar="ENGINE:MODEL",
+        help="engine and model, repeatable (default: whisper:tiny.en)",
+    )
     ap.add_argument("--sets", default="dev,real", help="comma-separated folders under the audio dir (default dev,real)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N files of each set")
     ap.add_argument("--files", default="*", metavar="GLOB", help="only files whose name matches, e.g. '*noise10*'")
     ap.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
-    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="engine option, e.g. step=0.4 or prompt='AI' (numbers are parsed)")
+    ap.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="engine option, e.g. step=0.4 or prompt='AI' (numbers are parsed)",
+    )
     ap.add_argument("--no-write", action="store_true", help="print results, leave BENCHMARKS.md alone")
-    ap.add_argument("--keep-rows", metavar="FILE", type=Path,
-                    help="also save every file's hits (time, text, word probability) as JSON, for analysis")
+    ap.add_argument(
+        "--keep-rows",
+        metavar="FILE",
+        type=Path,
+        help="also save every file's hits (time, text, word probability) as JSON, for analysis",
+    )
     ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     sets = [s for s in a.sets.split(",") if s]
@@ -271,15 +314,31 @@ def main() -> int:
         run_worker(a.worker[0], sets, a.limit, a.threads, Path(a.worker[1]), options, a.files)
         return 0
     if not (AUDIO / "score_hits.py").is_file():
-        print(f"bench: no shared audio at {AUDIO} — set VOICECOUNT_AUDIO to the folder with dev/, real/ "
-              "and score_hits.py", file=sys.stderr)
+        print(
+            f"bench: no shared audio at {AUDIO} — set VOICECOUNT_AUDIO to the folder with dev/, real/ "
+            "and score_hits.py",
+            file=sys.stderr,
+        )
         return 1
     results = []
     for config in a.config or ["whisper:tiny.en"]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
-            cmd = [sys.executable, __file__, "--worker", config, str(out), "--sets", a.sets,
-                   "--limit", str(a.limit), "--threads", str(a.threads), "--files", a.files] + [f"--option={o}" for o in a.option]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                config,
+                str(out),
+                "--sets",
+                a.sets,
+                "--limit",
+                str(a.limit),
+                "--threads",
+                str(a.threads),
+                "--files",
+                a.files,
+            ] + [f"--option={o}" for o in a.option]
             subprocess.run(cmd, check=True)
             data = json.loads(out.read_text())
             summary = summarise(data)

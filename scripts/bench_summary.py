@@ -86,7 +86,12 @@ def main() -> int:
         load_s = time.perf_counter() - t0
         done = []
         t1 = time.perf_counter()
-        result = sm.summarize(session, llm, args.max_tokens, on_chunk=lambda i, n: (done.append(i), print(f"  chunk {i}/{n}", file=sys.stderr)))
+        result = sm.summarize(
+            session,
+            llm,
+            args.max_tokens,
+            on_chunk=lambda i, n: (done.append(i), print(f"  chunk {i}/{n}", file=sys.stderr)),
+        )
         seconds = time.perf_counter() - t1
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         name = Path(str(sm.resolve_model(args.model))).stem
@@ -95,8 +100,10 @@ def main() -> int:
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(result.text)
-    print(f"{name}: {words} words ({minutes:.0f} min of talk), {result.chunks} chunks, {result.rounds} reduce rounds, "
-          f"{seconds:.0f} s on {args.threads} threads (load {load_s:.1f} s), {result.tokens_out} tokens out, RSS {rss:.0f} MB")
+    print(
+        f"{name}: {words} words ({minutes:.0f} min of talk), {result.chunks} chunks, {result.rounds} reduce rounds, "
+        f"{seconds:.0f} s on {args.threads} threads (load {load_s:.1f} s), {result.tokens_out} tokens out, RSS {rss:.0f} MB"
+    )
     block = (
         f"{MARK_BEGIN}\n## Summary of a one-hour talk\n\nLatest run: {stamp}, commit {commit()}. Machine: {machine()}.\n\n"
         "| model | transcript | context | chunks | reduce rounds | seconds | threads | tokens out | peak RSS |\n"
@@ -107,8 +114,10 @@ def main() -> int:
         "transcripts, summarised map-reduce by the local model (load time not included).\n"
         f"{MARK_END}"
     )
-    line = (f"- {stamp} `{commit()}` summary {name} ({words} words, ctx {args.context}, {args.threads} threads): "
-            f"{seconds:.0f} s, {result.chunks} chunks, {result.rounds} rounds, RSS {rss:.0f} MB")
+    line = (
+        f"- {stamp} `{commit()}` summary {name} ({words} words, ctx {args.context}, {args.threads} threads): "
+        f"{seconds:.0f} s, {result.chunks} chunks, {result.rounds} rounds, RSS {rss:.0f} MB"
+    )
     if not args.no_write:
         write_section(MARK_BEGIN, MARK_END, block, line)
         print(f"bench_summary: wrote {BENCH_MD}", file=sys.stderr)

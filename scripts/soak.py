@@ -21,9 +21,9 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from itertools import cycle
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -100,8 +100,12 @@ def main() -> int:
         for ev in pipe.iter_events():
             if isinstance(ev, Progress) and ev.audio_seconds / 60 >= next_minute:
                 samples.append((ev.audio_seconds / 60, rss_mb()))
-                print(f"  {ev.audio_seconds / 60:6.1f} min audio  RSS {samples[-1][1]:6.0f} MB  "
-                      f"{time.perf_counter() - t0:6.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"  {ev.audio_seconds / 60:6.1f} min audio  RSS {samples[-1][1]:6.0f} MB  "
+                    f"{time.perf_counter() - t0:6.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 next_minute += 1
             elif isinstance(ev, Finished):
                 result = ev.result
@@ -118,8 +122,10 @@ def main() -> int:
     every = max(1, len(samples) // 12)
     curve = ", ".join(f"{m:.0f}′ {r:.0f}" for m, r in samples[::every])
     verdict = "met" if growth < 10 else "MISSED"
-    print(f"{minutes:.0f} min audio in {wall:.0f} s (RTF {wall / result.duration:.2f}); RSS after 10 min {base:.0f} → "
-          f"peak {peak:.0f} MB ({growth:+.1f} %, goal < 10 %: {verdict}); journal {journal_mb:.1f} MB; counts {result.counts}")
+    print(
+        f"{minutes:.0f} min audio in {wall:.0f} s (RTF {wall / result.duration:.2f}); RSS after 10 min {base:.0f} → "
+        f"peak {peak:.0f} MB ({growth:+.1f} %, goal < 10 %: {verdict}); journal {journal_mb:.1f} MB; counts {result.counts}"
+    )
     block = (
         f"{MARK_BEGIN}\n## Soak: the live path on {minutes:.0f} minutes of speech\n\n"
         f"Latest run: {stamp}, commit {started_at}, whisper {args.model}. Machine: {machine()}.\n\n"
@@ -129,8 +135,10 @@ def main() -> int:
         f"{growth:+.1f} % ({verdict}) | {journal_mb:.1f} MB |\n\n"
         f"RSS (MB) by minute of audio: {curve}.\n\nMade by `python scripts/soak.py --minutes {args.minutes:g}`.\n{MARK_END}"
     )
-    line = (f"- {stamp} `{started_at}` soak whisper:{args.model} {minutes:.0f} min: RTF {wall / result.duration:.2f}, "
-            f"RSS {base:.0f}→{peak:.0f} MB ({growth:+.1f} %)")
+    line = (
+        f"- {stamp} `{started_at}` soak whisper:{args.model} {minutes:.0f} min: RTF {wall / result.duration:.2f}, "
+        f"RSS {base:.0f}→{peak:.0f} MB ({growth:+.1f} %)"
+    )
     if not args.no_write:
         write_section(MARK_BEGIN, MARK_END, block, line)
         print(f"soak: wrote {BENCH_MD}", file=sys.stderr)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 def _find_audio() -> Path:
     """VOICECOUNT_AUDIO, else ../shared/audio beside the checkout, else the workplace's /work/shared/audio."""
     if os.environ.get("VOICECOUNT_AUDIO"):
@@ -82,7 +84,9 @@ def speak(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("tts")
     counter = iter(range(10_000))
 
-    def make(text: str, voice: str = "en-us", rate: int | None = None, channels: int = 1, name: str | None = None) -> Path:
+    def make(
+        text: str, voice: str = "en-us", rate: int | None = None, channels: int = 1, name: str | None = None
+    ) -> Path:
         raw = out_dir / f"raw{next(counter)}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
         out = out_dir / (name or f"speech{next(counter)}.wav")
@@ -96,7 +100,9 @@ def speak(tmp_path_factory):
     return make
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600, unset: tuple = ()) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 600, unset: tuple = ()
+) -> subprocess.CompletedProcess:
     """Run the installed CLI exactly as a user would (a fresh process)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
@@ -132,8 +138,11 @@ def xvfb():
         if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
             break
     display = f":{n}"
-    proc = subprocess.Popen([xvfb_bin, display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [xvfb_bin, display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 15
     while not Path(f"/tmp/.X11-unix/X{n}").exists():
         if proc.poll() is not None or time.monotonic() > deadline:

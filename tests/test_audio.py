@@ -17,15 +17,43 @@ def tone(path, rate: int, channels: int, seconds: float = 2.0, freq: float = 440
     """A sine tone written by sox/ffmpeg in whatever container the suffix names."""
     if path.suffix in (".wav", ".flac", ".ogg"):
         subprocess.run(
-            ["sox", "-n", "-r", str(rate), "-c", str(channels), "-b", "16", str(path),
-             "synth", str(seconds), "sine", str(freq), "vol", "0.5"],
+            [
+                "sox",
+                "-n",
+                "-r",
+                str(rate),
+                "-c",
+                str(channels),
+                "-b",
+                "16",
+                str(path),
+                "synth",
+                str(seconds),
+                "sine",
+                str(freq),
+                "vol",
+                "0.5",
+            ],
             check=True,
         )
     else:
         assert shutil.which("ffmpeg"), "ffmpeg is needed for MP3/M4A fixtures (.ci/run installs it)"
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}",
-             "-af", "volume=4", "-ac", str(channels), "-y", str(path)],  # lavfi sine is at 1/8 scale
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}",
+                "-af",
+                "volume=4",
+                "-ac",
+                str(channels),
+                "-y",
+                str(path),
+            ],  # lavfi sine is at 1/8 scale
             check=True,
         )
     return path
@@ -140,7 +168,10 @@ def test_choose_device_by_default_index_and_name_fragment():
     assert choose_device(DEVICES, "conference").index == 5
 
 
-@pytest.mark.parametrize("wanted, problem", [("usb", "matches several"), ("webcam", "no input device matches"), ("7", "no input device with index")])
+@pytest.mark.parametrize(
+    "wanted, problem",
+    [("usb", "matches several"), ("webcam", "no input device matches"), ("7", "no input device with index")],
+)
 def test_choose_device_errors_list_the_choices(wanted, problem):
     with pytest.raises(AudioError) as e:
         choose_device(DEVICES, wanted)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-
 from conftest import ROOT, run_cli
 
 SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
@@ -140,8 +138,13 @@ def test_output_into_a_closed_pipe_is_not_an_error_message():
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is already gone: the first write fails with EPIPE
     try:
-        proc = subprocess.run([sys.executable, "-m", "voicecount", "models", "list"], stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "voicecount", "models", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(write_end)
     assert proc.returncode == 141
@@ -157,9 +160,9 @@ def test_native_audio_noise_is_filtered_but_our_messages_are_not():
         "import os, sys\n"
         "from voicecount.native_noise import filter_native_stderr\n"
         "filter_native_stderr()\n"
-        "os.write(2, b\"ALSA lib pcm.c:2664:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\\n\")\n"
+        'os.write(2, b"ALSA lib pcm.c:2664:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\\n")\n'
         "os.write(2, b\"Expression 'r' failed in 'src/hostapi/alsa/pa_linux_alsa.c', line: 2097\\n\\n\")\n"
-        "os.write(2, b\"a native line that is not noise\\n\")\n"
+        'os.write(2, b"a native line that is not noise\\n")\n'
         "print('voicecount: ours', file=sys.stderr)\n"
         "import time; time.sleep(0.5)\n"
     )

@@ -6,8 +6,8 @@ import os
 import stat
 
 import pytest
-
 from conftest import run_cli
+
 from voicecount import config
 from voicecount.errors import ConfigError
 from voicecount.matcher import DEFAULT_KEYWORDS, Keyword
@@ -46,8 +46,8 @@ def test_save_and_load_round_trip_user_only(voicecount_home):
         ('[[keywords]]\nname = "AI"\n[[keywords]]\nname = "ai"\n', ["given twice"]),
         ('[overlay]\nfont_size = "big"\n', ["line 2", "font_size must be a int"]),
         ('[overlay]\ntheme = "neon"\n', ["theme 'neon'", "dark, light"]),
-        ('[overlay]\nopacity = 0.01\n', ["opacity", "0.2"]),
-        ('[overlay]\nwidth = 3\n', ["unknown overlay setting 'width'"]),
+        ("[overlay]\nopacity = 0.01\n", ["opacity", "0.2"]),
+        ("[overlay]\nwidth = 3\n", ["unknown overlay setting 'width'"]),
         ("keywords = 3\n", ["keywords must be a list"]),
     ],
 )
@@ -79,7 +79,12 @@ def test_keywords_file(tmp_path):
 
 @pytest.mark.parametrize(
     "content, fragment",
-    [(b"AI\n=oops\n", "line 2"), (b"\xff\xfe\x00A\x00I", "not UTF-8"), (b"# nothing\n", "no keywords"), (b"AI\nai\n", "given twice")],
+    [
+        (b"AI\n=oops\n", "line 2"),
+        (b"\xff\xfe\x00A\x00I", "not UTF-8"),
+        (b"# nothing\n", "no keywords"),
+        (b"AI\nai\n", "given twice"),
+    ],
 )
 def test_bad_keywords_file(tmp_path, content, fragment):
     f = tmp_path / "kw.txt"

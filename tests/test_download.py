@@ -10,8 +10,8 @@ import threading
 import zipfile
 
 import pytest
-
 from conftest import run_cli
+
 from voicecount import download
 from voicecount.errors import ModelError
 from voicecount.paths import models_dir
@@ -100,7 +100,9 @@ def test_a_good_zip_installs_atomically_with_a_marker(server):
     data = vosk_like_zip()
     server.files["/m.zip"] = data
     seen = []
-    path = download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data), lambda g, t: seen.append((g, t)))
+    path = download.install(
+        "vosk-model-test", server.url("/m.zip"), len(data), sha(data), lambda g, t: seen.append((g, t))
+    )
     assert path == models_dir() / "vosk-model-test"
     assert (path / "am" / "final.mdl").stat().st_size == 5000 and (path / ".complete").is_file()
     assert seen[-1] == (len(data), len(data))
@@ -183,8 +185,13 @@ def test_every_catalogue_entry_is_pinned_and_the_tiny_en_pins_match_the_bundled_
     from voicecount.models import bundled_tiny_en
 
     names = [e.name for e in download.CATALOGUE]
-    for wanted in ("vosk-model-small-en-us-0.15", "vosk-model-en-us-0.22-lgraph", "faster-whisper-tiny.en",
-                   "faster-whisper-base.en", "faster-whisper-small.en"):
+    for wanted in (
+        "vosk-model-small-en-us-0.15",
+        "vosk-model-en-us-0.22-lgraph",
+        "faster-whisper-tiny.en",
+        "faster-whisper-base.en",
+        "faster-whisper-small.en",
+    ):
         assert wanted in names
     assert any(e.engine == "llm" for e in download.CATALOGUE)
     for e in download.CATALOGUE:
@@ -204,7 +211,9 @@ def folder_entry(server, files: dict[str, bytes], sha_override: dict | None = No
     pins = []
     for name, data in files.items():
         server.files[f"/repo/{name}"] = data
-        pins.append(download.Pinned(name, server.url(f"/repo/{name}"), len(data), (sha_override or {}).get(name, sha(data))))
+        pins.append(
+            download.Pinned(name, server.url(f"/repo/{name}"), len(data), (sha_override or {}).get(name, sha(data)))
+        )
     return download.Entry("faster-whisper-test", "whisper", server.url("/repo"), tuple(pins))
 
 
@@ -245,7 +254,12 @@ def test_one_bad_file_in_a_multi_file_model_installs_nothing(server):
 def test_a_catalogue_gguf_installs_as_a_file_the_summariser_finds_by_name(server):
     data = b"GGUF" + bytes(1000)
     server.files["/m.gguf"] = data
-    entry = download.Entry("test-model.gguf", "llm", server.url("/"), (download.Pinned("test-model.gguf", server.url("/m.gguf"), len(data), sha(data)),))
+    entry = download.Entry(
+        "test-model.gguf",
+        "llm",
+        server.url("/"),
+        (download.Pinned("test-model.gguf", server.url("/m.gguf"), len(data), sha(data)),),
+    )
     path = download.install_entry(entry)
     assert path == models_dir() / "test-model.gguf" and path.read_bytes() == data
     from voicecount.summarize import resolve_model
@@ -254,8 +268,12 @@ def test_a_catalogue_gguf_installs_as_a_file_the_summariser_finds_by_name(server
 
 
 def test_unpinned_entries_are_not_downloaded_and_unknown_names_list_the_choices():
-    unpinned = download.Entry("x", "vosk", "https://alphacephei.com/vosk/models",
-                              (download.Pinned("", "https://alphacephei.com/vosk/models/x.zip", 0, None),))
+    unpinned = download.Entry(
+        "x",
+        "vosk",
+        "https://alphacephei.com/vosk/models",
+        (download.Pinned("", "https://alphacephei.com/vosk/models/x.zip", 0, None),),
+    )
     with pytest.raises(ModelError, match="no pinned checksum") as err:
         download.install_entry(unpinned)
     assert "alphacephei.com" in str(err.value)
@@ -265,8 +283,12 @@ def test_unpinned_entries_are_not_downloaded_and_unknown_names_list_the_choices(
 
 def test_catalogue_downloads_fail_offline_in_one_line():
     """No network here (a dead proxy makes sure of it): one clear line, nothing installed."""
-    proc = run_cli("models", "download", "vosk-model-small-en-us-0.15",
-                   env={"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"})
+    proc = run_cli(
+        "models",
+        "download",
+        "vosk-model-small-en-us-0.15",
+        env={"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"},
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("voicecount:")]
     assert len(lines) == 1 and "cannot download" in lines[0] and "run the same command again" in lines[0], proc.stderr

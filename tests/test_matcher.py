@@ -111,7 +111,9 @@ def test_final_without_the_word_retracts_the_provisional_hit():
     c = KeywordCounter(list(DEFAULT_KEYWORDS))
     c.on_partial([Word("where", 1.0, 1.2), Word("does", 1.2, 1.4), Word("AI", 1.4, 1.6)], now=2.0)
     assert c.counts() == {"AI": 1}
-    ch = c.on_final([Word("where", 1.0, 1.2), Word("does", 1.2, 1.4), Word("I", 1.4, 1.6), Word("fail", 1.6, 2.0)], now=2.5)
+    ch = c.on_final(
+        [Word("where", 1.0, 1.2), Word("does", 1.2, 1.4), Word("I", 1.4, 1.6), Word("fail", 1.6, 2.0)], now=2.5
+    )
     assert [x.kind for x in ch] == ["retracted"]
     assert c.counts() == {"AI": 0} and c.counted() == []
     assert c.hits[0].retracted
@@ -168,7 +170,12 @@ def test_hit_json_shape():
     c = KeywordCounter(list(DEFAULT_KEYWORDS))
     c.on_final([Word("AI", 1.234, 1.5)], now=2.345)
     assert c.counted()[0].as_dict() == {
-        "keyword": "AI", "text": "AI", "start": 1.23, "end": 1.5, "emitted_at": 2.35, "confirmed": True,
+        "keyword": "AI",
+        "text": "AI",
+        "start": 1.23,
+        "end": 1.5,
+        "emitted_at": 2.35,
+        "confirmed": True,
     }
 
 

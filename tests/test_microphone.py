@@ -21,10 +21,9 @@ import threading
 import time
 
 import pytest
+from conftest import ROOT, run_cli
 
 from voicecount.pipeline import DROP_REPORT
-
-from conftest import ROOT, run_cli
 
 TALK = "d03_mixed__flite-slt__clean.wav"
 
@@ -45,9 +44,19 @@ def start_pulse(root, *modules: str):
     for m in modules:
         args += ["-L", m]
     proc = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes", "--use-pid-file=no",
-         f"--log-target=file:{root / 'log'}", *args],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--disable-shm=yes",
+            "--use-pid-file=no",
+            f"--log-target=file:{root / 'log'}",
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
     while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
@@ -78,10 +87,24 @@ class Listener:
     def __init__(self, pulse, backend: str, *extra: str) -> None:
         env = dict(pulse, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])  # this test's own data dir
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voicecount", "listen", "--no-gui", "--device", "pulse", "--backend", backend, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "voicecount",
+                "listen",
+                "--no-gui",
+                "--device",
+                "pulse",
+                "--backend",
+                backend,
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
-        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         self.err_lines: list[str] = []
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
@@ -145,7 +168,9 @@ def file_result(shared_audio):
 
 
 @pytest.mark.parametrize("backend", ["sounddevice", "pyaudio"])
-def test_live_counts_from_a_virtual_microphone_match_counting_the_file(pulse, backend, shared_audio, file_result, dev_manifest):
+def test_live_counts_from_a_virtual_microphone_match_counting_the_file(
+    pulse, backend, shared_audio, file_result, dev_manifest
+):
     assert any("pulse" in ln for ln in run_cli("devices", "--backend", backend, env=pulse).stdout.splitlines())
     count, out, err = listen_to_playback(pulse, backend, shared_audio / "dev" / TALK)
     assert abs(count - file_result["counts"]["AI"]) <= 1, (count, file_result["counts"])
@@ -153,7 +178,6 @@ def test_live_counts_from_a_virtual_microphone_match_counting_the_file(pulse, ba
     assert "session" in err and "saved" in err
     finals = [ln[2:] for ln in out.splitlines() if ln.startswith("> ")]
     assert len(" ".join(finals).split()) > 40  # the whole talk came through, not a fragment
-
 
 
 @pytest.mark.parametrize("backend", ["sounddevice", "pyaudio"])
@@ -175,7 +199,7 @@ def test_a_microphone_that_disappears_mid_session_is_retried_and_the_session_goe
         back = listener.wait_for("is back", timeout=30)
         assert "pulse" in back
         play(env, sample)
-        total, out, err = listener.stop()
+        total, _out, err = listener.stop()
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -200,9 +224,15 @@ def test_a_microphone_that_disappears_mid_session_is_retried_and_the_session_goe
 def test_an_engine_slower_than_speech_drops_audio_counts_it_says_so_and_recovers(pulse):
     """Backlog: the real engine slowed to 3× real time for its first 12 s of audio, 2 s of queue."""
     env = dict(pulse, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "throttled_listen.py"), "3", "12"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    lines: "queue.Queue[dict]" = queue.Queue()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "throttled_listen.py"), "3", "12"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: queue.Queue[dict] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(json.loads(ln)) for ln in proc.stdout], daemon=True).start()
 
     def next_line(timeout: float = 120) -> dict:
@@ -236,6 +266,10 @@ def test_an_engine_slower_than_speech_drops_audio_counts_it_says_so_and_recovers
     assert len(statuses) <= statuses[-1]["audio"] / DROP_REPORT + 2, statuses
     assert summary["dropped_seconds"] > 5, (summary, later)  # about 2/3 of the throttled stretch could not be kept
     assert summary["session_dropped_seconds"] == pytest.approx(summary["dropped_seconds"], abs=0.01)
-    assert len([t for t in summary["hits"] if t > recovered_at]) >= 2, (recovered_at, summary, later)  # counting resumed
+    assert len([t for t in summary["hits"] if t > recovered_at]) >= 2, (
+        recovered_at,
+        summary,
+        later,
+    )  # counting resumed
     # Memory: what waits is bounded by --max-backlog (2 s here), not by how far behind the engine is.
     assert summary["backlog_bound"] == pytest.approx(2.0)

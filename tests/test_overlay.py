@@ -7,11 +7,11 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import ROOT
+
 from voicecount.audio import FileSource
 from voicecount.config import OverlaySettings
-from voicecount.matcher import DEFAULT_KEYWORDS, parse_keyword
+from voicecount.matcher import DEFAULT_KEYWORDS
 from voicecount.pipeline import Pipeline
 
 TALK = "d03_mixed__flite-slt__clean.wav"
@@ -44,7 +44,9 @@ def pump(root, until, timeout: float, what: str) -> None:
 
 def factory(engine, path, speed=None):
     def start(keywords):
-        return Pipeline(FileSource(path, realtime=speed is not None, speed=speed or 1.0), engine.fresh(), keywords).start()
+        return Pipeline(
+            FileSource(path, realtime=speed is not None, speed=speed or 1.0), engine.fresh(), keywords
+        ).start()
 
     return start
 
@@ -53,7 +55,9 @@ def count_text(overlay, name="AI") -> str:
     return overlay.count_labels[name].cget("text")
 
 
-def test_window_is_borderless_topmost_top_right_and_counts_a_talk(tk_root, whisper_engine, shared_audio, dev_manifest, tmp_path):
+def test_window_is_borderless_topmost_top_right_and_counts_a_talk(
+    tk_root, whisper_engine, shared_audio, dev_manifest, tmp_path
+):
     from voicecount.overlay import Overlay
 
     captions = []
@@ -170,7 +174,9 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
 
         def chunks(self):
             yield from sample.chunks()
-            yield InputNotice("lost", "test microphone stopped delivering audio — the session is kept; looking for it every 2 s")
+            yield InputNotice(
+                "lost", "test microphone stopped delivering audio — the session is kept; looking for it every 2 s"
+            )
             back_now.wait(60)
             if stopped.is_set():
                 return

@@ -11,8 +11,8 @@ import stat
 import subprocess
 
 import pytest
-
 from conftest import ROOT, run_cli
+
 from voicecount import cli
 from voicecount import session as sessions
 from voicecount.audio import FileSource
@@ -106,8 +106,12 @@ def test_a_killed_count_leaves_a_recoverable_session(shared_audio):
     import time
 
     talk = shared_audio / "dev" / "d01_intro__flite-rms__clean.wav"
-    proc = subprocess.Popen([sys.executable, "-m", "voicecount", "count", str(talk), "--realtime", "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecount", "count", str(talk), "--realtime", "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
     deadline = time.monotonic() + 120
     while True:
         ids = sessions.list_ids()

@@ -13,9 +13,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT, run_cli
-from voicecount import export, session as sessions
+
+from voicecount import export
+from voicecount import session as sessions
 from voicecount.audio import FileSource
 from voicecount.matcher import DEFAULT_KEYWORDS, Hit, HitChange, Word
 from voicecount.pipeline import Finished, Pipeline
@@ -222,7 +223,9 @@ def test_json_holds_segments_words_and_hits(recorded):
     data = json.loads(export_text(s, "json"))
     assert data["counts"] == result.counts and data["engine"] == "whisper"
     assert len(data["segments"]) == len(s.segments)
-    assert all(seg["words"] and {"word", "start", "end", "probability"} <= set(seg["words"][0]) for seg in data["segments"])
+    assert all(
+        seg["words"] and {"word", "start", "end", "probability"} <= set(seg["words"][0]) for seg in data["segments"]
+    )
     assert len(data["hits"]) == sum(result.counts.values())
     assert {"keyword", "text", "start", "end", "confidence", "confirmed"} <= set(data["hits"][0])
 
@@ -253,7 +256,9 @@ def test_markdown_report_with_plot(recorded, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     # each hit is shown with the sentence it was said in
     hit_rows = [ln for ln in text.splitlines() if ln.startswith("| 0")]
-    assert len(hit_rows) == result.counts["AI"] and all(ln.count("|") == 5 and ln.split("|")[4].strip() for ln in hit_rows)
+    assert len(hit_rows) == result.counts["AI"] and all(
+        ln.count("|") == 5 and ln.split("|")[4].strip() for ln in hit_rows
+    )
 
 
 def test_count_export_flag_writes_the_file(tmp_path):

@@ -34,7 +34,7 @@ def feed(engine, path):
 
 
 def test_bundled_tiny_en_counts_a_dev_talk(whisper_engine, shared_audio, dev_manifest):
-    events, result = run_pipeline(shared_audio / "dev" / TALK, whisper_engine.fresh())
+    _events, result = run_pipeline(shared_audio / "dev" / TALK, whisper_engine.fresh())
     assert result.engine == "whisper" and result.model == "tiny.en"
     assert result.counts == {"AI": dev_manifest[TALK]["keywords"]}
     # Each counted hit lies inside a sentence the manifest says holds the keyword.
@@ -60,7 +60,7 @@ def test_a_hit_shows_provisionally_before_the_final_confirms_it(whisper_engine, 
 
 
 def _words(spec: str) -> list[Word]:
-    """"word@start-end ..." as Whisper printed it, into Words."""
+    """ "word@start-end ..." as Whisper printed it, into Words."""
     out = []
     for item in spec.split():
         text, _, times = item.partition("@")
@@ -72,8 +72,10 @@ def _words(spec: str) -> list[Word]:
 def test_a_loop_squeezed_into_the_last_instant_is_cut():
     # What tiny.en printed for the first 3.2 s of d03_mixed__festival-kal__clean.wav: the
     # sentence, then a copy of it all at 3.10 s (the last word stretched into the padding).
-    hyp = _words("Artificial@0.40-1.40 intelligence@1.40-2.06 is@2.06-2.38 not@2.38-2.56 new.@2.56-3.10 "
-                 "Artificial@3.10-3.10 intelligence@3.10-3.10 is@3.10-3.10 not@3.10-4.30")
+    hyp = _words(
+        "Artificial@0.40-1.40 intelligence@1.40-2.06 is@2.06-2.38 not@2.38-2.56 new.@2.56-3.10 "
+        "Artificial@3.10-3.10 intelligence@3.10-3.10 is@3.10-3.10 not@3.10-4.30"
+    )
     assert [w.text for w in cut_repeats(hyp)] == ["Artificial", "intelligence", "is", "not", "new."]
     # Two words are enough when the copy takes no time at all.
     hyp = _words("Artificial@0.40-1.18 intelligence,@1.18-1.62 artificial@1.62-1.62 intelligence,@1.62-1.70")
@@ -81,16 +83,20 @@ def test_a_loop_squeezed_into_the_last_instant_is_cut():
 
 
 def test_a_loop_repeated_back_to_back_is_cut():
-    hyp = _words("use@0.0-0.2 AI@0.2-0.4 for.@0.4-0.6 First,@0.7-0.9 what@0.9-1.0 do@1.0-1.1 people@1.1-1.3 "
-                 "use@1.3-1.4 AI@1.4-1.6 for.@1.6-1.8 First,@1.8-1.85 what@1.85-1.9 do@1.9-1.95 people@1.95-2.0")
+    hyp = _words(
+        "use@0.0-0.2 AI@0.2-0.4 for.@0.4-0.6 First,@0.7-0.9 what@0.9-1.0 do@1.0-1.1 people@1.1-1.3 "
+        "use@1.3-1.4 AI@1.4-1.6 for.@1.6-1.8 First,@1.8-1.85 what@1.85-1.9 do@1.9-1.95 people@1.95-2.0"
+    )
     kept = [w.text for w in cut_repeats(hyp)]
     assert kept.count("AI") == 1, kept
 
 
 def test_a_phrase_said_again_at_speaking_pace_is_kept():
     # A speaker repeating themselves is speech, not a loop: same pace, nothing cut.
-    hyp = _words("artificial@0.0-0.5 intelligence@0.5-1.0 is@1.0-1.2 everywhere,@1.2-1.8 "
-                 "artificial@2.0-2.5 intelligence@2.5-3.0 everywhere.@3.0-3.6")
+    hyp = _words(
+        "artificial@0.0-0.5 intelligence@0.5-1.0 is@1.0-1.2 everywhere,@1.2-1.8 "
+        "artificial@2.0-2.5 intelligence@2.5-3.0 everywhere.@3.0-3.6"
+    )
     assert cut_repeats(hyp) == hyp
     assert cut_repeats(_words("no@0.0-0.2 no@0.3-0.5")) == _words("no@0.0-0.2 no@0.3-0.5")
     # Said again quickly, but at a pace people speak: still speech.

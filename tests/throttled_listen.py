@@ -62,13 +62,18 @@ def main() -> int:
         elif isinstance(ev, Failed):
             raise ev.error
     saved = load(result.session_id)
-    print(json.dumps({
-        "dropped_seconds": result.dropped_seconds,
-        "session_dropped_seconds": saved.meta.dropped_seconds,
-        "counts": result.counts,
-        "hits": [h.start for h in result.hits if not h.retracted],
-        "backlog_bound": source.max_backlog_seconds,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "dropped_seconds": result.dropped_seconds,
+                "session_dropped_seconds": saved.meta.dropped_seconds,
+                "counts": result.counts,
+                "hits": [h.start for h in result.hits if not h.retracted],
+                "backlog_bound": source.max_backlog_seconds,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -14,9 +14,10 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class AudioSource(Protocol):
 
     description: str
 
-    def chunks(self) -> Iterator["np.ndarray | InputNotice"]: ...
+    def chunks(self) -> Iterator[np.ndarray | InputNotice]: ...
 
     def stop(self) -> None: ...
 
@@ -202,7 +203,7 @@ def _unreadable(path: Path, e: Exception) -> AudioError:
     )
 
 
-def probe_duration(path: Path) -> Optional[float]:
+def probe_duration(path: Path) -> float | None:
     """Seconds of audio the container declares, or None when it does not say (or is unreadable)."""
     try:
         import av
@@ -311,7 +312,7 @@ def list_input_devices(backend: str = "sounddevice") -> list[InputDevice]:
         try:
             try:
                 default_in = pa.get_default_input_device_info()["index"]
-            except (IOError, OSError):
+            except OSError:
                 default_in = -1
             out = []
             for i in range(pa.get_device_count()):
@@ -319,7 +320,14 @@ def list_input_devices(backend: str = "sounddevice") -> list[InputDevice]:
                 if d["maxInputChannels"] > 0:
                     api = pa.get_host_api_info_by_index(d["hostApi"])["name"]
                     out.append(
-                        InputDevice(i, d["name"], int(d["maxInputChannels"]), float(d["defaultSampleRate"]), api, i == default_in)
+                        InputDevice(
+                            i,
+                            d["name"],
+                            int(d["maxInputChannels"]),
+                            float(d["defaultSampleRate"]),
+                            api,
+                            i == default_in,
+                        )
                     )
             return out
         finally:
@@ -327,7 +335,7 @@ def list_input_devices(backend: str = "sounddevice") -> list[InputDevice]:
     raise AudioError(f"unknown audio backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")
 
 
-def choose_device(devices: list[InputDevice], wanted: Optional[str]) -> InputDevice:
+def choose_device(devices: list[InputDevice], wanted: str | None) -> InputDevice:
     """Pick by index or by a case-insensitive fragment of the name; default input when None."""
     if not devices:
         raise AudioError(
@@ -355,7 +363,9 @@ def choose_device(devices: list[InputDevice], wanted: Optional[str]) -> InputDev
     if not hits:
         raise AudioError(f"no input device matches {wanted!r}", f"choose one of: {names}")
     many = "; ".join(f"{d.index}: {d.name}" for d in hits)
-    raise AudioError(f"{wanted!r} matches several input devices ({many})", "give the index or a longer part of the name")
+    raise AudioError(
+        f"{wanted!r} matches several input devices ({many})", "give the index or a longer part of the name"
+    )
 
 
 class MicrophoneSource:
@@ -368,13 +378,15 @@ class MicrophoneSource:
 
     live = True
 
-    def __init__(self, device: Optional[str] = None, backend: str = "sounddevice", max_queue_seconds: float = 30.0) -> None:
+    def __init__(
+        self, device: str | None = None, backend: str = "sounddevice", max_queue_seconds: float = 30.0
+    ) -> None:
         self.backend = backend
         self.device = choose_device(list_input_devices(backend), device)
         self._follows_default = device is None or device == ""
         self._set_device(self.device)
         blocks = max(1, int(max_queue_seconds / CHUNK_SECONDS))
-        self._q: "queue.Queue[np.ndarray]" = queue.Queue(maxsize=blocks)
+        self._q: queue.Queue[np.ndarray] = queue.Queue(maxsize=blocks)
         self._stop = threading.Event()
         self._dropped = 0
         self._status_errors = 0
@@ -500,7 +512,7 @@ class MicrophoneSource:
         self._set_device(found)
         self.open()
 
-    def _pieces(self, resample: "_Resampler") -> Iterator[np.ndarray]:
+    def _pieces(self, resample: _Resampler) -> Iterator[np.ndarray]:
         """The stream's audio until stop() (returns) or until the device stops delivering (returns too)."""
         _, _, alive = self._opened
         last = time.monotonic()
@@ -514,7 +526,7 @@ class MicrophoneSource:
             last = time.monotonic()
             yield resample(data)
 
-    def chunks(self) -> Iterator["np.ndarray | InputNotice"]:
+    def chunks(self) -> Iterator[np.ndarray | InputNotice]:
         self.open()
         try:
             while True:

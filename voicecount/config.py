@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from .errors import ConfigError
 from .matcher import DEFAULT_KEYWORDS, Keyword, parse_keyword, tokens
@@ -30,8 +31,8 @@ THEMES = ("dark", "light")
 class OverlaySettings:
     """How the always-on-top window looks and where it sits (None: top-right corner)."""
 
-    x: Optional[int] = None
-    y: Optional[int] = None
+    x: int | None = None
+    y: int | None = None
     font_size: int = 48
     opacity: float = 0.9
     theme: str = "dark"
@@ -70,7 +71,7 @@ def _check_type(path: Path, text: str, key: str, value: Any, want: type | tuple)
         names = " or ".join(t.__name__ for t in (want if isinstance(want, tuple) else (want,)))
         raise ConfigError(
             f"{path} {_line_of(text, key)}: {key} must be a {names}, not {value!r}",
-            f"fix it with: voicecount config edit",
+            "fix it with: voicecount config edit",
         )
     return value
 
@@ -84,15 +85,21 @@ def _keywords_from(path: Path, text: str, items: Any) -> list[Keyword]:
     out = []
     for item in items:
         if not isinstance(item, dict):
-            raise ConfigError(f"{path} {_line_of(text, 'keywords')}: a keyword must be a table", 'write [[keywords]] then name = "AI"')
+            raise ConfigError(
+                f"{path} {_line_of(text, 'keywords')}: a keyword must be a table", 'write [[keywords]] then name = "AI"'
+            )
         unknown = set(item) - {"name", "aliases"}
         if unknown:
             key = sorted(unknown)[0]
-            raise ConfigError(f"{path} {_line_of(text, key)}: unknown key {key!r} in a keyword", "a keyword has name and aliases")
+            raise ConfigError(
+                f"{path} {_line_of(text, key)}: unknown key {key!r} in a keyword", "a keyword has name and aliases"
+            )
         name = _check_type(path, text, "name", item.get("name", ""), str)
         aliases = _check_type(path, text, "aliases", item.get("aliases", []), list)
         if not all(isinstance(a, str) for a in aliases):
-            raise ConfigError(f"{path} {_line_of(text, 'aliases')}: aliases must be strings", 'write aliases = ["ai", "a i"]')
+            raise ConfigError(
+                f"{path} {_line_of(text, 'aliases')}: aliases must be strings", 'write aliases = ["ai", "a i"]'
+            )
         spec = name + ("=" + ",".join(aliases) if aliases else "")
         out.append(parse_keyword(spec))
     _no_duplicates(out)
@@ -104,11 +111,13 @@ def _no_duplicates(keywords: Sequence[Keyword]) -> None:
     for k in keywords:
         key = tuple(tokens(k.name)) or k.name
         if key in seen:
-            raise ConfigError(f"keyword {k.name!r} is given twice", "give each keyword once; put variants in its aliases")
+            raise ConfigError(
+                f"keyword {k.name!r} is given twice", "give each keyword once; put variants in its aliases"
+            )
         seen.add(key)
 
 
-def load(path: Optional[Path] = None) -> Settings:
+def load(path: Path | None = None) -> Settings:
     """The settings in the config file, or the defaults when there is none."""
     path = path or config_path()
     if not path.is_file():
@@ -117,13 +126,17 @@ def load(path: Optional[Path] = None) -> Settings:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {e.start})", "save it as UTF-8, or delete it to start again") from None
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {e.start})", "save it as UTF-8, or delete it to start again"
+        ) from None
     except OSError as e:
         raise ConfigError(f"cannot read {path} ({e.strerror})", "check its permissions") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path} is not valid TOML: {e}", "fix that line (voicecount config edit) or delete the file") from None
+        raise ConfigError(
+            f"{path} is not valid TOML: {e}", "fix that line (voicecount config edit) or delete the file"
+        ) from None
 
     known = {f.name for f in fields(Settings)}
     for key in data:
@@ -136,15 +149,25 @@ def load(path: Optional[Path] = None) -> Settings:
     if "keywords" in data:
         s.keywords = _keywords_from(path, text, data["keywords"])
         if not s.keywords:
-            raise ConfigError(f"{path} {_line_of(text, 'keywords')}: no keywords", "add at least one [[keywords]] table")
+            raise ConfigError(
+                f"{path} {_line_of(text, 'keywords')}: no keywords", "add at least one [[keywords]] table"
+            )
     for key in ("engine", "model", "device", "backend"):
         if key in data:
             setattr(s, key, _check_type(path, text, key, data[key], (str, int) if key == "device" else str))
     s.device = str(s.device)
     if "overlay" in data:
         ov = _check_type(path, text, "overlay", data["overlay"], dict)
-        types = {"x": int, "y": int, "font_size": int, "opacity": (int, float), "theme": str, "caption": bool,
-                 "foreground": str, "background": str}
+        types = {
+            "x": int,
+            "y": int,
+            "font_size": int,
+            "opacity": (int, float),
+            "theme": str,
+            "caption": bool,
+            "foreground": str,
+            "background": str,
+        }
         for key, value in ov.items():
             if key not in types:
                 raise ConfigError(
@@ -154,11 +177,20 @@ def load(path: Optional[Path] = None) -> Settings:
             _check_type(path, text, key, value, types[key])
         s.overlay = replace(s.overlay, **ov)
         if s.overlay.theme not in THEMES:
-            raise ConfigError(f"{path} {_line_of(text, 'theme')}: theme {s.overlay.theme!r} is unknown", f"choose one of: {', '.join(THEMES)}")
+            raise ConfigError(
+                f"{path} {_line_of(text, 'theme')}: theme {s.overlay.theme!r} is unknown",
+                f"choose one of: {', '.join(THEMES)}",
+            )
         if not 0.2 <= s.overlay.opacity <= 1.0:
-            raise ConfigError(f"{path} {_line_of(text, 'opacity')}: opacity {s.overlay.opacity} is out of range", "give 0.2 (faint) to 1.0 (solid)")
+            raise ConfigError(
+                f"{path} {_line_of(text, 'opacity')}: opacity {s.overlay.opacity} is out of range",
+                "give 0.2 (faint) to 1.0 (solid)",
+            )
         if not 8 <= s.overlay.font_size <= 400:
-            raise ConfigError(f"{path} {_line_of(text, 'font_size')}: font_size {s.overlay.font_size} is out of range", "give 8 to 400")
+            raise ConfigError(
+                f"{path} {_line_of(text, 'font_size')}: font_size {s.overlay.font_size} is out of range",
+                "give 8 to 400",
+            )
     return s
 
 
@@ -177,7 +209,7 @@ def to_toml(s: Settings) -> str:
     return header + tomli_w.dumps(data)
 
 
-def save(s: Settings, path: Optional[Path] = None) -> Path:
+def save(s: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically (a crash never leaves half a file), user-only."""
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,13 +249,17 @@ def parse_keyword_lines(text: str, where: str = "") -> list[Keyword]:
         except ConfigError as e:
             raise ConfigError(f"{where}line {n}: {e.problem}", e.fix) from None
     if not out:
-        raise ConfigError(f"{where}holds no keywords".strip() if where else "no keywords",
-                          "write one per line, e.g. AI or LLM=llm,large language model")
+        raise ConfigError(
+            f"{where}holds no keywords".strip() if where else "no keywords",
+            "write one per line, e.g. AI or LLM=llm,large language model",
+        )
     _no_duplicates(out)
     return out
 
 
-def merge_keywords(flags: Sequence[str] | None, keywords_file: str | None, configured: Sequence[Keyword]) -> list[Keyword]:
+def merge_keywords(
+    flags: Sequence[str] | None, keywords_file: str | None, configured: Sequence[Keyword]
+) -> list[Keyword]:
     """Keywords from --keyword and --keywords-file replace the configured ones."""
     out: list[Keyword] = []
     if keywords_file:

@@ -18,9 +18,9 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional
 
 from .errors import ModelError
 from .paths import models_dir
@@ -30,7 +30,7 @@ TIMEOUT = 30  # seconds without data before giving up (the download can be resum
 MAX_UNPACKED = 8 << 30  # 8 GiB: no model we list is bigger; a zip bomb is
 MAX_FILES = 10_000
 
-Progress = Callable[[int, Optional[int]], None]  # (bytes so far, total or None)
+Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Pinned:
     path: str  # name inside the model folder; "" for a single-file model or an archive
     url: str
     size: int  # bytes
-    sha256: Optional[str]  # None: not pinned — refused
+    sha256: str | None  # None: not pinned — refused
 
 
 @dataclass(frozen=True)
@@ -85,31 +85,70 @@ def _systran(size: str, revision: str, config: tuple[int, str], model: tuple[int
 
 
 CATALOGUE: tuple[Entry, ...] = (
-    Entry("vosk-model-small-en-us-0.15", "vosk", VOSK_SITE,
-          (Pinned("", f"{VOSK_SITE}/vosk-model-small-en-us-0.15.zip", 41_205_931,
-                  "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498"),),
-          "US English, lowest latency"),
-    Entry("vosk-model-en-us-0.22-lgraph", "vosk", VOSK_SITE,
-          (Pinned("", f"{VOSK_SITE}/vosk-model-en-us-0.22-lgraph.zip", 130_557_655,
-                  "d9838b4aaa82a75c4a17f5aca300eaca129aaab2a7cbf951bafbb500eb9c4334"),),
-          "US English, more accurate"),
-    _systran("tiny.en", "0d3d19a32d3338f10357c0889762bd8d64bbdeba",
-             (2_317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
-             (75_537_502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
-             "the bundled default, as a download"),
-    _systran("base.en", "3d3d5dee26484f91867d81cb899cfcf72b96be6c",
-             (2_227, "f3bc3821e9fc76a27bae538e11ae5b677dcdd352b4600429ce7951d398569aeb"),
-             (145_216_508, "2a166925539a16005f14ff328359f9b9adb9dc4fb631bb3b227526862e93e2ef"),
-             "between tiny.en and small.en in accuracy and compute"),
-    _systran("small.en", "d1d751a5f8271d482d14ca55d9e2deeebbae577f",
-             (2_657, "666a9605530ac1f61fa8177f3702b4dacec9966749e42610839fcc32661d5fae"),
-             (483_545_366, "62b2a45b05ee59acb4a5341b33ee35e041395d378d418a18acfe4c9e768ee37a"),
-             "the most accurate here and the heaviest (not benchmarked: no download on the bench machine)"),
-    Entry("qwen2.5-1.5b-instruct-q4_k_m.gguf", "llm", f"{HF}/Qwen/Qwen2.5-1.5B-Instruct-GGUF",
-          _hf("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "91cad51170dc346986eccefdc2dd33a9da36ead9",
-              ("qwen2.5-1.5b-instruct-q4_k_m.gguf", 1_117_320_736,
-               "6a1a2eb6d15622bf3c96857206351ba97e1af16c30d7a74ee38970e434e9407e")),
-          "summaries worth reading (Apache-2.0)"),
+    Entry(
+        "vosk-model-small-en-us-0.15",
+        "vosk",
+        VOSK_SITE,
+        (
+            Pinned(
+                "",
+                f"{VOSK_SITE}/vosk-model-small-en-us-0.15.zip",
+                41_205_931,
+                "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498",
+            ),
+        ),
+        "US English, lowest latency",
+    ),
+    Entry(
+        "vosk-model-en-us-0.22-lgraph",
+        "vosk",
+        VOSK_SITE,
+        (
+            Pinned(
+                "",
+                f"{VOSK_SITE}/vosk-model-en-us-0.22-lgraph.zip",
+                130_557_655,
+                "d9838b4aaa82a75c4a17f5aca300eaca129aaab2a7cbf951bafbb500eb9c4334",
+            ),
+        ),
+        "US English, more accurate",
+    ),
+    _systran(
+        "tiny.en",
+        "0d3d19a32d3338f10357c0889762bd8d64bbdeba",
+        (2_317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
+        (75_537_502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+        "the bundled default, as a download",
+    ),
+    _systran(
+        "base.en",
+        "3d3d5dee26484f91867d81cb899cfcf72b96be6c",
+        (2_227, "f3bc3821e9fc76a27bae538e11ae5b677dcdd352b4600429ce7951d398569aeb"),
+        (145_216_508, "2a166925539a16005f14ff328359f9b9adb9dc4fb631bb3b227526862e93e2ef"),
+        "between tiny.en and small.en in accuracy and compute",
+    ),
+    _systran(
+        "small.en",
+        "d1d751a5f8271d482d14ca55d9e2deeebbae577f",
+        (2_657, "666a9605530ac1f61fa8177f3702b4dacec9966749e42610839fcc32661d5fae"),
+        (483_545_366, "62b2a45b05ee59acb4a5341b33ee35e041395d378d418a18acfe4c9e768ee37a"),
+        "the most accurate here and the heaviest (not benchmarked: no download on the bench machine)",
+    ),
+    Entry(
+        "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+        "llm",
+        f"{HF}/Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+        _hf(
+            "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+            "91cad51170dc346986eccefdc2dd33a9da36ead9",
+            (
+                "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+                1_117_320_736,
+                "6a1a2eb6d15622bf3c96857206351ba97e1af16c30d7a74ee38970e434e9407e",
+            ),
+        ),
+        "summaries worth reading (Apache-2.0)",
+    ),
 )
 
 
@@ -117,7 +156,9 @@ def find(name: str) -> Entry:
     for e in CATALOGUE:
         if e.name == name:
             return e
-    raise ModelError(f"no model called {name!r} in the catalogue", f"choose one of: {', '.join(e.name for e in CATALOGUE)}")
+    raise ModelError(
+        f"no model called {name!r} in the catalogue", f"choose one of: {', '.join(e.name for e in CATALOGUE)}"
+    )
 
 
 def _fail(what: str, reason: object) -> ModelError:
@@ -128,7 +169,7 @@ def _fail(what: str, reason: object) -> ModelError:
     )
 
 
-def fetch(url: str, dest: Path, size: Optional[int], sha256: str, progress: Optional[Progress] = None) -> Path:
+def fetch(url: str, dest: Path, size: int | None, sha256: str, progress: Progress | None = None) -> Path:
     """Download ``url`` to ``dest`` (via ``dest.part``, resuming it), verified against size and SHA-256."""
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -136,7 +177,9 @@ def fetch(url: str, dest: Path, size: Optional[int], sha256: str, progress: Opti
         part.unlink()
         have = 0
     if size is None or have < size:
-        request = urllib.request.Request(url, headers={"User-Agent": "voicecount", **({"Range": f"bytes={have}-"} if have else {})})
+        request = urllib.request.Request(
+            url, headers={"User-Agent": "voicecount", **({"Range": f"bytes={have}-"} if have else {})}
+        )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
                 if have and resp.status != 206:
@@ -181,7 +224,9 @@ def safe_extract(archive: Path, into: Path) -> None:
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
-        raise ModelError(f"{archive.name} is not a zip archive", "run the download again; report it if it persists") from None
+        raise ModelError(
+            f"{archive.name} is not a zip archive", "run the download again; report it if it persists"
+        ) from None
     with zf:
         members = zf.infolist()
         if len(members) > MAX_FILES:
@@ -193,15 +238,23 @@ def safe_extract(archive: Path, into: Path) -> None:
             parts = PurePosixPath(name.replace("\\", "/")).parts
             mode = m.external_attr >> 16
             if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                raise ModelError(f"{archive.name} has an entry outside its folder: {name!r}", "refused: nothing was unpacked")
+                raise ModelError(
+                    f"{archive.name} has an entry outside its folder: {name!r}", "refused: nothing was unpacked"
+                )
             kind = stat.S_IFMT(mode)  # 0 when the zip records permissions only
             if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-                raise ModelError(f"{archive.name} has a link or special file: {name!r}", "refused: nothing was unpacked")
+                raise ModelError(
+                    f"{archive.name} has a link or special file: {name!r}", "refused: nothing was unpacked"
+                )
             if not (root / name).resolve().is_relative_to(root):
-                raise ModelError(f"{archive.name} has an entry outside its folder: {name!r}", "refused: nothing was unpacked")
+                raise ModelError(
+                    f"{archive.name} has an entry outside its folder: {name!r}", "refused: nothing was unpacked"
+                )
             total += m.file_size
             if total > MAX_UNPACKED:
-                raise ModelError(f"{archive.name} unpacks to more than {MAX_UNPACKED >> 30} GiB", "refused: that is no model")
+                raise ModelError(
+                    f"{archive.name} unpacks to more than {MAX_UNPACKED >> 30} GiB", "refused: that is no model"
+                )
         for m in members:
             target = into / m.filename
             if m.is_dir():
@@ -217,7 +270,7 @@ def safe_extract(archive: Path, into: Path) -> None:
                     dst.write(block)
 
 
-def install(name: str, url: str, size: Optional[int], sha256: str, progress: Optional[Progress] = None) -> Path:
+def install(name: str, url: str, size: int | None, sha256: str, progress: Progress | None = None) -> Path:
     """Download and install a model folder (a zip) or file into the models dir, atomically."""
     where = models_dir()
     where.mkdir(parents=True, exist_ok=True)
@@ -245,7 +298,7 @@ def install(name: str, url: str, size: Optional[int], sha256: str, progress: Opt
     return target
 
 
-def install_folder(name: str, files: tuple[Pinned, ...], progress: Optional[Progress] = None) -> Path:
+def install_folder(name: str, files: tuple[Pinned, ...], progress: Progress | None = None) -> Path:
     """Download several pinned files into one model folder, atomically (resumable file by file)."""
     where = models_dir()
     where.mkdir(parents=True, exist_ok=True)
@@ -262,7 +315,13 @@ def install_folder(name: str, files: tuple[Pinned, ...], progress: Optional[Prog
         dest = staging / f.path
         if not (dest.is_file() and dest.stat().st_size == f.size and _sha256(dest) == f.sha256):
             offset = done
-            fetch(f.url, dest, f.size, f.sha256, (lambda got, _t, o=offset: progress(o + got, total)) if progress else None)
+            fetch(
+                f.url,
+                dest,
+                f.size,
+                f.sha256,
+                (lambda got, _t, o=offset: progress(o + got, total)) if progress else None,
+            )
         done += f.size
         if progress is not None:
             progress(done, total)
@@ -281,7 +340,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def install_entry(entry: Entry, progress: Optional[Progress] = None) -> Path:
+def install_entry(entry: Entry, progress: Progress | None = None) -> Path:
     """Install one catalogue entry: an archive, a single file, or a folder of files."""
     if not entry.pinned:
         raise ModelError(

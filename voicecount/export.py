@@ -12,10 +12,11 @@ import io
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import TextIO
 
 from .errors import ConfigError
 from .matcher import Word, tokens
@@ -28,12 +29,137 @@ _SENTENCE_END = re.compile(r"[.!?…]['\"”)]*$")
 
 # Common English words left out of the report's "top words".
 STOPWORDS = frozenset(
-    """a about above after again all also am an and any are as at be because been before being below between both
-    but by can could did do does doing down during each few for from further had has have having he her here hers
-    him his how i if in into is it its itself just me more most my no nor not now of off on once only or other our
-    out over own same she should so some such than that the their them then there these they this those through to
-    too under until up very was we were what when where which while who whom why will with would you your yours
-    it's i'm that's there's we're they're don't can't won't let's i'll we'll""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "it's",
+        "i'm",
+        "that's",
+        "there's",
+        "we're",
+        "they're",
+        "don't",
+        "can't",
+        "won't",
+        "let's",
+        "i'll",
+        "we'll",
+    ]
 )
 
 
@@ -84,7 +210,10 @@ def write_txt(session: Session, f: TextIO) -> None:
 def write_srt(session: Session, f: TextIO) -> None:
     import srt
 
-    subs = [srt.Subtitle(i, timedelta(seconds=c.start), timedelta(seconds=c.end), c.text) for i, c in enumerate(cues(session), 1)]
+    subs = [
+        srt.Subtitle(i, timedelta(seconds=c.start), timedelta(seconds=c.end), c.text)
+        for i, c in enumerate(cues(session), 1)
+    ]
     f.write(srt.compose(subs))
 
 
@@ -93,7 +222,7 @@ def write_vtt(session: Session, f: TextIO) -> None:
     from webvtt.models import Timestamp
 
     def stamp(seconds: float) -> str:
-        ms = int(round(seconds * 1000))
+        ms = round(seconds * 1000)
         h, rest = divmod(ms, 3_600_000)
         m, rest = divmod(rest, 60_000)
         s, ms = divmod(rest, 1000)
@@ -133,7 +262,12 @@ def write_json(session: Session, f: TextIO) -> None:
                 "end": round(s.end, 2),
                 "text": s.text,
                 "words": [
-                    {"word": w.text, "start": round(w.start, 2), "end": round(w.end, 2), "probability": round(w.probability, 3)}
+                    {
+                        "word": w.text,
+                        "start": round(w.start, 2),
+                        "end": round(w.end, 2),
+                        "probability": round(w.probability, 3),
+                    }
                     for w in s.words
                 ],
             }
@@ -151,12 +285,24 @@ def write_csv(session: Session, f: TextIO) -> None:
     w = csv.writer(f, lineterminator="\n")
     w.writerow(["time", "keyword", "matched_text", "confidence", "confirmed", "start", "end", "emitted_at"])
     for h in session.counted:
-        w.writerow([_clock(h.start), h.keyword, h.text, f"{h.probability:.3f}", str(h.confirmed).lower(),
-                    f"{h.start:.2f}", f"{h.end:.2f}", f"{h.emitted_at:.2f}"])
+        w.writerow(
+            [
+                _clock(h.start),
+                h.keyword,
+                h.text,
+                f"{h.probability:.3f}",
+                str(h.confirmed).lower(),
+                f"{h.start:.2f}",
+                f"{h.end:.2f}",
+                f"{h.emitted_at:.2f}",
+            ]
+        )
 
 
 def top_words(session: Session, n: int = 10) -> list[tuple[str, int]]:
-    counter = Counter(t for s in session.segments for w in s.words for t in tokens(w.text) if t not in STOPWORDS and len(t) > 1)
+    counter = Counter(
+        t for s in session.segments for w in s.words for t in tokens(w.text) if t not in STOPWORDS and len(t) > 1
+    )
     return counter.most_common(n)
 
 
@@ -189,12 +335,12 @@ def plot_hits(session: Session, path: Path) -> Path:
 
 def _sentence_of(session: Session, start: float, end: float) -> str:
     for c in cues(session):
-        if c.start - 0.05 <= start and end <= c.end + 0.05 or c.start <= (start + end) / 2 <= c.end:
+        if (c.start - 0.05 <= start and end <= c.end + 0.05) or c.start <= (start + end) / 2 <= c.end:
             return c.text
     return ""
 
 
-def write_md(session: Session, f: TextIO, plot_path: Optional[Path] = None) -> None:
+def write_md(session: Session, f: TextIO, plot_path: Path | None = None) -> None:
     m = session.meta
     minutes = session.duration / 60
     words = session.word_count()
@@ -218,14 +364,18 @@ def write_md(session: Session, f: TextIO, plot_path: Optional[Path] = None) -> N
         f.write(f"![Cumulative hits over time]({plot_path.name})\n\n")
     if m.summary:
         f.write("## Summary\n\n" + m.summary.strip() + "\n\n")
-        f.write("_Written by a local language model from the transcript; the counts above are measured, not generated._\n\n")
+        f.write(
+            "_Written by a local language model from the transcript; the counts above are measured, not generated._\n\n"
+        )
     f.write("## Top words\n\n")
     f.write(", ".join(f"{w} ({n})" for w, n in top_words(session)) or "(none)")
     f.write("\n\n## Hits\n\n")
     if session.counted:
         f.write("| time | keyword | heard | sentence |\n|---|---|---|---|\n")
         for h in session.counted:
-            f.write(f"| {_clock(h.start)} | {_md(h.keyword)} | {_md(h.text)} | {_md(_sentence_of(session, h.start, h.end))} |\n")
+            f.write(
+                f"| {_clock(h.start)} | {_md(h.keyword)} | {_md(h.text)} | {_md(_sentence_of(session, h.start, h.end))} |\n"
+            )
     else:
         f.write("No hits.\n")
     f.write("\n## Transcript\n\n")
@@ -250,7 +400,7 @@ def default_name(session: Session, fmt: str) -> str:
     return f"voicecount-{session.id}.{fmt}"
 
 
-def export(session: Session, fmt: str, out: Optional[Path]) -> Optional[Path]:
+def export(session: Session, fmt: str, out: Path | None) -> Path | None:
     """Write ``session`` as ``fmt`` to ``out`` (a file or a folder), or to stdout when ``out`` is None.
 
     Returns the file written (None for stdout). The Markdown report writes its plot

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from .errors import ConfigError
 
@@ -110,7 +110,7 @@ def parse_keyword(spec: str) -> Keyword:
     name, _, rest = spec.partition("=")
     name = name.strip()
     aliases = [a.strip() for a in rest.split(",") if a.strip()] if rest else []
-    if not name or not tokens(name) and not any(tokens(a) for a in aliases):
+    if not name or (not tokens(name) and not any(tokens(a) for a in aliases)):
         raise ConfigError(
             f"empty keyword {spec!r}",
             'give a word or phrase, e.g. --keyword AI or --keyword "LLM=llm,large language model"',
@@ -244,9 +244,9 @@ class KeywordCounter:
     def _claim(self, m: Match, pending: list[Hit]) -> Hit | None:
         best = None
         for h in pending:
-            if h.keyword == m.keyword and _near(h.start, h.end, m.start, m.end):
-                if best is None or abs(h.start - m.start) < abs(best.start - m.start):
-                    best = h
+            near = h.keyword == m.keyword and _near(h.start, h.end, m.start, m.end)
+            if near and (best is None or abs(h.start - m.start) < abs(best.start - m.start)):
+                best = h
         if best is not None:
             pending.remove(best)
         return best

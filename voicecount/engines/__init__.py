@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..errors import ConfigError
 from .base import Engine, EngineEvent, Final, Partial
 
@@ -11,7 +9,7 @@ ENGINES = ("whisper", "vosk")
 DEFAULT_ENGINE = "whisper"
 
 
-def create_engine(name: str, model: Optional[str] = None, **options) -> Engine:
+def create_engine(name: str, model: str | None = None, **options) -> Engine:
     """Load the named engine with a model spec (a catalogue name or a path)."""
     if name == "whisper":
         from .whisper import WhisperEngine
@@ -24,4 +22,4 @@ def create_engine(name: str, model: Optional[str] = None, **options) -> Engine:
     raise ConfigError(f"unknown engine {name!r}", f"choose one of: {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "Engine", "EngineEvent", "Final", "Partial", "create_engine"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "Engine", "EngineEvent", "Final", "Partial", "create_engine"]

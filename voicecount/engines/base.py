@@ -9,8 +9,9 @@ pipeline worker thread only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, Union
+from typing import Protocol
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class Final:
         return join_words(self.words)
 
 
-EngineEvent = Union[Partial, Final]
+EngineEvent = Partial | Final
 
 
 def join_words(words: Sequence[Word]) -> str:
@@ -58,6 +59,6 @@ class Engine(Protocol):
         """The keywords being counted, for engines that can be biased towards them."""
         ...
 
-    def fresh(self) -> "Engine":
+    def fresh(self) -> Engine:
         """A new, empty stream that shares this engine's loaded model."""
         ...

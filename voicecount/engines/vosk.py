@@ -7,9 +7,10 @@ when a partial becomes final.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class VoskEngine:
     _audio: float = 0.0
 
     @classmethod
-    def load(cls, model: Optional[str] = None, threads: int = 0, **_: Any) -> "VoskEngine":
+    def load(cls, model: str | None = None, threads: int = 0, **_: Any) -> VoskEngine:
         path = resolve_vosk_model(model)
         import vosk
 
@@ -59,7 +60,7 @@ class VoskEngine:
         if hasattr(self.recognizer, "SetPartialWords"):
             self.recognizer.SetPartialWords(True)
 
-    def fresh(self) -> "VoskEngine":
+    def fresh(self) -> VoskEngine:
         """A new stream on the same loaded model (no reload)."""
         return VoskEngine(self.model, self.model_name)
 

@@ -19,8 +19,9 @@ How it streams:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class WhisperOptions:
     partial_beam_size: int = 5  # for the passes while speech goes on
     # Words to bias decoding towards. None: the keywords themselves (set_keywords),
     # which lifts recall of rare words like "AI" a lot on tiny models; "" for none.
-    prompt: Optional[str] = None
+    prompt: str | None = None
     preroll: float = 0.3  # audio kept before detected speech, so first syllables are not cut
     min_context: float = 0.0  # pad each pass to at least this many seconds (30 = Whisper's own window)
 
@@ -99,8 +100,14 @@ def _agreed_prefix(a: Sequence[Word], b: Sequence[Word]) -> int:
         n += 1
     return n
 
+
 def decode(
-    model: Any, tokenizer: Any, audio: np.ndarray, history: list[int], hotwords: str = "", min_context: float = 0.0,
+    model: Any,
+    tokenizer: Any,
+    audio: np.ndarray,
+    history: list[int],
+    hotwords: str = "",
+    min_context: float = 0.0,
     beam_size: int = 1,
 ) -> list[Word]:
     """One Whisper pass over ``audio`` (< 30 s) with word times relative to its start (greedy unless beam_size > 1).
@@ -226,11 +233,11 @@ class WhisperEngine:
     @classmethod
     def load(
         cls,
-        model: Optional[str] = None,
+        model: str | None = None,
         threads: int = 0,
         compute_type: str = "int8",
         **opts: Any,
-    ) -> "WhisperEngine":
+    ) -> WhisperEngine:
         path, display = resolve_whisper_model(model)
         from faster_whisper import WhisperModel
 
@@ -252,7 +259,7 @@ class WhisperEngine:
         known = {k: v for k, v in opts.items() if k in WhisperOptions.__dataclass_fields__}
         return cls(fw, display, WhisperOptions(**known))
 
-    def fresh(self) -> "WhisperEngine":
+    def fresh(self) -> WhisperEngine:
         """A new stream on the same loaded model (no reload)."""
         return WhisperEngine(self.model, self.model_name, self.options)
 
