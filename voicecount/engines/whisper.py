@@ -14,12 +14,18 @@ How it streams:
   the buffer starts afresh. A buffer that grows past ``max_buffer`` seconds
   without a pause is cut after its last final word, so memory and decode time
   stay bounded.
+- Short inputs make Whisper go round again ("AI. AI. AI." for one "AI"). Before
+  anyone sees a pass: copies squeezed into no time are cut (``cut_repeats``),
+  words placed after the last speech the VAD heard are dropped, and a run of one
+  word keeps only as many copies as the speech under it can hold (``fit_runs``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +56,10 @@ class WhisperOptions:
     prompt: str | None = None
     preroll: float = 0.3  # audio kept before detected speech, so first syllables are not cut
     min_context: float = 0.0  # pad each pass to at least this many seconds (30 = Whisper's own window)
+    # A run of one word said again and again ("AI AI") is cut to what the speech under it can hold.
+    loop_check: bool = True
+    # Words that start this long after the last speech the VAD heard are invented (negative: off).
+    tail_margin: float = 0.1
 
 
 class _Vad:
@@ -159,9 +169,13 @@ def decode(
         if a["start"] >= real - 0.02:
             break
         if a["word"].strip():
-            out.append(Word(a["word"].strip(), float(a["start"]), float(a["end"]), float(a["probability"])))
+            # The last word can stretch into the padding: it ends where the audio does.
+            end = min(float(a["end"]), real)
+            out.append(Word(a["word"].strip(), float(a["start"]), end, float(a["probability"])))
     out = cut_repeats(out)
-    if looping and get_compression_ratio(" ".join(w.text for w in out)) > 2.4:
+    # One word printed again and again is left to the caller, which can tell it from speech said
+    # that often (fit_runs, with the VAD); any other loop still left is no words at all.
+    if looping and get_compression_ratio(" ".join(out[i].text for i, _ in _runs(out))) > 2.4:
         return []  # still a loop after cutting the repeats: nothing in it can be trusted
     return out
 
@@ -183,6 +197,14 @@ def cut_repeats(words: list[Word]) -> list[Word]:
     Artificial intelligence is not", the copy all at one instant). Either copy would
     count every keyword in it twice.
     """
+    # One word printed again in no time at all ("AI, AI, and AI" for "AI, and AI", the copy 0 s
+    # long) is a glitch, not speech: drop just the copy, the words after it were said.
+    kept = words[:1]
+    for w in words[1:]:
+        copy, original = w.end - w.start, kept[-1].end - kept[-1].start
+        if not (_norm(w) == _norm(kept[-1]) and copy < SQUEEZED_GAP and copy < SQUEEZED * original):
+            kept.append(w)
+    words = kept
     toks = [_norm(w) for w in words]
     n = len(toks)
     for i in range(n):
@@ -204,6 +226,50 @@ def cut_repeats(words: list[Word]) -> list[Word]:
     return words
 
 
+FASTEST_SYLLABLE = 0.14  # seconds: about 7 syllables a second, the fastest people speak
+
+
+def syllables(text: str) -> int:
+    """Rough syllable count: letters of a short all-caps word ("AI" is said A-I), else vowel groups."""
+    word = "".join(ch for ch in text if ch.isalnum())
+    if word.isupper() and len(word) <= 5:
+        return len(word)
+    word = word.lower()
+    groups = len(re.findall(r"[aeiouy]+", word))
+    if word.endswith("e") and not word.endswith(("le", "ee")) and groups > 1:
+        groups -= 1  # a silent final e: "five", "intelligence"
+    return max(1, groups)
+
+
+def _runs(words: Sequence[Word]) -> list[tuple[int, int]]:
+    """(first index, length) of each run of the same word in a row."""
+    out: list[tuple[int, int]] = []
+    for i, w in enumerate(words):
+        if out and _norm(words[out[-1][0]]) == _norm(w):
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((i, 1))
+    return out
+
+
+def fit_runs(words: Sequence[Word], speech: Callable[[float, float], float]) -> list[Word]:
+    """Cut each run of one word said again and again to as many as the speech under it holds.
+
+    Short inputs make Whisper go round again: "AI AI" for one "AI", the copy placed inside
+    the speech, so no timing guard sees it. A run of n words needs n times the word's
+    syllables at the fastest speaking rate; ``speech(start, end)`` says how many seconds of
+    speech the VAD heard there. "AI, AI, AI" said quickly (1 s of speech) keeps its three.
+    """
+    out: list[Word] = []
+    for i, n in _runs(words):
+        run = words[i : i + n]
+        if n > 1:
+            heard = speech(run[0].start, run[-1].end)
+            n = min(n, max(1, int(heard / (syllables(run[0].text) * FASTEST_SYLLABLE))))
+        out.extend(run[:n])
+    return out
+
+
 @dataclass
 class WhisperEngine:
     model: Any
@@ -223,6 +289,9 @@ class WhisperEngine:
         self._committed_until = 0.0
         self._previous: list[Word] = []  # the last pass's uncommitted words
         self.passes = 0
+        self._windows = 0  # VAD windows judged so far
+        self._speech_end = 0.0  # stream time where the last speech window ended
+        self._speech: deque[int] = deque()  # the speech windows still in the buffer, by number
         self._hint = self.options.prompt or ""
         from faster_whisper.tokenizer import Tokenizer
 
@@ -284,7 +353,10 @@ class WhisperEngine:
         self._buf = np.concatenate([self._buf, audio])
         self._since_pass += chunk.size / SAMPLE_RATE
         for speech in self._vad.feed(audio):
+            self._windows += 1
             if speech:
+                self._speech.append(self._windows - 1)
+                self._speech_end = self._windows * VAD_WINDOW / SAMPLE_RATE
                 self._speech_seen = True
                 self._silence_run = 0.0
             else:
@@ -314,18 +386,24 @@ class WhisperEngine:
         self._since_pass = 0.0
         # No previous text as prompt: tiny models echo it back as words that were never said.
         words = decode(self.model, self._tokenizer, self._buf, [], self._hint, self.options.min_context, beam_size)
-        return self._after_committed(
-            [Word(w.text, self._buf_start + w.start, self._buf_start + w.end, w.probability) for w in words]
-        )
+        words = [Word(w.text, self._buf_start + w.start, self._buf_start + w.end, w.probability) for w in words]
+        if self.options.tail_margin >= 0:
+            # Past the last speech the VAD heard there is nothing to transcribe: such words are
+            # Whisper going round again over the utterance ("AI. AI." for one "AI").
+            words = [w for w in words if w.start < self._speech_end + self.options.tail_margin]
+        if self.options.loop_check:
+            words = fit_runs(words, self._speech_seconds)
+        return self._after_committed(words)
 
     def _after_committed(self, words: list[Word]) -> list[Word]:
         """Drop the words of a pass that repeat what is already final (the buffer still holds their audio)."""
         if not self._committed:
             return words
         new = [w for w in words if w.start > self._committed_until - 0.1]
-        # Timestamps move between passes: also drop a repeated tail of final words (1–5 words).
+        # Timestamps move between passes: also drop a repeated tail of final words (1–5 words)
+        # placed about where they were — further on, the same word is the speaker saying it again.
         for n in range(min(5, len(self._committed), len(new)), 0, -1):
-            if [_norm(w) for w in self._committed[-n:]] == [_norm(w) for w in new[:n]]:
+            if _agreed_prefix(self._committed[-n:], new[:n]) == n:
                 return new[n:]
         return new
 
@@ -335,6 +413,14 @@ class WhisperEngine:
         self._committed.extend(words)
         self._committed_until = max(self._committed_until, words[-1].end)
         return [Final(tuple(words))]
+
+    def _speech_seconds(self, start: float, end: float) -> float:
+        """Seconds the VAD called speech between two stream times (inside the buffer)."""
+        first = self._buf_start * SAMPLE_RATE / VAD_WINDOW - 1
+        while self._speech and self._speech[0] < first:
+            self._speech.popleft()
+        w = VAD_WINDOW / SAMPLE_RATE
+        return sum(w for i in self._speech if start <= (i + 0.5) * w <= end)
 
     def _decode_pass(self) -> list[EngineEvent]:
         hyp = self._transcribe(self.options.partial_beam_size)
