@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,37 @@ def score(manifest: Path, rows: list[dict], by: str | None = None) -> dict:
     return json.loads(out)
 
 
+def own_latency(manifest: Path, rows: list[dict]) -> dict:
+    """Word end → count for each hit, paired with the keyword whose sentence holds the word, per condition.
+
+    score_hits pairs hits with keywords in the order they were counted: after a missed
+    keyword the next hit fills the missed one's place and its latency reads 5–6 s (the
+    "artificial intelligence" after a missed "AI, AI, AI"). The hit's own word time says
+    which keyword it is; false counts have none and are left out.
+    """
+    sys.path.insert(0, str(AUDIO))
+    from score_hits import slots  # the keyword end estimates the scorer uses
+
+    entries = {e["file"]: e for e in json.loads(manifest.read_text())}
+    lat: dict[str, list[float]] = {"all": []}
+    for r in rows:
+        entry = entries[r["file"]]
+        for h in r["hits"]:
+            near = [s for s in slots(entry) if s["start"] - 0.5 <= h["start"] <= s["end"] + 0.5]
+            if near:
+                word_end = min(near, key=lambda s: abs(s["word_end"] - h["end"]))["word_end"]
+                for key in ("all", entry["condition"]):
+                    lat.setdefault(key, []).append(h["emitted_at"] - word_end)
+    return {
+        k: {"median": round(statistics.median(v), 2), "p95": round(quantile(v, 0.95), 2)} for k, v in lat.items() if v
+    }
+
+
+def quantile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
 def summarise(data: dict) -> dict:
     rows = data["rows"]
     dev = [r for r in rows if r["set"] == "dev"]
@@ -123,7 +155,11 @@ def summarise(data: dict) -> dict:
         out["dev"] = score(manifest, dev)["all"]
         out["dev_by_condition"] = {k: v for k, v in score(manifest, dev, "condition").items() if k != "all"}
         out["dev_by_voice"] = {k: v for k, v in score(manifest, dev, "voice").items() if k != "all"}
+        out["dev_by_script"] = {
+            k.removesuffix(".txt"): v for k, v in score(manifest, dev, "text").items() if k != "all"
+        }
         out["dev_minutes"] = round(sum(r["duration"] for r in dev) / 60, 1)
+        out["dev_own_latency"] = own_latency(manifest, dev)
     if real:
         hours = sum(r["duration"] for r in real) / 3600
         fa = sum(len(r["hits"]) for r in real)
@@ -186,15 +222,17 @@ def commit() -> str:
 def table(results: list[dict]) -> str:
     head = (
         "| engine:model | F1 | precision | recall | false alarms/h (real) | latency median | latency p95 "
-        "| RTF | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n"
+        "| latency, own keyword: median / p95 | RTF | peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in results:
         d, real = r.get("dev", {}), r.get("real", {})
+        own = r.get("dev_own_latency", {}).get("all", {})
         lines.append(
             f"| {r['config']} | {d.get('f1', '–')} | {d.get('precision', '–')} | {d.get('recall', '–')} "
             f"| {real.get('false_alarms_per_hour', '–')} | {d.get('lat_word_end_median', '–')} s "
-            f"| {d.get('lat_word_end_p95', '–')} s | {r['rtf']} | {r['peak_rss_mb']} MB |"
+            f"| {d.get('lat_word_end_p95', '–')} s | {own.get('median', '–')} / {own.get('p95', '–')} s "
+            f"| {r['rtf']} | {r['peak_rss_mb']} MB |"
         )
     return head + "\n".join(lines)
 
@@ -210,12 +248,21 @@ def details(results: list[dict]) -> str:
                 f"exact counts {d['exact_files']}, count error {d['count_err_pct']} %, latency from sentence end "
                 f"median {d['lat_sentence_end_median']} s / p95 {d['lat_sentence_end_p95']} s"
             )
+            own = ", ".join(f"{k} {v['median']} / {v['p95']} s" for k, v in r.get("dev_own_latency", {}).items())
+            out.append(f"- latency from the end of each hit's own keyword (median / p95): {own}")
             for group in ("dev_by_condition", "dev_by_voice"):
                 for k, v in r[group].items():
                     out.append(
                         f"  - {k}: F1 {v['f1']} (P {v['precision']}, R {v['recall']}), latency median "
                         f"{v['lat_word_end_median']} s, p95 {v['lat_word_end_p95']} s, exact {v['exact_files']}"
                     )
+            # Per script: a script with no keyword (d02, d07) shows its false counts, the demo its exact files.
+            for k, v in r.get("dev_by_script", {}).items():
+                false = v["counted"] - round(v["recall"] * v["gt"])  # counted = found + false
+                out.append(
+                    f"  - {k}: {v['counted']} counted for {v['gt']} said, exact {v['exact_files']}, "
+                    f"false counts {false}, F1 {v['f1']}"
+                )
         if "real" in r:
             x = r["real"]
             out.append(
