@@ -122,6 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio to hold while the engine is behind (default 30); beyond it audio is dropped, counted and "
         "reported, and counting goes on with fresh audio",
     )
+    p.add_argument(
+        "--web",
+        action="store_true",
+        help="also serve the live count to browsers: a control page, an overlay for OBS (transparent) and a stage "
+        "page, on http://127.0.0.1:PORT/ with a secret token in the URL it prints",
+    )
+    p.add_argument(
+        "--port", type=int, default=8765, metavar="N", help="with --web: the port (default 8765; 0: any free one)"
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="with --web: the address to listen on (default 127.0.0.1: this computer only)",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="with --web: allow a --host other machines can reach (anyone with the URL can see and control the count)",
+    )
 
     p = sub.add_parser("devices", help="list microphones", description="List the input devices a backend sees.")
     p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default) or pyaudio")
@@ -367,6 +387,8 @@ def cmd_listen(args) -> int:
 
     settings = _settings(args)
     _check_engine_name(settings)
+    if not args.web and (args.port != 8765 or args.host != "127.0.0.1" or args.allow_remote):
+        raise ConfigError("--port, --host and --allow-remote go with --web", "add --web to serve the count to browsers")
     if args.input:
         source = open_file(args.input, args.realtime)
         where, device = str(source.path.resolve()), ""
@@ -374,12 +396,31 @@ def cmd_listen(args) -> int:
         source = open_microphone(settings.device, settings.backend, args.max_backlog)
         where, device = source.description, source.device.name
     _recover()
-    root = None if args.no_gui else _open_window()  # the window appears at once; the model loads behind it
     record = Record("listen", where, device)
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
-    result = _listen_gui(root, run, settings, args) if root is not None else _listen_terminal(run)
+    web = _serve_web(run, args) if args.web else None
+    try:
+        # With the overlay, the window appears at once and the model loads behind it.
+        result = _listen_terminal(run) if args.no_gui else _listen_gui(_open_window(), run, settings, args)
+    finally:
+        if web is not None:
+            web.close()
     console.print_listen_result(result)
     return 0
+
+
+def _serve_web(run, args):
+    """The browser view, bound now (a port in use fails before the model loads); prints where to look."""
+    from .web.server import WebView
+
+    web = WebView(run, args.host, args.port, args.allow_remote)
+    url = web.start()
+    print(
+        f"voicecount: web view at {url} — open it in a browser (it links the OBS overlay and the stage page)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return web
 
 
 def _listen_terminal(run):

@@ -112,6 +112,19 @@ LOSSY = (Progress, Caption)
 TERMINAL = (Finished, Failed)
 
 
+# What each state is called on screen (overlay, web pages).
+STATUS_TEXT = {
+    "loading": "loading model…",
+    "listening": "listening",
+    "paused": "paused",
+    "dropped": "audio dropped",
+    "silent": "no sound",
+    "lost": "microphone lost, retrying",
+    "error": "error",
+    "finished": "finished",
+}
+
+
 @dataclass(frozen=True)
 class LastChange:
     """The latest count change, for views that mark it (a flash on a withdrawn hit)."""
@@ -186,6 +199,7 @@ class LiveState:
             "counts": dict(self.counts),
             "pending": {k: len(v) for k, v in self.pending.items()},
             "status": self.status,
+            "status_text": STATUS_TEXT.get(self.status, self.status),
             "detail": self.detail,
             "paused": self.paused,
             "caption": self.caption,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from .config import OverlaySettings, parse_keyword_lines
 from .errors import VoicecountError
 from .events import (
+    STATUS_TEXT,
     Caption,
     CountChange,
     Failed,
@@ -60,16 +61,6 @@ STATUS_COLOURS = {
     "lost": "#e74c3c",
     "error": "#e74c3c",
     "finished": "#3498db",
-}
-STATUS_TEXT = {
-    "loading": "loading model…",
-    "listening": "listening",
-    "paused": "paused",
-    "dropped": "audio dropped",
-    "silent": "no sound",
-    "lost": "microphone lost, retrying",
-    "error": "error",
-    "finished": "finished",
 }
 KEYS_HELP = "space pause · u undo · r reset · k keywords · m microphone · c caption · +/− size · t theme · q quit"
 

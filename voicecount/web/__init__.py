@@ -1,0 +1,1 @@
+"""The browser view of a live run (``voicecount listen --web``): see server.py."""
