@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -20,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_web import launch_browser  # noqa: E402
 
 from voicecount.audio import FileSource  # noqa: E402
 from voicecount.engines import create_engine  # noqa: E402
@@ -44,9 +46,6 @@ def checkerboard(png: bytes):
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        sys.exit("screenshot_web: chromium is not installed — apt-get install chromium")
     with tempfile.TemporaryDirectory() as home, sync_playwright() as p:
         os.environ["VOICECOUNT_HOME"] = home  # the web token file goes here
         engine = create_engine("whisper", "tiny.en")
@@ -54,7 +53,7 @@ def main() -> int:
         run = Run(FileSource(ROOT / "assets" / "sample-ai-talk.wav", realtime=True, speed=1.5), engine.fresh, keywords)
         web = WebView(run, port=0)
         url = web.start()
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        browser = launch_browser(p)
         shots = {
             "web-panel.png": ("/", {"width": 760, "height": 620}, ""),
             "web-overlay.png": ("/overlay", {"width": 640, "height": 220}, "&size=72"),

@@ -232,7 +232,6 @@ class Pipeline:
         self._state = LiveState.start(self.counter.keywords)  # the worker's fold of what it published
         self._paused = False  # worker thread only
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._next_sources: queue.Queue[AudioSource] = queue.Queue()
         self._dropped_before = 0.0  # seconds dropped by sources switched away from
 
@@ -256,9 +255,7 @@ class Pipeline:
         return self
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
-        t = threading.Thread(target=target, name=name, daemon=True)
-        t.start()
-        self._threads.append(t)
+        threading.Thread(target=target, name=name, daemon=True).start()
 
     def stop(self) -> None:
         """Ask both threads to end; the worker still finalises what it has and sends Finished."""
@@ -299,10 +296,6 @@ class Pipeline:
             self.chunk_q.put_nowait(_WAKE)
         except queue.Full:
             pass  # the worker has audio to take, so it is not waiting: it runs commands before the next chunk
-
-    def join(self, timeout: float | None = None) -> None:
-        for t in list(self._threads):
-            t.join(timeout)
 
     @property
     def dropped_seconds(self) -> float:
