@@ -15,6 +15,9 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's voicecount, installed or not
 
 from voicecount.audio import SAMPLE_RATE, MicrophoneSource
 from voicecount.engines import create_engine

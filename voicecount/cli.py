@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .errors import ConfigError, VoicecountError
+from .web import DEFAULT_HOST, DEFAULT_PORT
 
 DESCRIPTION = """\
 Count how often a speaker says your keywords — live from the microphone or from a
@@ -129,13 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "page, on http://127.0.0.1:PORT/ with a secret token in the URL it prints",
     )
     p.add_argument(
-        "--port", type=int, default=8765, metavar="N", help="with --web: the port (default 8765; 0: any free one)"
+        "--port", type=int, metavar="N", help=f"with --web: the port (default {DEFAULT_PORT}; 0: any free one)"
     )
     p.add_argument(
         "--host",
-        default="127.0.0.1",
         metavar="ADDRESS",
-        help="with --web: the address to listen on (default 127.0.0.1: this computer only)",
+        help=f"with --web: the address to listen on (default {DEFAULT_HOST}: this computer only)",
     )
     p.add_argument(
         "--allow-remote",
@@ -387,7 +387,7 @@ def cmd_listen(args) -> int:
 
     settings = _settings(args)
     _check_engine_name(settings)
-    if not args.web and (args.port != 8765 or args.host != "127.0.0.1" or args.allow_remote):
+    if not args.web and (args.port is not None or args.host is not None or args.allow_remote):
         raise ConfigError("--port, --host and --allow-remote go with --web", "add --web to serve the count to browsers")
     if args.input:
         source = open_file(args.input, args.realtime)
@@ -413,7 +413,7 @@ def _serve_web(run, args):
     """The browser view, bound now (a port in use fails before the model loads); prints where to look."""
     from .web.server import WebView
 
-    web = WebView(run, args.host, args.port, args.allow_remote)
+    web = WebView(run, args.host or DEFAULT_HOST, DEFAULT_PORT if args.port is None else args.port, args.allow_remote)
     url = web.start()
     print(
         f"voicecount: web view at {url} — open it in a browser (it links the OBS overlay and the stage page)",

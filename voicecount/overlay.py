@@ -87,7 +87,6 @@ class Overlay:
         self.switch_device = switch_device
         self.result = None
         self.error: BaseException | None = None
-        self.status = "loading"
         self.state = LiveState.start(self.keywords)
         self._quitting = False
         self._closed = False
@@ -98,6 +97,11 @@ class Overlay:
         self._bind()
         self._place()
         self.root.after(POLL_MS, self._poll)
+
+    @property
+    def status(self) -> str:
+        """The run's state as shown: "loading", "listening", "paused", … "finished", "error"."""
+        return self.state.status
 
     # ------------------------------------------------------------------ window
     def _build_window(self) -> None:
@@ -300,7 +304,6 @@ class Overlay:
             label.configure(fg=t["pending"] if self.state.pending.get(name) else t["fg"])
 
     def _set_status(self, state: str, detail: str = "") -> None:
-        self.status = state
         self.dot.itemconfigure(self.dot_item, fill=STATUS_COLOURS.get(state, STATUS_COLOURS["error"]))
         text = STATUS_TEXT.get(state, state)
         self.status_var.set(f"{text} — {detail}" if detail else text)

@@ -43,7 +43,7 @@ from aiohttp import web
 from ..errors import ConfigError
 from ..events import TERMINAL, LiveState, Progress
 from ..paths import config_dir
-from . import look
+from . import DEFAULT_HOST, DEFAULT_PORT, look
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -112,7 +112,9 @@ def _refuse(status: int, why: str) -> web.Response:
 class WebView:
     """Serves one run to browsers until ``close()``; ``url`` is the control panel's address (with the token)."""
 
-    def __init__(self, run: Run, host: str = "127.0.0.1", port: int = 8765, allow_remote: bool = False) -> None:
+    def __init__(
+        self, run: Run, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, allow_remote: bool = False
+    ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ConfigError(
                 f"--host {host} is not this computer's loopback address",
@@ -138,7 +140,12 @@ class WebView:
     def start(self) -> str:
         """Bind and serve; returns the control panel's URL (with the token). Port in use: a ConfigError."""
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self.view.close()
+            raise
         return self.url
 
     def close(self) -> None:
