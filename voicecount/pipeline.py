@@ -130,7 +130,7 @@ class Subscription:
                     return
                 else:
                     replaced = sum(old.skipped if isinstance(old, Resync) else 1 for old in items) + 1
-                    self.skipped += len(items) + 1
+                    self.skipped += sum(not isinstance(old, Resync) for old in items) + 1
                     items.clear()
                     ev = Resync(state, replaced)
             items.append(ev)

@@ -270,6 +270,7 @@ class WebView:
         await response.prepare(request)
         assert self._changed is not None
         sent = -1
+        news = lambda: self.state.events != sent or self._closing
         try:
             while True:
                 state = self.state
@@ -278,11 +279,11 @@ class WebView:
                     await response.write(f"event: state\ndata: {json.dumps(state.as_json())}\n\n".encode())
                 if self._closing:
                     break
-                async with self._changed:
-                    try:
-                        await asyncio.wait_for(self._changed.wait(), PING_SECONDS)
-                    except asyncio.TimeoutError:
-                        await response.write(b": ping\n\n")
+                try:
+                    async with self._changed:  # never held while writing: a slow browser holds up no other
+                        await asyncio.wait_for(self._changed.wait_for(news), PING_SECONDS)
+                except asyncio.TimeoutError:
+                    await response.write(b": ping\n\n")
         except (ConnectionResetError, asyncio.CancelledError):
             pass  # the browser went away, or the server is closing
         return response
