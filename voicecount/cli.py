@@ -23,6 +23,7 @@ examples:
   voicecount count talk.mp3 --keyword AI --keyword "LLM=llm,large language model" --json
   voicecount listen --no-gui                        live counts from the default microphone
   voicecount listen --no-gui --input talk.wav --realtime   replay a recording as if live
+  voicecount listen --web                           also show the count in a browser, OBS or on a projector
   voicecount devices                                list microphones (for --device)
   voicecount sessions list                          every saved run, with counts
   voicecount export last --format md -o report.md   a report of the latest session
@@ -98,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="count keywords live from the microphone",
         description="Listen to the microphone (or replay --input FILE) and count keywords live. "
         "By default an always-on-top overlay shows the counts (the model loads behind it); with --no-gui count "
-        "changes and final text go to stdout and the live partial caption to stderr. Ctrl-C stops; the session "
-        "is saved either way.",
+        "changes and final text go to stdout and the live partial caption to stderr. With --web the same run is "
+        "also served to browsers (control page, OBS overlay, stage page). Ctrl-C stops; the session is saved "
+        "either way.",
     )
     _add_engine_args(p)
     p.add_argument(
