@@ -98,6 +98,7 @@
     stream.addEventListener("state", (e) => {
       setOnline(true);
       state = JSON.parse(e.data);
+      if (state.version < flashed) flashed = 0; // a new run (the server restarted): versions start again
       render();
     });
     stream.onerror = () => {
