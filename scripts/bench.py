@@ -61,7 +61,7 @@ def run_worker(
     from voicecount.audio import FileSource
     from voicecount.engines import create_engine
     from voicecount.matcher import DEFAULT_KEYWORDS
-    from voicecount.pipeline import Failed, Finished, Pipeline
+    from voicecount.run import Run
 
     engine_name, _, model = config.partition(":")
     t0 = time.perf_counter()
@@ -77,15 +77,8 @@ def run_worker(
         if limit:
             files = files[:limit]
         for i, f in enumerate(files, 1):
-            engine = base.fresh()
             t = time.perf_counter()
-            pipe = Pipeline(FileSource(f), engine, DEFAULT_KEYWORDS, keep_transcript=False).start()
-            result = None
-            for ev in pipe.iter_events():
-                if isinstance(ev, Failed):
-                    raise ev.error
-                if isinstance(ev, Finished):
-                    result = ev.result
+            result = Run(FileSource(f), base.fresh, DEFAULT_KEYWORDS, keep_transcript=False).start().wait()
             wall = time.perf_counter() - t
             hits = [{**h.as_dict(), "probability": round(h.probability, 3)} for h in result.hits if not h.retracted]
             rows.append({"set": set_name, "file": f.name, "duration": result.duration, "wall": wall, "hits": hits})

@@ -19,18 +19,17 @@ from voicecount.audio import FileSource  # noqa: E402
 from voicecount.engines import create_engine  # noqa: E402
 from voicecount.matcher import parse_keyword  # noqa: E402
 from voicecount.overlay import Overlay  # noqa: E402
-from voicecount.pipeline import Pipeline  # noqa: E402
+from voicecount.run import Run  # noqa: E402
 
 
 def main() -> int:
     engine = create_engine("whisper", "tiny.en")
     sample = ROOT / "assets" / "sample-ai-talk.wav"
     root = tk.Tk()
-    ov = Overlay(
-        root,
-        [parse_keyword("AI"), parse_keyword("Roadmap=roadmap,road map")],
-        lambda kws: Pipeline(FileSource(sample, realtime=True, speed=1.5), engine.fresh(), kws).start(),
-    )
+    keywords = [parse_keyword("AI"), parse_keyword("Roadmap=roadmap,road map")]
+    run = Run(FileSource(sample, realtime=True, speed=1.5), engine.fresh, keywords)
+    ov = Overlay(root, run)
+    run.start()
     start = time.monotonic()
     while time.monotonic() - start < 9.5:  # mid-talk: counts and a live caption on screen
         root.update()

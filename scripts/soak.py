@@ -86,18 +86,18 @@ def main() -> int:
         os.environ["VOICECOUNT_HOME"] = home
         from voicecount.engines import create_engine
         from voicecount.matcher import DEFAULT_KEYWORDS
-        from voicecount.pipeline import Failed, Finished, Pipeline, Progress
-        from voicecount.session import SessionWriter
+        from voicecount.pipeline import Progress
+        from voicecount.run import Record, Run
 
         engine = create_engine("whisper", args.model)
         source = ChainedFiles(files, args.minutes * 60)
-        session = SessionWriter.create("listen", source.description, engine.name, engine.model_name, DEFAULT_KEYWORDS)
-        pipe = Pipeline(source, engine, DEFAULT_KEYWORDS, keep_transcript=False, session=session).start()
+        run = Run(source, lambda: engine, DEFAULT_KEYWORDS, Record("listen", source.description), keep_transcript=False)
+        view = run.pipeline.subscribe()
         samples: list[tuple[float, float]] = []  # (audio minutes, RSS MB)
         next_minute = 0.0
         t0 = time.perf_counter()
-        result = None
-        for ev in pipe.iter_events():
+        run.start()
+        for ev in view:
             if isinstance(ev, Progress) and ev.audio_seconds / 60 >= next_minute:
                 samples.append((ev.audio_seconds / 60, rss_mb()))
                 print(
@@ -107,12 +107,9 @@ def main() -> int:
                     flush=True,
                 )
                 next_minute += 1
-            elif isinstance(ev, Finished):
-                result = ev.result
-            elif isinstance(ev, Failed):
-                raise ev.error
+        result = run.wait()
         wall = time.perf_counter() - t0
-        journal_mb = (session.path / "journal.jsonl").stat().st_size / 1e6
+        journal_mb = (run.pipeline.session.path / "journal.jsonl").stat().st_size / 1e6
 
     after10 = [r for m, r in samples if m >= 10] or [r for _, r in samples]
     base, peak = after10[0], max(after10)

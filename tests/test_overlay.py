@@ -12,7 +12,7 @@ from conftest import ROOT
 from voicecount.audio import FileSource
 from voicecount.config import OverlaySettings
 from voicecount.matcher import DEFAULT_KEYWORDS
-from voicecount.pipeline import Pipeline
+from voicecount.run import Record, Run
 
 TALK = "d03_mixed__flite-slt__clean.wav"
 
@@ -42,13 +42,18 @@ def pump(root, until, timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
-def factory(engine, path, speed=None):
-    def start(keywords):
-        return Pipeline(
-            FileSource(path, realtime=speed is not None, speed=speed or 1.0), engine.fresh(), keywords
-        ).start()
+def talk(engine, path, speed=None):
+    """A run of a recording (at full speed, or replayed at ``speed`` × real time)."""
+    return Run(FileSource(path, realtime=speed is not None, speed=speed or 1.0), engine.fresh, DEFAULT_KEYWORDS)
 
-    return start
+
+def shown(root, run, **options):
+    """The overlay on a run, then the run started (as the CLI does)."""
+    from voicecount.overlay import Overlay
+
+    ov = Overlay(root, run, **options)
+    run.start()
+    return ov
 
 
 def count_text(overlay, name="AI") -> str:
@@ -58,10 +63,8 @@ def count_text(overlay, name="AI") -> str:
 def test_window_is_borderless_topmost_top_right_and_counts_a_talk(
     tk_root, whisper_engine, shared_audio, dev_manifest, tmp_path
 ):
-    from voicecount.overlay import Overlay
-
     captions = []
-    ov = Overlay(tk_root, DEFAULT_KEYWORDS, factory(whisper_engine, shared_audio / "dev" / TALK))
+    ov = shown(tk_root, talk(whisper_engine, shared_audio / "dev" / TALK))
     ov.caption_var.trace_add("write", lambda *a: captions.append(ov.caption_var.get()))
     tk_root.update()
     # Shows at once, before the model is ready, and says it is loading.
@@ -84,10 +87,8 @@ def test_window_is_borderless_topmost_top_right_and_counts_a_talk(
 
 
 def test_pause_undo_reset_and_quit_while_listening(tk_root, whisper_engine, shared_audio):
-    from voicecount.overlay import Overlay
-
-    ov = Overlay(tk_root, DEFAULT_KEYWORDS, factory(whisper_engine, shared_audio / "dev" / TALK, speed=2.0))
-    pump(tk_root, lambda: ov.counts.totals.get("AI", 0) >= 2, 120, "two hits")
+    ov = shown(tk_root, talk(whisper_engine, shared_audio / "dev" / TALK, speed=2.0))
+    pump(tk_root, lambda: ov.state.counts.get("AI", 0) >= 2, 120, "two hits")
 
     tk_root.focus_force()
     tk_root.event_generate("<KeyPress-space>", when="tail")  # pause, from the keyboard
@@ -109,13 +110,12 @@ def test_pause_undo_reset_and_quit_while_listening(tk_root, whisper_engine, shar
 
 
 def test_keywords_change_without_restart(tk_root, whisper_engine, shared_audio):
-    from voicecount.overlay import Overlay, parse_keyword_lines
+    from voicecount.overlay import parse_keyword_lines
 
     saved = []
-    ov = Overlay(
+    ov = shown(
         tk_root,
-        DEFAULT_KEYWORDS,
-        factory(whisper_engine, shared_audio / "dev" / TALK, speed=2.0),
+        talk(whisper_engine, shared_audio / "dev" / TALK, speed=2.0),
         settings=OverlaySettings(),
         on_settings=lambda s, k: saved.append([x.name for x in k]),
     )
@@ -131,13 +131,13 @@ def test_keywords_change_without_restart(tk_root, whisper_engine, shared_audio):
 
 def test_provisional_hits_show_in_the_pending_colour_and_retractions_flash(tk_root):
     from voicecount.matcher import Hit, HitChange
-    from voicecount.overlay import THEMES, Overlay
+    from voicecount.overlay import THEMES
     from voicecount.pipeline import CountChange
 
-    class Idle:
-        events = None
+    def no_model():
+        raise RuntimeError("no model in this test")
 
-    ov = Overlay(tk_root, DEFAULT_KEYWORDS, lambda k: (_ for _ in ()).throw(RuntimeError("no model in this test")))
+    ov = shown(tk_root, Run(FileSource(ROOT / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS))
     pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
     assert "no model in this test" in ov.status_var.get()
     hit = Hit(1, "AI", "AI", 1.0, 1.3, 1.5)
@@ -161,8 +161,8 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
     import threading
 
     from voicecount.audio import InputNotice
-    from voicecount.overlay import DOT, GAP, STATUS_COLOURS, Overlay
-    from voicecount.session import SessionWriter, load
+    from voicecount.overlay import DOT, GAP, STATUS_COLOURS
+    from voicecount.session import load
 
     sample = FileSource(ROOT / "assets" / "sample-ai-talk.wav")
     back_now, stopped = threading.Event(), threading.Event()
@@ -187,14 +187,7 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
             stopped.set()
             back_now.set()
 
-    session = {}
-
-    def start(keywords):
-        engine = whisper_engine.fresh()
-        session["w"] = SessionWriter.create("listen", "test microphone", engine.name, engine.model_name, keywords)
-        return Pipeline(Unplugged(), engine, keywords, session=session["w"]).start()
-
-    ov = Overlay(tk_root, DEFAULT_KEYWORDS, start)
+    ov = shown(tk_root, Run(Unplugged(), whisper_engine.fresh, DEFAULT_KEYWORDS, Record("listen", "test microphone")))
     pump(tk_root, lambda: ov.status == "listening", 120, "listening")
     tk_root.update_idletasks()
     width = ov.root.winfo_reqwidth()
@@ -217,5 +210,5 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
     pump(tk_root, lambda: int(count_text(ov)) >= before + 2, 120, "the second play to be counted")
     ov.quit()
     pump(tk_root, lambda: ov.result is not None, 120, "the end")
-    saved = load(session["w"].meta.id)
+    saved = load(ov.result.session_id)
     assert [i["missing"] for i in saved.meta.interruptions] == [3.0]

@@ -19,17 +19,14 @@ from voicecount import export
 from voicecount import session as sessions
 from voicecount.audio import FileSource
 from voicecount.matcher import DEFAULT_KEYWORDS, Hit, HitChange, Word
-from voicecount.pipeline import Finished, Pipeline
+from voicecount.run import Record, Run
 
 SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
 
 
 def record_sample(whisper_engine, path=SAMPLE):
     """Run the live pipeline on a file into a new session; return the loaded session."""
-    engine = whisper_engine.fresh()
-    writer = sessions.SessionWriter.create("count", str(path), engine.name, engine.model_name, DEFAULT_KEYWORDS)
-    pipe = Pipeline(FileSource(path), engine, DEFAULT_KEYWORDS, session=writer).start()
-    result = next(e.result for e in pipe.iter_events() if isinstance(e, Finished))
+    result = Run(FileSource(path), whisper_engine.fresh, DEFAULT_KEYWORDS, Record("count", str(path))).start().wait()
     return result, sessions.load(result.session_id)
 
 

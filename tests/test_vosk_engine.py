@@ -16,7 +16,8 @@ from voicecount.audio import SAMPLE_RATE, FileSource
 from voicecount.engines import create_engine
 from voicecount.engines.base import Final, Partial
 from voicecount.matcher import Keyword, tokens
-from voicecount.pipeline import CountChange, FinalText, Finished, Pipeline
+from voicecount.pipeline import CountChange, FinalText
+from voicecount.run import Run
 
 SENTENCES = [
     "안녕하세요. 오늘은 인공지능에 대해 이야기하겠습니다.",
@@ -115,16 +116,16 @@ def test_a_word_vosk_prints_is_counted_live(vosk_engine, korean_talk):
     assert steady, runs
     word = max(sorted(steady), key=lambda t: (min(r.count(t) for r in runs), len(t)))
 
-    pipe = Pipeline(FileSource(korean_talk), vosk_engine.fresh(), [Keyword("KW", (word,))]).start()
-    changes, result, final_words = [], None, []
-    for ev in pipe.iter_events():
+    run = Run(FileSource(korean_talk), vosk_engine.fresh, [Keyword("KW", (word,))])
+    view = run.pipeline.subscribe(maxsize=1_000_000)  # every event, whatever the pace of this loop
+    run.start()
+    changes, final_words = [], []
+    for ev in view:
         if isinstance(ev, CountChange):
             changes.append(ev.change.kind)
         elif isinstance(ev, FinalText):
             final_words += [t for w in ev.words for t in tokens(w.text)]
-        elif isinstance(ev, Finished):
-            result = ev.result
-    assert result is not None
+    result = run.wait()
     expected = final_words.count(word)
     assert expected >= 1, (word, final_words)
     assert result.counts == {"KW": expected}, (word, final_words)

@@ -13,17 +13,19 @@ from voicecount.engines import create_engine
 from voicecount.engines.base import Final, Partial
 from voicecount.engines.whisper import cut_repeats
 from voicecount.matcher import DEFAULT_KEYWORDS, Word, tokens
-from voicecount.pipeline import CountChange, FinalText, Finished, Pipeline
+from voicecount.pipeline import CountChange, FinalText
+from voicecount.run import Run
 
 # A dev talk tiny.en counts exactly (see BENCHMARKS.md for the whole set).
 TALK = "d03_mixed__flite-slt__clean.wav"
 
 
 def run_pipeline(path, engine, keywords=DEFAULT_KEYWORDS):
-    pipe = Pipeline(FileSource(path), engine, keywords).start()
-    events = list(pipe.iter_events())
-    result = next(e.result for e in events if isinstance(e, Finished))
-    return events, result
+    run = Run(FileSource(path), lambda: engine, keywords)
+    view = run.pipeline.subscribe(maxsize=1_000_000)  # every event, whatever the pace of this loop
+    run.start()
+    events = list(view)
+    return events, run.wait()
 
 
 def feed(engine, path):

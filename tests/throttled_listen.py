@@ -15,12 +15,16 @@ import json
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's voicecount, installed or not
 
 from voicecount.audio import SAMPLE_RATE, MicrophoneSource
 from voicecount.engines import create_engine
 from voicecount.matcher import DEFAULT_KEYWORDS
-from voicecount.pipeline import Failed, Finished, Pipeline, Progress, Status
-from voicecount.session import SessionWriter, load
+from voicecount.pipeline import Progress, Ready, Status
+from voicecount.run import Record, Run
+from voicecount.session import load
 
 
 class Throttled:
@@ -44,23 +48,22 @@ class Throttled:
 
 def main() -> int:
     factor, until = float(sys.argv[1]), float(sys.argv[2])
-    engine = Throttled(create_engine("whisper", "tiny.en"), factor, until)
     source = MicrophoneSource("pulse", max_queue_seconds=2.0)
     source.open()
-    session = SessionWriter.create("listen", source.description, engine.name, engine.model_name, DEFAULT_KEYWORDS)
-    pipeline = Pipeline(source, engine, DEFAULT_KEYWORDS, queue_seconds=1.0, session=session).start()
-    threading.Thread(target=lambda: (sys.stdin.readline(), pipeline.stop()), daemon=True).start()
-    print(json.dumps({"ready": True}), flush=True)
-    audio, result = 0.0, None
-    for ev in pipeline.iter_events():
-        if isinstance(ev, Progress):
+    engine = lambda: Throttled(create_engine("whisper", "tiny.en"), factor, until)
+    run = Run(source, engine, DEFAULT_KEYWORDS, Record("listen", source.description), queue_seconds=1.0)
+    view = run.pipeline.subscribe()
+    run.start()
+    threading.Thread(target=lambda: (sys.stdin.readline(), run.pipeline.stop()), daemon=True).start()
+    audio = 0.0
+    for ev in view:
+        if isinstance(ev, Ready):
+            print(json.dumps({"ready": True}), flush=True)
+        elif isinstance(ev, Progress):
             audio = ev.audio_seconds
         elif isinstance(ev, Status):
             print(json.dumps({"status": ev.state, "audio": round(audio, 1), "detail": ev.detail}), flush=True)
-        elif isinstance(ev, Finished):
-            result = ev.result
-        elif isinstance(ev, Failed):
-            raise ev.error
+    result = run.wait()
     saved = load(result.session_id)
     print(
         json.dumps(

@@ -7,12 +7,12 @@ Heavy imports (numpy, engines, audio) happen inside the commands so --help stays
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 
 from .errors import ConfigError, VoicecountError
+from .web import DEFAULT_HOST, DEFAULT_PORT
 
 DESCRIPTION = """\
 Count how often a speaker says your keywords — live from the microphone or from a
@@ -23,6 +23,7 @@ examples:
   voicecount count talk.mp3 --keyword AI --keyword "LLM=llm,large language model" --json
   voicecount listen --no-gui                        live counts from the default microphone
   voicecount listen --no-gui --input talk.wav --realtime   replay a recording as if live
+  voicecount listen --web                           also show the count in a browser, OBS or on a projector
   voicecount devices                                list microphones (for --device)
   voicecount sessions list                          every saved run, with counts
   voicecount export last --format md -o report.md   a report of the latest session
@@ -98,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="count keywords live from the microphone",
         description="Listen to the microphone (or replay --input FILE) and count keywords live. "
         "By default an always-on-top overlay shows the counts (the model loads behind it); with --no-gui count "
-        "changes and final text go to stdout and the live partial caption to stderr. Ctrl-C stops; the session "
-        "is saved either way.",
+        "changes and final text go to stdout and the live partial caption to stderr. With --web the same run is "
+        "also served to browsers (control page, OBS overlay, stage page). Ctrl-C stops; the session is saved "
+        "either way.",
     )
     _add_engine_args(p)
     p.add_argument(
@@ -122,6 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="audio to hold while the engine is behind (default 30); beyond it audio is dropped, counted and "
         "reported, and counting goes on with fresh audio",
+    )
+    p.add_argument(
+        "--web",
+        action="store_true",
+        help="also serve the live count to browsers: a control page, an overlay for OBS (transparent) and a stage "
+        "page, on http://127.0.0.1:PORT/ with a secret token in the URL it prints",
+    )
+    p.add_argument(
+        "--port", type=int, metavar="N", help=f"with --web: the port (default {DEFAULT_PORT}; 0: any free one)"
+    )
+    p.add_argument(
+        "--host",
+        metavar="ADDRESS",
+        help=f"with --web: the address to listen on (default {DEFAULT_HOST}: this computer only)",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="with --web: allow a --host other machines can reach (anyone with the URL can see and control the count)",
     )
 
     p = sub.add_parser("devices", help="list microphones", description="List the input devices a backend sees.")
@@ -295,13 +316,14 @@ def _settings(args):
     return s
 
 
-def _engine(args, settings):
+def _engine_loader(args, settings):
+    """What the run calls (on its worker thread) to load the engine; the message is printed now."""
     from .engines import create_engine
 
     if args.threads < 0:
         raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
     print(f"voicecount: loading {settings.engine} model {settings.model or '(default)'}…", file=sys.stderr)
-    return create_engine(settings.engine, settings.model or None, threads=args.threads)
+    return lambda: create_engine(settings.engine, settings.model or None, threads=args.threads)
 
 
 def _recover() -> None:
@@ -316,12 +338,6 @@ def _recover() -> None:
         )
 
 
-def _start_session(command: str, source: str, engine, keywords, device: str = ""):
-    from .session import SessionWriter
-
-    return SessionWriter.create(command, source, engine.name, engine.model_name, keywords, device)
-
-
 def _check_engine_name(settings) -> None:
     from .engines import ENGINES
 
@@ -329,108 +345,29 @@ def _check_engine_name(settings) -> None:
         raise ConfigError(f"unknown engine {settings.engine!r}", f"choose one of: {', '.join(ENGINES)}")
 
 
-class _LogProgress:
-    """Progress for a log file or pipe: a line at every quarter, no carriage returns."""
-
-    def __init__(self, total: float | None) -> None:
-        self.total = total
-        self.next = 0.25
-        self._counts = ""
-
-    def update(self, seconds: float) -> None:
-        if self.total and seconds / self.total >= self.next:
-            pct = min(100, int(self.next * 100))
-            print(
-                f"counting: {pct}% ({seconds:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(),
-                file=sys.stderr,
-                flush=True,
-            )
-            self.next += 0.25
-
-    def counts(self, counts: dict) -> None:
-        self._counts = " ".join(f"{k}={v}" for k, v in counts.items())
-
-    def close(self) -> None:
-        if self.total and self.next <= 1.0:
-            print(
-                f"counting: 100% ({self.total:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(), file=sys.stderr
-            )
-
-
-class _BarProgress:
-    """A tqdm bar on a terminal."""
-
-    def __init__(self, total: float | None) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(
-            total=round(total, 1) if total else None,
-            unit="s",
-            desc="counting",
-            file=sys.stderr,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]{postfix}",
-        )
-
-    def update(self, seconds: float) -> None:
-        self.bar.update(round(seconds, 1) - self.bar.n)
-
-    def counts(self, counts: dict) -> None:
-        self.bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in counts.items()), refresh=False)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _progress(total: float | None):
-    return _BarProgress(total) if sys.stderr.isatty() else _LogProgress(total)
-
-
-def _fmt_time(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    return f"{int(m):02d}:{s:04.1f}"
-
-
 # ---------------------------------------------------------------------------- commands
 
 
 def cmd_count(args) -> int:
-    from .audio import FileSource
-    from .pipeline import CountChange, Failed, Finished, Pipeline, Progress
+    from . import console
+    from .run import Record, Run, open_file
 
     settings = _settings(args)
-    keywords = settings.keywords
     _check_engine_name(settings)
     if args.output and not args.export:
         raise ConfigError("-o/--output needs --export FORMAT", "add e.g. --export md")
-    source = FileSource(args.file, realtime=args.realtime)
-    if not source.path.is_file():
-        raise ConfigError(f"no such audio file: {args.file}", "check the path (and quote names with spaces)")
-    source.check()  # unreadable audio fails here, before a model loads or a session is made
+    source = open_file(args.file, args.realtime)  # unreadable audio fails here, before a model loads
     _recover()
-    engine = _engine(args, settings)
-    session = _start_session("count", str(source.path.resolve()), engine, keywords)
-    pipeline = Pipeline(source, engine, keywords, keep_transcript=False, session=session).start()
-    bar = None
-    if not args.no_progress:
-        bar = _progress(source.duration)
-    result = None
+    record = Record("count", str(source.path.resolve()))
+    run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
+    view = run.pipeline.subscribe()
+    run.start()
     try:
-        for ev in pipeline.iter_events():
-            if isinstance(ev, Progress) and bar is not None:
-                bar.update(ev.audio_seconds)
-            elif isinstance(ev, CountChange) and bar is not None:
-                bar.counts(ev.counts)
-            elif isinstance(ev, Failed):
-                raise ev.error
-            elif isinstance(ev, Finished):
-                result = ev.result
+        console.follow_count(view, source.duration, show_progress=not args.no_progress)
+        result = run.wait()
     except KeyboardInterrupt:
-        pipeline.stop()
+        run.pipeline.stop()
         raise
-    finally:
-        if bar is not None:
-            bar.close()
-    assert result is not None
     if args.export:
         from pathlib import Path
 
@@ -442,109 +379,69 @@ def cmd_count(args) -> int:
         )
         written = export.export(sessions.load(result.session_id), args.export, out)
         print(f"voicecount: wrote {written}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(result.as_json(), ensure_ascii=False))
-    else:
-        for name, n in result.counts.items():
-            print(f"{name}: {n}")
-        print(
-            f"voicecount: {_fmt_time(result.duration)} of audio, {result.engine} {result.model}; "
-            f"session {result.session_id} saved (voicecount export {result.session_id} --format md)",
-            file=sys.stderr,
-        )
+    console.print_count_result(result, args.json)
     return 0
 
 
 def cmd_listen(args) -> int:
-    from .audio import FileSource, MicrophoneSource
-    from .pipeline import Caption, CountChange, Failed, FinalText, Finished, Pipeline, Status
+    from . import console
+    from .run import Record, Run, open_file, open_microphone
 
     settings = _settings(args)
-    keywords = settings.keywords
     _check_engine_name(settings)
+    if not args.web and (args.port is not None or args.host is not None or args.allow_remote):
+        raise ConfigError("--port, --host and --allow-remote go with --web", "add --web to serve the count to browsers")
     if args.input:
-        source = FileSource(args.input, realtime=args.realtime)
-        if not source.path.is_file():
-            raise ConfigError(f"no such audio file: {args.input}", "check the path (and quote names with spaces)")
-        source.check()
+        source = open_file(args.input, args.realtime)
         where, device = str(source.path.resolve()), ""
     else:
-        if args.max_backlog < 1:
-            raise ConfigError(f"--max-backlog {args.max_backlog:g} is too small", "give at least 1 second (default 30)")
-        source = MicrophoneSource(settings.device or None, backend=settings.backend, max_queue_seconds=args.max_backlog)
-        source.open()  # a device that will not open says so now, before the model loads
+        source = open_microphone(settings.device, settings.backend, args.max_backlog)
         where, device = source.description, source.device.name
     _recover()
-    if not args.no_gui:
-        return _listen_gui(args, settings, source, where, device)
-    engine = _engine(args, settings)
-    session = _start_session("listen", where, engine, keywords, device)
-    pipeline = Pipeline(source, engine, keywords, keep_transcript=False, session=session).start()
-    print(f"voicecount: listening to {source.description} — Ctrl-C to stop", file=sys.stderr)
-    tty = sys.stderr.isatty()
-    last_caption = ""
-    result = None
+    record = Record("listen", where, device)
+    run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
+    web = _serve_web(run, args) if args.web else None
     try:
-        for ev in pipeline.iter_events():
-            if isinstance(ev, Caption):
-                if ev.text and ev.text != last_caption:
-                    last_caption = ev.text
-                    if tty:
-                        print("\r\033[K… " + ev.text[-100:], end="", file=sys.stderr, flush=True)
-                    else:
-                        print("… " + ev.text, file=sys.stderr, flush=True)
-            elif isinstance(ev, FinalText):
-                if tty:
-                    print("\r\033[K", end="", file=sys.stderr)
-                print(f"> {ev.text}", flush=True)
-                last_caption = ""
-            elif isinstance(ev, CountChange):
-                h = ev.change.hit
-                what = {
-                    "added": "+1 confirmed" if h.confirmed else "+1 provisional",
-                    "confirmed": "confirmed",
-                    "retracted": "-1 retracted",
-                }[ev.change.kind]
-                totals = " ".join(f"{k}={v}" for k, v in ev.counts.items())
-                print(f"[{_fmt_time(h.start)}] {h.keyword} {what} ({h.text!r})  {totals}", flush=True)
-            elif isinstance(ev, Status):
-                label = (
-                    {"lost": "microphone lost:", "listening": "listening:"}.get(ev.state, ev.state)
-                    if ev.detail
-                    else ev.state
-                )
-                print(f"voicecount: {label} {ev.detail}".rstrip(), file=sys.stderr)
-            elif isinstance(ev, Failed):
-                raise ev.error
-            elif isinstance(ev, Finished):
-                result = ev.result
-    except KeyboardInterrupt:
-        # Stop the source; the worker finalises pending words and still reports Finished.
-        pipeline.stop()
-        for ev in pipeline.iter_events():
-            if isinstance(ev, Finished):
-                result = ev.result
-            elif isinstance(ev, Failed):
-                raise ev.error from None
-    if result is not None:
-        if tty:
-            print("\r\033[K", end="", file=sys.stderr)
-        totals = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
-        print(f"total {totals} in {_fmt_time(result.duration)}", flush=True)
-        print(
-            f"voicecount: session {result.session_id} saved — export it with: "
-            f"voicecount export {result.session_id} --format md",
-            file=sys.stderr,
-        )
-        if result.dropped_seconds:
-            print(
-                f"voicecount: {result.dropped_seconds:.1f} s of audio dropped (the engine fell behind)", file=sys.stderr
-            )
+        # With the overlay, the window appears at once and the model loads behind it.
+        result = _listen_terminal(run) if args.no_gui else _listen_gui(_open_window(), run, settings, args)
+    finally:
+        if web is not None:
+            web.close()
+    console.print_listen_result(result)
     return 0
 
 
-def _listen_gui(args, settings, source, where: str, device: str) -> int:
-    """The overlay: the window opens at once, the model loads behind it."""
+def _serve_web(run, args):
+    """The browser view, bound now (a port in use fails before the model loads); prints where to look."""
+    from .web.server import WebView
+
+    web = WebView(run, args.host or DEFAULT_HOST, DEFAULT_PORT if args.port is None else args.port, args.allow_remote)
+    url = web.start()
+    print(
+        f"voicecount: web view at {url} — open it in a browser (it links the OBS overlay and the stage page)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return web
+
+
+def _listen_terminal(run):
+    from . import console
+
+    view = run.pipeline.subscribe()
+    run.start()
+    try:
+        console.follow_listen(view)
+        return run.wait()
+    except KeyboardInterrupt:
+        # Stop the source; the worker finalises pending words and still gives the result.
+        result = run.stop()
+        if not result.session_id:
+            raise  # interrupted while the model loaded
+        return result
+
+
+def _open_window():
     try:
         import tkinter as tk
     except ImportError:
@@ -553,23 +450,22 @@ def _listen_gui(args, settings, source, where: str, device: str) -> int:
             "install it (Debian/Ubuntu: sudo apt install python3-tk; macOS: use the python.org installer "
             "or brew install python-tk), or run: voicecount listen --no-gui",
         ) from None
-    from . import config
-    from .audio import MicrophoneSource, list_input_devices
-    from .overlay import Overlay
-    from .pipeline import Pipeline
-
     try:
-        root = tk.Tk()
+        return tk.Tk()
     except tk.TclError as e:
         raise ConfigError(
             f"cannot open a window ({e})", "run it in a desktop session, or use: voicecount listen --no-gui"
         ) from None
-    started_with = list(settings.keywords)
 
-    def start(keywords):
-        engine = _engine(args, settings)
-        session = _start_session("listen", where, engine, keywords, device)
-        return Pipeline(source, engine, keywords, keep_transcript=False, session=session).start()
+
+def _listen_gui(root, run, settings, args):
+    """The overlay on the main thread while the run counts; the result once the window is closed."""
+    from . import config
+    from .audio import list_input_devices
+    from .overlay import Overlay
+    from .run import open_microphone
+
+    started_with = list(settings.keywords)
 
     def save(overlay_settings, keywords) -> None:
         stored = config.load()
@@ -578,49 +474,33 @@ def _listen_gui(args, settings, source, where: str, device: str) -> int:
             stored.keywords = list(keywords)
         config.save(stored)
 
-    def switch(pipeline, dev) -> None:
-        new = MicrophoneSource(str(dev.index), backend=settings.backend)
-        new.open()
-        pipeline.switch_source(new)
+    def switch(dev) -> None:
+        run.pipeline.switch_source(open_microphone(str(dev.index), settings.backend, args.max_backlog))
         stored = config.load()
         stored.device = dev.name
         config.save(stored)
 
-    overlay = Overlay(
+    Overlay(
         root,
-        settings.keywords,
-        start,
+        run,
         settings=settings.overlay,
         on_settings=save,
         list_devices=lambda: list_input_devices(settings.backend),
         switch_device=switch,
     )
-    print(f"voicecount: overlay open on {source.description} — q in the window (or Ctrl-C here) quits", file=sys.stderr)
+    run.start()
+    print(
+        f"voicecount: overlay open on {run.source.description} — q in the window (or Ctrl-C here) quits",
+        file=sys.stderr,
+    )
     try:
         root.mainloop()
     except KeyboardInterrupt:
-        if overlay.pipeline is not None:
-            overlay.pipeline.stop()
-            for ev in overlay.pipeline.iter_events():
-                if ev.__class__.__name__ in ("Finished", "Failed"):
-                    overlay.result = getattr(ev, "result", None)
-                    break
+        pass
     import gc
 
     gc.collect()  # Tk objects are freed here, on the main thread, not later by a worker's GC
-    if overlay.error is not None:
-        if isinstance(overlay.error, VoicecountError):
-            raise overlay.error
-        raise RuntimeError(str(overlay.error))
-    result = overlay.result
-    if result is not None:
-        totals = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
-        print(f"total {totals} in {_fmt_time(result.duration)}", flush=True)
-        print(
-            f"voicecount: session {result.session_id} saved — export it with: voicecount export {result.session_id} --format md",
-            file=sys.stderr,
-        )
-    return 0
+    return run.stop()  # at once if the window was quit (the run has ended); else the pending words are saved
 
 
 def cmd_devices(args) -> int:
@@ -642,15 +522,17 @@ def cmd_devices(args) -> int:
 
 def _interruptions(items: list[dict]) -> str:
     """ "microphone lost 2× (14 s not heard) at 12:03, 40:10" for sessions show."""
+    from .console import fmt_time
     from .session import seconds_not_heard
 
     missing = seconds_not_heard(items)
-    at = ", ".join(_fmt_time(i.get("at", 0.0)) for i in items)
+    at = ", ".join(fmt_time(i.get("at", 0.0)) for i in items)
     return f"microphone lost {len(items)}× ({missing:.0f} s not heard) at {at}"
 
 
 def cmd_sessions(args, parser) -> int:
     from . import session as sessions
+    from .console import fmt_time
 
     _recover()
     if args.action in (None, "list"):
@@ -665,7 +547,7 @@ def cmd_sessions(args, parser) -> int:
             m = s.meta
             counts = " ".join(f"{k}={v}" for k, v in s.counts.items())
             when = m.started_at.replace("T", " ")[:16]
-            print(f"{m.id}  {when}  {_fmt_time(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {m.source}")
+            print(f"{m.id}  {when}  {fmt_time(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {m.source}")
         return 0
     if args.action == "show":
         s = sessions.load(args.id)
@@ -674,7 +556,7 @@ def cmd_sessions(args, parser) -> int:
         print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
         print(f"source    {m.source}" + (f" [{m.device}]" if m.device else ""))
         print(f"engine    {m.engine} {m.model}")
-        print(f"duration  {_fmt_time(s.duration)}, {s.word_count()} words")
+        print(f"duration  {fmt_time(s.duration)}, {s.word_count()} words")
         print("counts    " + ", ".join(f"{k}: {v}" for k, v in s.counts.items()))
         if m.dropped_seconds:
             print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
@@ -712,6 +594,7 @@ def cmd_export(args) -> int:
 def cmd_summarize(args) -> int:
     from . import session as sessions
     from . import summarize as sm
+    from .console import progress
 
     if args.max_tokens < 16:
         raise ConfigError(f"--max-tokens {args.max_tokens} is too small", "give at least 16 (default 300)")
@@ -731,7 +614,7 @@ def cmd_summarize(args) -> int:
     def on_chunk(i: int, n: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = _progress(float(n))
+            bar = progress(float(n))
             print(
                 f"voicecount: the transcript is longer than the context: summarising {n} parts first", file=sys.stderr
             )

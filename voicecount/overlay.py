@@ -1,10 +1,11 @@
 """The always-on-top overlay: the only module that touches Tk, always on the main thread.
 
-The window appears at once; the model loads on a background thread, which hands
-the running Pipeline back through a queue. Pipeline events arrive on the
-pipeline's own queue; both are drained by ``_poll`` every POLL_MS via ``after()``,
-so a count change is on screen within POLL_MS of the matcher counting it.
-Commands go the other way through ``Pipeline.send``.
+A view of a run it is given (it does not own one): the window appears at once, while
+the run's worker loads the model ("loading…"). The overlay reads its own subscription
+to the run's pipeline in ``_poll`` every POLL_MS via ``after()``, so a count change is
+on screen within POLL_MS of the matcher counting it; what it shows is the run's
+``LiveState``, folded from those events. Commands go the other way through the
+pipeline's methods (pause, undo, reset, set_keywords, switch_source, stop).
 
 macOS notes: ``overrideredirect`` windows cannot take keyboard focus there, so on
 Aqua the window is made borderless with the "plain" window style instead. Tk cannot
@@ -14,18 +15,31 @@ place a window above another app's full-screen Space; present in a window (or
 
 from __future__ import annotations
 
-import queue
-import threading
 import tkinter as tk
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from tkinter import font as tkfont
 from tkinter import messagebox
+from typing import TYPE_CHECKING
 
 from .config import OverlaySettings, parse_keyword_lines
 from .errors import VoicecountError
+from .events import (
+    STATUS_TEXT,
+    Caption,
+    CountChange,
+    Failed,
+    Finished,
+    KeywordsChanged,
+    LiveState,
+    Ready,
+    Resync,
+    Status,
+    error_text,
+)
 from .matcher import Keyword
-from .pipeline import Caption, CountChange, Failed, Finished, Pipeline, Status
+
+if TYPE_CHECKING:
+    from .run import Run
 
 POLL_MS = 30
 MAX_EVENTS_PER_POLL = 500
@@ -48,39 +62,7 @@ STATUS_COLOURS = {
     "error": "#e74c3c",
     "finished": "#3498db",
 }
-STATUS_TEXT = {
-    "loading": "loading model…",
-    "listening": "listening",
-    "paused": "paused",
-    "dropped": "audio dropped",
-    "silent": "no sound",
-    "lost": "microphone lost, retrying",
-    "error": "error",
-    "finished": "finished",
-}
 KEYS_HELP = "space pause · u undo · r reset · k keywords · m microphone · c caption · +/− size · t theme · q quit"
-
-
-@dataclass
-class Counts:
-    """What the rows show: totals, and which keywords have a provisional hit pending."""
-
-    totals: dict[str, int] = field(default_factory=dict)
-    pending: dict[str, set] = field(default_factory=dict)
-
-    def apply(self, ev: CountChange) -> str:
-        """Update from one change; returns the keyword it touched."""
-        hit = ev.change.hit
-        self.totals = dict(ev.counts)
-        ids = self.pending.setdefault(hit.keyword, set())
-        if ev.change.kind == "added" and not hit.confirmed:
-            ids.add(hit.id)
-        else:
-            ids.discard(hit.id)
-        return hit.keyword
-
-
-PipelineFactory = Callable[[Sequence[Keyword]], Pipeline]
 
 
 class Overlay:
@@ -89,36 +71,37 @@ class Overlay:
     def __init__(
         self,
         root: tk.Tk,
-        keywords: Sequence[Keyword],
-        start_pipeline: PipelineFactory,
+        run: Run,
         settings: OverlaySettings | None = None,
         on_settings: Callable[[OverlaySettings, Sequence[Keyword]], None] | None = None,
         list_devices: Callable[[], list] | None = None,
-        switch_device: Callable[[Pipeline, object], None] | None = None,
+        switch_device: Callable[[object], None] | None = None,
     ) -> None:
         self.root = root
-        self.keywords = list(keywords)
+        self.pipeline = run.pipeline
+        self.view = run.pipeline.subscribe()
+        self.keywords = list(run.keywords)
         self.settings = settings or OverlaySettings()
         self.on_settings = on_settings
         self.list_devices = list_devices
         self.switch_device = switch_device
-        self.pipeline: Pipeline | None = None
         self.result = None
         self.error: BaseException | None = None
-        self.status = "loading"
-        self.counts = Counts({k.name: 0 for k in self.keywords})
-        self._inbox: queue.Queue[tuple] = queue.Queue()
+        self.state = LiveState.start(self.keywords)
         self._quitting = False
         self._closed = False
         self._drag = (0, 0)
-        self._flash: dict[str, str] = {}
 
         self._build_window()
         self._build_widgets()
         self._bind()
         self._place()
-        threading.Thread(target=self._load, args=(start_pipeline,), name="voicecount-loader", daemon=True).start()
         self.root.after(POLL_MS, self._poll)
+
+    @property
+    def status(self) -> str:
+        """The run's state as shown: "loading", "listening", "paused", … "finished", "error"."""
+        return self.state.status
 
     # ------------------------------------------------------------------ window
     def _build_window(self) -> None:
@@ -201,7 +184,7 @@ class Overlay:
             name = tk.Label(self.rows, text=kw.name, font=self.name_font, fg=t["dim"], bg=t["bg"], anchor="w")
             count = tk.Label(
                 self.rows,
-                text=str(self.counts.totals.get(kw.name, 0)),
+                text=str(self.state.counts.get(kw.name, 0)),
                 font=self.big,
                 fg=t["fg"],
                 bg=t["bg"],
@@ -253,54 +236,31 @@ class Overlay:
             x, y = sw - w - MARGIN, MARGIN  # top-right
         r.geometry(f"+{x}+{y}")
 
-    # ------------------------------------------------------------------ background load
-    def _load(self, start_pipeline: PipelineFactory) -> None:
-        try:
-            pipe = start_pipeline(self.keywords)
-        except BaseException as e:  # shown in the window; the CLI prints it too
-            self._inbox.put(("failed", e))
-            return
-        self._inbox.put(("ready", pipe))
-
     # ------------------------------------------------------------------ the poll loop
     def _poll(self) -> None:
-        if self._closed:
-            return
-        try:
-            while True:
-                kind, value = self._inbox.get_nowait()
-                if kind == "ready":
-                    self.pipeline = value
-                    if self._quitting:
-                        value.stop()
-                    else:
-                        self._set_status("listening")
-                elif kind == "failed":
-                    self._fail(value)
-        except queue.Empty:
-            pass
-        if self.pipeline is not None:
-            for _ in range(MAX_EVENTS_PER_POLL):
-                try:
-                    ev = self.pipeline.events.get_nowait()
-                except queue.Empty:
-                    break
-                self.handle(ev)
-        if self._closed:
-            return
-        self.root.after(POLL_MS, self._poll)
+        for _ in range(MAX_EVENTS_PER_POLL):
+            if self._closed:
+                return
+            ev = self.view.get(timeout=0)
+            if ev is None:
+                break
+            self.handle(ev)
+        if not self._closed:
+            self.root.after(POLL_MS, self._poll)
 
     def handle(self, ev) -> None:
         """Show one pipeline event (main thread)."""
+        self.state = self.state.apply(ev)
         if isinstance(ev, CountChange):
-            name = self.counts.apply(ev)
-            self._show_count(name, ev.change.kind)
+            self._show_count(ev.change.hit.keyword, ev.change.kind)
         elif isinstance(ev, Caption):
             if ev.text:
                 self.caption_var.set(ev.text[-60:])
-        elif isinstance(ev, Status):
-            if ev.state in STATUS_COLOURS:
-                self._set_status(ev.state, ev.detail)
+        elif isinstance(ev, (Ready, Status)):
+            if self.state.status in STATUS_COLOURS:
+                self._set_status(self.state.status, self.state.detail)
+        elif isinstance(ev, (KeywordsChanged, Resync)):
+            self._redraw()
         elif isinstance(ev, Finished):
             self.result = ev.result
             self._set_status("finished")
@@ -311,12 +271,25 @@ class Overlay:
             if self._quitting:
                 self._close()
 
+    def _redraw(self) -> None:
+        """Everything from the state: after a keyword change, or after falling behind."""
+        if [k.name for k in self.keywords] != list(self.state.keywords):
+            by_name = {k.name: k for k in self.keywords}
+            self.keywords = [by_name.get(n, Keyword(n, (n,))) for n in self.state.keywords]
+            self._build_rows()
+        for name in self.count_labels:
+            self.count_labels[name].configure(text=str(self.state.counts.get(name, 0)))
+            self._recolour(name)
+        self.caption_var.set(self.state.caption[-60:])
+        if self.state.status in STATUS_COLOURS:
+            self._set_status(self.state.status, self.state.detail)
+
     def _show_count(self, name: str, kind: str) -> None:
         label = self.count_labels.get(name)
         if label is None:
             return
         t = self.theme
-        label.configure(text=str(self.counts.totals.get(name, 0)))
+        label.configure(text=str(self.state.counts.get(name, 0)))
         if kind == "retracted":
             # Withdrawn visibly: a short red flash, then back to normal.
             label.configure(fg=t["retracted"])
@@ -328,35 +301,31 @@ class Overlay:
         label = self.count_labels.get(name)
         if label is not None and label.winfo_exists():
             t = self.theme
-            label.configure(fg=t["pending"] if self.counts.pending.get(name) else t["fg"])
+            label.configure(fg=t["pending"] if self.state.pending.get(name) else t["fg"])
 
     def _set_status(self, state: str, detail: str = "") -> None:
-        self.status = state
         self.dot.itemconfigure(self.dot_item, fill=STATUS_COLOURS.get(state, STATUS_COLOURS["error"]))
         text = STATUS_TEXT.get(state, state)
         self.status_var.set(f"{text} — {detail}" if detail else text)
 
     def _fail(self, error: BaseException) -> None:
         self.error = error
-        msg = str(error) if isinstance(error, VoicecountError) else f"{type(error).__name__}: {error}"
-        self._set_status("error", msg[:120])
+        self._set_status("error", error_text(error)[:120])
 
     # ------------------------------------------------------------------ user actions
     def toggle_pause(self) -> None:
-        if self.pipeline is None:
-            return
-        self.pipeline.send("resume" if self.status == "paused" else "pause")
+        if self.state.paused:
+            self.pipeline.resume()
+        else:
+            self.pipeline.pause()
 
     def undo(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.send("undo")
+        self.pipeline.undo()
 
     def reset(self, confirm: bool = True) -> None:
-        if self.pipeline is None:
-            return
         if confirm and not messagebox.askyesno("voicecount", "Reset every count to zero?", parent=self.root):
             return
-        self.pipeline.send("reset")
+        self.pipeline.reset()
 
     def toggle_caption(self) -> None:
         self.settings.caption = not self.settings.caption
@@ -395,20 +364,17 @@ class Overlay:
     def set_keywords(self, keywords: Sequence[Keyword]) -> None:
         """Count these keywords from now on (applied without a restart)."""
         self.keywords = list(keywords)
-        for k in self.keywords:
-            self.counts.totals.setdefault(k.name, 0)
         self._build_rows()
         for k in self.keywords:
             self._recolour(k.name)
-        if self.pipeline is not None:
-            self.pipeline.send("keywords", list(self.keywords))
+        self.pipeline.set_keywords(self.keywords)
         self._save()
 
     def edit_keywords(self) -> None:
         KeywordDialog(self.root, self.keywords, self.set_keywords)
 
     def choose_microphone(self) -> None:
-        if self.list_devices is None or self.switch_device is None or self.pipeline is None:
+        if self.list_devices is None or self.switch_device is None or self.status == "loading":
             return
         try:
             devices = self.list_devices()
@@ -426,24 +392,25 @@ class Overlay:
 
     def _switch(self, device) -> None:
         try:
-            self.switch_device(self.pipeline, device)
+            self.switch_device(device)
         except VoicecountError as e:
             messagebox.showerror("voicecount", str(e), parent=self.root)
 
     def quit(self) -> None:
-        """End the session cleanly: the pipeline finalises and saves, then the window closes."""
+        """End the session cleanly: the run finalises and saves, then the window closes."""
         if self._quitting:
             return
         self._quitting = True
         self._save()
-        if self.pipeline is None or self.result is not None or self.error is not None:
-            self._close()
+        self.pipeline.stop()
+        if self.status == "loading" or self.result is not None or self.error is not None:
+            self._close()  # nothing heard yet, or already over: no need to wait
             return
         self._set_status(self.status, "saving…")
-        self.pipeline.stop()
 
     def _close(self) -> None:
         self._closed = True
+        self.view.close()
         self.root.destroy()
 
     # ------------------------------------------------------------------ dragging and settings

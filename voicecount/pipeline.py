@@ -1,11 +1,22 @@
-"""The live path: source → engine → matcher, on two threads joined by bounded queues.
+"""The live path: source → engine → matcher → session, and the fan-out of its events to the views.
 
-A reader thread pulls chunks from the audio source into ``chunk_q`` (bounded:
-a file source waits when it is full, a microphone drops in its own callback
-queue and counts it). The worker thread is the only one that touches the
-engine and the counter; it reports everything as ``PipelineEvent``s on
-``events``, which the view (CLI or overlay) drains on its own thread. Commands
-(pause, undo, reset, stop) reach the worker through ``commands``.
+Threads, and who owns what:
+
+- the worker ("voicecount-worker") loads the engine (a model can take seconds: the
+  views are up already and say "loading"), opens the session, starts the reader, then
+  is the only thread that touches the engine, the counter and the session. Everything
+  it learns it publishes as events (``events.py``) to every subscriber.
+- the reader ("voicecount-reader") pulls chunks from the audio source into
+  ``chunk_q`` (bounded: a file source waits when it is full; a microphone drops in
+  its own callback queue and counts it).
+- each view (terminal, overlay, web page) reads its own ``Subscription`` on its own
+  thread. Publishing never waits for a view: a subscription's queue is bounded, and a
+  view that falls behind loses detail, never the state, never the end (see
+  ``Subscription``).
+
+Commands — pause, resume, undo, reset, set_keywords, switch_source, stop — are methods
+any thread may call; they are queued for the worker, which runs them between chunks.
+Threads talk through queues only.
 
 The live clock: a hit's ``emitted_at`` is how much audio a live microphone would
 have delivered when the hit was counted — audio consumed plus the seconds spent
@@ -19,85 +30,64 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .audio import SAMPLE_RATE, AudioSource, InputNotice
 from .engines.base import Engine, Final, Partial
 from .errors import VoicecountError
-from .matcher import Hit, HitChange, Keyword, KeywordCounter, Word
+from .events import (
+    LOSSY,
+    TERMINAL,
+    Caption,
+    CountChange,
+    CountResult,
+    Failed,
+    FinalText,
+    Finished,
+    KeywordsChanged,
+    LiveState,
+    PipelineEvent,
+    Progress,
+    Ready,
+    Resync,
+    Status,
+)
+from .matcher import HitChange, Keyword, KeywordCounter
 
 if TYPE_CHECKING:
     from .session import SessionWriter
 
+__all__ = [  # the events are defined in events.py; importing them from here keeps working
+    "Caption",
+    "CountChange",
+    "CountResult",
+    "Failed",
+    "FinalText",
+    "Finished",
+    "KeywordsChanged",
+    "LiveState",
+    "Pipeline",
+    "PipelineEvent",
+    "Progress",
+    "Ready",
+    "Resync",
+    "Status",
+    "Subscription",
+]
+
 _END = object()
+_WAKE = object()  # put into chunk_q with a command, so a worker waiting for audio runs it at once
 
 
 @dataclass(frozen=True)
-class Progress:
-    audio_seconds: float
-    clock: float
+class _Switched:
+    """From the reader: audio now comes from another source."""
 
-
-@dataclass(frozen=True)
-class Caption:
-    """The latest partial text (replaces the previous caption)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class FinalText:
-    words: tuple[Word, ...]
-    text: str
-
-
-@dataclass(frozen=True)
-class CountChange:
-    change: HitChange
-    counts: dict[str, int]
-
-
-@dataclass(frozen=True)
-class Status:
-    state: str  # "listening", "paused", "dropped", "silent", "lost" (the microphone went away), "keywords"
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Failed:
-    error: Exception
-
-
-@dataclass
-class CountResult:
-    counts: dict[str, int]
-    hits: list[Hit]
-    duration: float
-    engine: str
-    model: str
-    transcript: list[FinalText] = field(default_factory=list)
-    dropped_seconds: float = 0.0
-    session_id: str = ""
-
-    def as_json(self) -> dict:
-        """The documented ``count --json`` contract (retracted hits are left out)."""
-        return {
-            "counts": self.counts,
-            "hits": [h.as_dict() for h in self.hits if not h.retracted],
-            "duration": round(self.duration, 2),
-            "engine": self.engine,
-            "model": self.model,
-        }
-
-
-@dataclass(frozen=True)
-class Finished:
-    result: CountResult
-
-
-PipelineEvent = Progress | Caption | FinalText | CountChange | Status | Failed | Finished
+    description: str
 
 
 SILENCE_CHECK = 3.0  # seconds of pure digital zeros from a microphone that mean "no permission"
@@ -105,6 +95,67 @@ DROP_CLEAR = 5.0  # seconds without new drops before the "dropped" status clears
 # While audio keeps being dropped, the growing total is reported at most once per this many
 # seconds of audio (every chunk would be ten terminal lines a second).
 DROP_REPORT = 1.0
+SUBSCRIPTION_SIZE = 1000  # events a view may lag behind before it loses any
+
+
+class Subscription:
+    """One view's own bounded queue of events: the worker fills it, the view's thread reads it.
+
+    Publishing never waits. When the queue is full, the oldest ``Progress`` or ``Caption``
+    goes first (each is superseded by the next one anyway). When only essential events
+    are queued, they are all replaced by one ``Resync`` carrying the worker's state after
+    them: the view loses their detail (which hit changed, the final lines) but never the
+    counts or the status, and can redraw from the state. ``Finished`` / ``Failed`` always
+    arrive (they may pass the bound by one). ``skipped`` counts what this view never saw.
+    """
+
+    def __init__(self, maxsize: int, unsubscribe: Callable[[Subscription], None]) -> None:
+        self.maxsize = max(1, maxsize)
+        self.skipped = 0
+        self._items: deque[PipelineEvent] = deque()
+        self._ready = threading.Condition()
+        self._unsubscribe = unsubscribe
+
+    def offer(self, ev: PipelineEvent, state: LiveState) -> None:
+        """Queue ``ev`` (worker thread); ``state`` is the worker's state with ``ev`` applied."""
+        with self._ready:
+            items = self._items
+            if len(items) >= self.maxsize and not isinstance(ev, TERMINAL):
+                lossy = next((i for i, old in enumerate(items) if isinstance(old, LOSSY)), None)
+                if lossy is not None:
+                    del items[lossy]
+                    self.skipped += 1
+                elif isinstance(ev, LOSSY):
+                    self.skipped += 1
+                    return
+                else:
+                    replaced = sum(old.skipped if isinstance(old, Resync) else 1 for old in items) + 1
+                    self.skipped += sum(not isinstance(old, Resync) for old in items) + 1
+                    items.clear()
+                    ev = Resync(state, replaced)
+            items.append(ev)
+            self._ready.notify()
+
+    def get(self, timeout: float | None = None) -> PipelineEvent | None:
+        """The next event, or None if none came within ``timeout`` seconds."""
+        with self._ready:
+            if not self._items:
+                self._ready.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def __iter__(self) -> Iterator[PipelineEvent]:
+        """Events until Finished or Failed (inclusive); waits in short steps so Ctrl-C gets through."""
+        while True:
+            ev = self.get(timeout=0.2)
+            if ev is None:
+                continue
+            yield ev
+            if isinstance(ev, TERMINAL):
+                return
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._unsubscribe(self)
 
 
 class _Health:
@@ -149,67 +200,106 @@ class _Health:
 
 
 class Pipeline:
-    """Runs one source through one engine; start() returns at once, events() yields until the end."""
+    """Runs one source through one engine; ``start()`` returns at once; views ``subscribe()``.
+
+    ``engine`` is called on the worker thread to get the engine (loading a model, or
+    ``engine.fresh`` of a loaded one); ``session``, if given, is called there with it to
+    open the session journal. ``outcome`` resolves to the ``CountResult`` or the error.
+    """
 
     def __init__(
         self,
         source: AudioSource,
-        engine: Engine,
+        engine: Callable[[], Engine],
         keywords: Sequence[Keyword],
+        *,
+        session: Callable[[Engine], SessionWriter] | None = None,
         queue_seconds: float = 5.0,
         keep_transcript: bool = True,
-        session: SessionWriter | None = None,
     ) -> None:
         self.source = source
-        self.engine = engine
         self.counter = KeywordCounter(list(keywords))
-        engine.set_keywords(self.counter.keywords)
         self.chunk_q: queue.Queue[object] = queue.Queue(maxsize=max(1, int(queue_seconds * 10)))
-        self.events: queue.Queue[PipelineEvent] = queue.Queue()
-        self.commands: queue.Queue[tuple] = queue.Queue()
         self.keep_transcript = keep_transcript
-        self.session = session
+        self.outcome: Future[CountResult] = Future()
+        self._load_engine = engine
+        self._open_session = session
+        self.engine: Engine | None = None  # set by the worker once loaded
+        self.session: SessionWriter | None = None
+        self._commands: queue.Queue[tuple[Callable, tuple]] = queue.Queue()
+        self._subscribers: tuple[Subscription, ...] = ()
+        self._subscribe_lock = threading.Lock()  # subscribe() and publishing: a new view starts from a state
+        self._state = LiveState.start(self.counter.keywords)  # the worker's fold of what it published
+        self._paused = False  # worker thread only
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._next_sources: queue.Queue[AudioSource] = queue.Queue()
         self._dropped_before = 0.0  # seconds dropped by sources switched away from
 
+    # ------------------------------------------------------------------ views (any thread)
+    def subscribe(self, maxsize: int = SUBSCRIPTION_SIZE) -> Subscription:
+        """A new queue of every event from now on; one that joins late gets the state first (a Resync)."""
+        sub = Subscription(maxsize, self._unsubscribe)
+        with self._subscribe_lock:
+            if self._state.events:
+                sub.offer(Resync(self._state, 0), self._state)
+            self._subscribers = (*self._subscribers, sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._subscribe_lock:
+            self._subscribers = tuple(s for s in self._subscribers if s is not sub)
+
     # ------------------------------------------------------------------ control (any thread)
     def start(self) -> Pipeline:
-        for target, name in ((self._read, "voicecount-reader"), (self._work, "voicecount-worker")):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._spawn(self._work, "voicecount-worker")
         return self
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        threading.Thread(target=target, name=name, daemon=True).start()
 
     def stop(self) -> None:
         """Ask both threads to end; the worker still finalises what it has and sends Finished."""
         self._stop.set()
         self.source.stop()
+        self._wake()
 
     def switch_source(self, source: AudioSource) -> None:
         """Carry on from another source (a different microphone); counts and session go on."""
         self._next_sources.put(source)
         self.source.stop()
 
-    def send(self, command: str, *args) -> None:
-        """Queue a command for the worker: "pause", "resume", "undo", "reset", "keywords"."""
-        self.commands.put((command, *args))
+    def pause(self) -> None:
+        """Keep listening, stop counting (the transcript goes on)."""
+        self._command(self._do_pause, True)
 
-    def join(self, timeout: float | None = None) -> None:
-        for t in self._threads:
-            t.join(timeout)
+    def resume(self) -> None:
+        self._command(self._do_pause, False)
 
-    def iter_events(self, poll: float = 0.2) -> Iterator[PipelineEvent]:
-        """Yield events until Finished or Failed (inclusive)."""
-        while True:
-            try:
-                ev = self.events.get(timeout=poll)
-            except queue.Empty:
-                continue
-            yield ev
-            if isinstance(ev, (Finished, Failed)):
-                return
+    def undo(self) -> None:
+        """Withdraw the most recently counted hit."""
+        self._command(self._do_undo)
+
+    def reset(self) -> None:
+        """Withdraw every counted hit."""
+        self._command(self._do_reset)
+
+    def set_keywords(self, keywords: Sequence[Keyword]) -> None:
+        """Count these keywords from now on (no restart: the model stays loaded)."""
+        self._command(self._do_keywords, tuple(keywords))
+
+    def _command(self, fn: Callable, *args) -> None:
+        self._commands.put((fn, args))
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self.chunk_q.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the worker has audio to take, so it is not waiting: it runs commands before the next chunk
+
+    @property
+    def dropped_seconds(self) -> float:
+        return self._dropped_before + self.source.dropped_seconds
 
     # ------------------------------------------------------------------ reader thread
     def _read(self) -> None:
@@ -217,13 +307,7 @@ class Pipeline:
             source = self.source
             try:
                 for chunk in source.chunks():
-                    while not self._stop.is_set():
-                        try:
-                            self.chunk_q.put(chunk, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
-                    if self._stop.is_set():
+                    if not self._put(chunk):
                         break
             except Exception as e:  # a device vanishing mid-stream must not kill the worker silently
                 self._put_end(e)
@@ -236,12 +320,18 @@ class Pipeline:
                 break
             self._dropped_before += source.dropped_seconds
             self.source = nxt
-            self.events.put(Status("listening", f"now: {nxt.description}"))
+            self._put(_Switched(nxt.description))
         self._put_end(None)
 
-    @property
-    def dropped_seconds(self) -> float:
-        return self._dropped_before + self.source.dropped_seconds
+    def _put(self, item: object) -> bool:
+        """Hand an item to the worker, waiting while its queue is full; False once stopped."""
+        while not self._stop.is_set():
+            try:
+                self.chunk_q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _put_end(self, error: Exception | None) -> None:
         while True:
@@ -257,124 +347,156 @@ class Pipeline:
                         pass
 
     # ------------------------------------------------------------------ worker thread
+    def _publish(self, ev: PipelineEvent) -> None:
+        with self._subscribe_lock:
+            self._state = self._state.apply(ev)
+            for sub in self._subscribers:
+                sub.offer(ev, self._state)
+
+    def _emit(self, ev: PipelineEvent) -> None:
+        # The journal is written before any view hears of it: a crash loses nothing shown.
+        session = self.session
+        if session is not None:
+            if isinstance(ev, FinalText):
+                session.final(ev.words)
+            elif isinstance(ev, CountChange):
+                session.change(ev.change)
+            elif isinstance(ev, Progress):
+                session.clock(ev.audio_seconds)
+        self._publish(ev)
+
     def _work(self) -> None:
+        try:
+            engine = self._load_engine()
+            engine.set_keywords(self.counter.keywords)
+            self.engine = engine
+            if self._stop.is_set():  # stopped while the model loaded: nothing heard, no session made
+                self._end(None, 0.0, [])
+                return
+            if self._open_session is not None:
+                self.session = self._open_session(engine)
+        except Exception as e:
+            self._end(e, 0.0, [])
+            return
+        self._publish(Ready(engine.name, engine.model_name, self.source.description, self._session_id()))
+        self._spawn(self._read, "voicecount-reader")
         audio = 0.0
         clock = 0.0
-        paused = False
         transcript: list[FinalText] = []
         error: Exception | None = None
-        session = self.session
-
-        def emit(ev: PipelineEvent) -> None:
-            # The journal is written before any view hears of it: a crash loses nothing shown.
-            if session is not None:
-                if isinstance(ev, FinalText):
-                    session.final(ev.words)
-                elif isinstance(ev, CountChange):
-                    session.change(ev.change)
-                elif isinstance(ev, Progress):
-                    session.clock(ev.audio_seconds)
-            self.events.put(ev)
-
         health = _Health(self, live=getattr(self.source, "live", False))
         try:
             while True:
-                paused = self._run_commands(paused, clock, emit)
+                self._run_commands()
                 try:
                     item = self.chunk_q.get(timeout=0.2)
                 except queue.Empty:
                     continue
+                if item is _WAKE:
+                    continue
                 if isinstance(item, tuple) and item and item[0] is _END:
                     error = item[1]
                     t0 = time.perf_counter()
-                    events = self.engine.finish()
+                    events = engine.finish()
                     clock = max(clock, audio) + (time.perf_counter() - t0)
-                    self._handle(events, clock, transcript, emit, paused)
+                    self._handle(events, clock, transcript)
                     for ch in self.counter.finish():
-                        emit(self._count_change(ch))
+                        self._emit(self._count_change(ch))
                     break
+                if isinstance(item, _Switched):
+                    self._emit(Status("listening", f"now: {item.description}"))
+                    continue
                 if isinstance(item, InputNotice):
-                    if session is not None:
-                        session.input(item.state, audio, item.missing)
-                    emit(Status("lost" if item.state == "lost" else "listening", item.detail))
+                    if self.session is not None:
+                        self.session.input(item.state, audio, item.missing)
+                    self._emit(Status("lost" if item.state == "lost" else "listening", item.detail))
                     continue
                 audio += item.size / SAMPLE_RATE
                 t0 = time.perf_counter()
-                events = self.engine.accept(item)
+                events = engine.accept(item)
                 clock = max(clock, audio) + (time.perf_counter() - t0)
-                self._handle(events, clock, transcript, emit, paused)
-                emit(Progress(audio, clock))
-                health.update(item, audio, emit, paused)
+                self._handle(events, clock, transcript)
+                self._emit(Progress(audio, clock))
+                health.update(item, audio, self._emit, self._paused)
         except Exception as e:  # the engine failed: report it, stop the source, keep what we have
             self.stop()
             error = e
-        if session is not None:
+        self._end(error, audio, transcript)
+
+    def _session_id(self) -> str:
+        return self.session.meta.id if self.session is not None else ""
+
+    def _end(self, error: Exception | None, audio: float, transcript: list[FinalText]) -> None:
+        """Close the session, tell every view, resolve ``outcome``."""
+        if self.session is not None:
             try:
-                session.close(self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "")
+                self.session.close(self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "")
             except VoicecountError as e:
                 error = error or e
         if error is not None:
-            self.events.put(Failed(error))
+            self._publish(Failed(error))
+            self.outcome.set_exception(error)
             return
-        self.events.put(
-            Finished(
-                CountResult(
-                    counts=self.counter.counts(),
-                    hits=[replace(h) for h in self.counter.hits],
-                    duration=audio,
-                    engine=self.engine.name,
-                    model=self.engine.model_name,
-                    transcript=transcript,
-                    dropped_seconds=self.dropped_seconds,
-                    session_id=session.meta.id if session is not None else "",
-                )
-            )
+        engine = self.engine
+        result = CountResult(
+            counts=self.counter.counts(),
+            hits=[replace(h) for h in self.counter.hits],
+            duration=audio,
+            engine=engine.name if engine else "",
+            model=engine.model_name if engine else "",
+            transcript=transcript,
+            dropped_seconds=self.dropped_seconds,
+            session_id=self._session_id(),
         )
+        self._publish(Finished(result))
+        self.outcome.set_result(result)
 
-    def _handle(self, events, clock: float, transcript: list, emit: Callable, paused: bool) -> None:
+    def _handle(self, events, clock: float, transcript: list) -> None:
         for ev in events:
             if isinstance(ev, Partial):
-                emit(Caption(ev.text))
-                if not paused:
+                self._emit(Caption(ev.text))
+                if not self._paused:
                     for ch in self.counter.on_partial(ev.words, clock):
-                        emit(self._count_change(ch))
+                        self._emit(self._count_change(ch))
             elif isinstance(ev, Final):
                 if not ev.words:
                     continue  # an empty final is not an utterance
                 ft = FinalText(ev.words, ev.text)
                 if self.keep_transcript:
                     transcript.append(ft)
-                emit(ft)
-                if not paused:
+                self._emit(ft)
+                if not self._paused:
                     for ch in self.counter.on_final(ev.words, clock):
-                        emit(self._count_change(ch))
+                        self._emit(self._count_change(ch))
 
     def _count_change(self, change: HitChange) -> CountChange:
         # Views get a copy: the worker keeps mutating its own Hit (provisional → confirmed).
         return CountChange(HitChange(change.kind, replace(change.hit)), self.counter.counts())
 
-    def _run_commands(self, paused: bool, clock: float, emit: Callable) -> bool:
+    def _run_commands(self) -> None:
         while True:
             try:
-                cmd, *args = self.commands.get_nowait()
+                fn, args = self._commands.get_nowait()
             except queue.Empty:
-                return paused
-            if cmd == "pause":
-                paused = True
-                emit(Status("paused"))
-            elif cmd == "resume":
-                paused = False
-                emit(Status("listening"))
-            elif cmd == "undo":
-                ch = self.counter.undo_last()
-                if ch:
-                    emit(self._count_change(ch))
-            elif cmd == "reset":
-                for ch in self.counter.reset():
-                    emit(self._count_change(ch))
-            elif cmd == "keywords":
-                self.counter.keywords = list(args[0])
-                self.engine.set_keywords(self.counter.keywords)
-                if self.session is not None:
-                    self.session.keywords(self.counter.keywords)
-                emit(Status("keywords", ", ".join(k.name for k in self.counter.keywords)))
+                return
+            fn(*args)
+
+    def _do_pause(self, paused: bool) -> None:
+        self._paused = paused
+        self._emit(Status("paused" if paused else "listening"))
+
+    def _do_undo(self) -> None:
+        ch = self.counter.undo_last()
+        if ch:
+            self._emit(self._count_change(ch))
+
+    def _do_reset(self) -> None:
+        for ch in self.counter.reset():
+            self._emit(self._count_change(ch))
+
+    def _do_keywords(self, keywords: tuple[Keyword, ...]) -> None:
+        self.counter.keywords = list(keywords)
+        self.engine.set_keywords(self.counter.keywords)
+        if self.session is not None:
+            self.session.keywords(self.counter.keywords)
+        self._emit(KeywordsChanged(keywords, self.counter.counts()))
