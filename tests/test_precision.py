@@ -15,15 +15,13 @@ import pytest
 from voicecount.audio import FileSource
 from voicecount.engines.whisper import cut_repeats, fit_runs, syllables
 from voicecount.matcher import DEFAULT_KEYWORDS, Word
-from voicecount.pipeline import Finished, Pipeline
+from voicecount.run import Run
 
 DEMO = "d05_demo__hibari-heart__clean.flac"  # the live demo, said by the neural voice
 
 
 def count(path, engine) -> dict:
-    pipe = Pipeline(FileSource(path), engine, DEFAULT_KEYWORDS, keep_transcript=False).start()
-    result = next(ev.result for ev in pipe.iter_events() if isinstance(ev, Finished))
-    return result.counts
+    return Run(FileSource(path), lambda: engine, DEFAULT_KEYWORDS, keep_transcript=False).start().wait().counts
 
 
 def clip(src, start: float, end: float, out) -> object:
