@@ -154,6 +154,27 @@ def test_every_subscriber_gets_every_event_in_order_and_a_late_one_starts_from_t
     late = run.pipeline.subscribe()
     first = late.get(timeout=1)
     assert isinstance(first, Resync) and first.state == state  # what a view joining now would show
+    assert isinstance(late.get(timeout=1), Finished)  # and the end, so a view joining after it never waits
+    late.close()
+    assert list(late) == []  # a closed subscription ends at once
+
+
+def test_a_paused_count_stays_paused_across_a_source_switch():
+    engine, first, second = ScriptedEngine(), GatedSource("first mic"), GatedSource("second mic")
+    run = Run(first, lambda: engine, AI)
+    view = run.pipeline.subscribe()
+    run.start()
+    next_event(view, is_(Ready))
+    run.pipeline.pause()
+    next_event(view, lambda ev: ev == Status("paused"))
+    run.pipeline.switch_source(second)
+    assert next_event(view, is_(Status)) == Status("paused", "now: second mic")  # not "listening": nothing counts
+    step(engine, second, final("AI after the switch"))
+    seen = []
+    next_event(view, is_(FinalText), seen=seen)
+    assert not [ev for ev in seen if isinstance(ev, CountChange)]
+    second.end()
+    assert run.wait().counts == {"AI": 0}
 
 
 def test_a_stalled_subscriber_never_stalls_counting():

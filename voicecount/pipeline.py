@@ -115,6 +115,7 @@ class Subscription:
         self._items: deque[PipelineEvent] = deque()
         self._ready = threading.Condition()
         self._unsubscribe = unsubscribe
+        self.closed = False
 
     def offer(self, ev: PipelineEvent, state: LiveState) -> None:
         """Queue ``ev`` (worker thread); ``state`` is the worker's state with ``ev`` applied."""
@@ -137,25 +138,30 @@ class Subscription:
             self._ready.notify()
 
     def get(self, timeout: float | None = None) -> PipelineEvent | None:
-        """The next event, or None if none came within ``timeout`` seconds."""
+        """The next event, or None if none came within ``timeout`` seconds (or the subscription is closed)."""
         with self._ready:
-            if not self._items:
+            if not self._items and not self.closed:
                 self._ready.wait(timeout)
             return self._items.popleft() if self._items else None
 
     def __iter__(self) -> Iterator[PipelineEvent]:
-        """Events until Finished or Failed (inclusive); waits in short steps so Ctrl-C gets through."""
+        """Events until Finished or Failed (inclusive), or until closed; waits in short steps so Ctrl-C gets through."""
         while True:
             ev = self.get(timeout=0.2)
             if ev is None:
+                if self.closed:
+                    return
                 continue
             yield ev
             if isinstance(ev, TERMINAL):
                 return
 
     def close(self) -> None:
-        """Stop receiving events."""
+        """Stop receiving events; a reader waiting in ``get`` returns at once."""
         self._unsubscribe(self)
+        with self._ready:
+            self.closed = True
+            self._ready.notify_all()
 
 
 class _Health:
@@ -230,6 +236,7 @@ class Pipeline:
         self._subscribers: tuple[Subscription, ...] = ()
         self._subscribe_lock = threading.Lock()  # subscribe() and publishing: a new view starts from a state
         self._state = LiveState.start(self.counter.keywords)  # the worker's fold of what it published
+        self._ended: PipelineEvent | None = None  # Finished or Failed, once published
         self._paused = False  # worker thread only
         self._stop = threading.Event()
         self._next_sources: queue.Queue[AudioSource] = queue.Queue()
@@ -237,11 +244,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ views (any thread)
     def subscribe(self, maxsize: int = SUBSCRIPTION_SIZE) -> Subscription:
-        """A new queue of every event from now on; one that joins late gets the state first (a Resync)."""
+        """A new queue of every event from now on; one that joins late gets the state first (a Resync),
+        and one that joins after the end gets the end too, so it never waits for it."""
         sub = Subscription(maxsize, self._unsubscribe)
         with self._subscribe_lock:
             if self._state.events:
                 sub.offer(Resync(self._state, 0), self._state)
+            if self._ended is not None:
+                sub.offer(self._ended, self._state)
             self._subscribers = (*self._subscribers, sub)
         return sub
 
@@ -350,6 +360,8 @@ class Pipeline:
     def _publish(self, ev: PipelineEvent) -> None:
         with self._subscribe_lock:
             self._state = self._state.apply(ev)
+            if isinstance(ev, TERMINAL):
+                self._ended = ev
             for sub in self._subscribers:
                 sub.offer(ev, self._state)
 
@@ -403,13 +415,15 @@ class Pipeline:
                     for ch in self.counter.finish():
                         self._emit(self._count_change(ch))
                     break
+                # Back to hearing: still paused if the user paused (the views show the state, not a guess).
+                hearing = "paused" if self._paused else "listening"
                 if isinstance(item, _Switched):
-                    self._emit(Status("listening", f"now: {item.description}"))
+                    self._emit(Status(hearing, f"now: {item.description}"))
                     continue
                 if isinstance(item, InputNotice):
                     if self.session is not None:
                         self.session.input(item.state, audio, item.missing)
-                    self._emit(Status("lost" if item.state == "lost" else "listening", item.detail))
+                    self._emit(Status("lost" if item.state == "lost" else hearing, item.detail))
                     continue
                 audio += item.size / SAMPLE_RATE
                 t0 = time.perf_counter()
