@@ -21,7 +21,7 @@ from conftest import ROOT, run_cli
 from scripted import GatedSource, ScriptedEngine, final, next_event, partial
 from test_cli import one_line_error
 
-from voicecount.events import FinalText, Ready, Status
+from voicecount.events import CountChange, FinalText, Ready, Status
 from voicecount.matcher import DEFAULT_KEYWORDS, parse_keyword
 from voicecount.run import Run
 from voicecount.web.server import WebView
@@ -130,6 +130,27 @@ def test_overlay_page_shows_counts_and_caption_as_text_on_a_transparent_backgrou
     assert alpha.getpixel((5, shot.height // 2)) == 0
     opaque = sum(alpha.histogram()[201:])
     assert 0.005 < opaque / (shot.width * shot.height) < 0.5  # the counts and the caption are drawn
+
+
+def test_a_withdrawn_hit_flashes_once_not_at_every_later_caption(served, page):
+    served.say(partial("we use AI now"), final("we use it now"))  # counted, then withdrawn before the page opened
+    next_event(served.view, lambda ev: isinstance(ev, CountChange) and ev.change.kind == "retracted")
+    page.goto(served.page("/overlay"))
+    wait_text(page, ".count", "0")
+    page.evaluate(
+        """() => { window.flashes = 0; new MutationObserver((records) => records.forEach((r, i) => {
+          const after = i + 1 < records.length ? records[i + 1].oldValue : r.target.className;
+          if (after.includes('retracted') && !(r.oldValue || '').includes('retracted')) window.flashes++;
+        })).observe(document.querySelector('.count'), {attributeFilter: ['class'], attributeOldValue: true}); }"""
+    )
+    served.say(partial("so AI again now", start=3.0))
+    wait_text(page, ".count", "1")
+    served.say(final("so I gain now", start=3.0))  # withdrawn while the page watches: one red flash
+    wait_text(page, ".count", "0")
+    for i in range(4):  # the speaker goes on: captions change the state, the count does not
+        served.say(partial(f"and then some more words {i}", start=6.0 + i))
+        wait_text(page, "#caption", f"and then some more words {i}")
+    assert page.evaluate("window.flashes") == 1  # not again at every caption, nor the old one at load
 
 
 def test_overlay_look_from_the_url_and_a_caption_that_hides_after_silence(served, page):

@@ -327,10 +327,11 @@ def _engine_loader(args, settings):
 
 
 def _recover() -> None:
+    from .console import totals
     from .session import recover_unfinished
 
     for session in recover_unfinished():
-        counts = ", ".join(f"{k}: {v}" for k, v in session.counts.items())
+        counts = totals(session.counts, ", ", ": ")
         print(
             f"voicecount: recovered session {session.id}, which ended without saving ({len(session.segments)} "
             f"segments, {counts}) — export it with: voicecount export {session.id} --format md",
@@ -400,10 +401,12 @@ def cmd_listen(args) -> int:
     _recover()
     record = Record("listen", where, device)
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
+    # The window first: with no display (or no tkinter) nothing else is started, not even the web view.
+    root = None if args.no_gui else _open_window()
     web = _serve_web(run, args) if args.web else None
     try:
         # With the overlay, the window appears at once and the model loads behind it.
-        result = _listen_terminal(run) if args.no_gui else _listen_gui(_open_window(), run, settings, args)
+        result = _listen_terminal(run) if root is None else _listen_gui(root, run, settings, args)
     finally:
         if web is not None:
             web.close()
@@ -532,7 +535,7 @@ def _interruptions(items: list[dict]) -> str:
 
 def cmd_sessions(args, parser) -> int:
     from . import session as sessions
-    from .console import fmt_time
+    from .console import fmt_time, totals
 
     _recover()
     if args.action in (None, "list"):
@@ -545,7 +548,7 @@ def cmd_sessions(args, parser) -> int:
             return 0
         for s in all_:
             m = s.meta
-            counts = " ".join(f"{k}={v}" for k, v in s.counts.items())
+            counts = totals(s.counts)
             when = m.started_at.replace("T", " ")[:16]
             print(f"{m.id}  {when}  {fmt_time(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {m.source}")
         return 0
@@ -557,7 +560,7 @@ def cmd_sessions(args, parser) -> int:
         print(f"source    {m.source}" + (f" [{m.device}]" if m.device else ""))
         print(f"engine    {m.engine} {m.model}")
         print(f"duration  {fmt_time(s.duration)}, {s.word_count()} words")
-        print("counts    " + ", ".join(f"{k}: {v}" for k, v in s.counts.items()))
+        print("counts    " + totals(s.counts, ", ", ": "))
         if m.dropped_seconds:
             print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
         if m.interruptions:

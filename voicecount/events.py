@@ -131,7 +131,7 @@ class LastChange:
 
     kind: str  # "added", "confirmed", "retracted"
     keyword: str
-    provisional: bool
+    at: int  # the state version it happened at: a view marks each change once, not at every later event
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class LiveState:
             ids = pending.get(hit.keyword, frozenset())
             provisional = kind == "added" and not hit.confirmed
             pending[hit.keyword] = ids | {hit.id} if provisional else ids - {hit.id}
-            last = LastChange(kind, hit.keyword, provisional)
+            last = LastChange(kind, hit.keyword, n)
             return replace(self, counts=dict(ev.counts), pending=pending, last=last, events=n)
         if isinstance(ev, KeywordsChanged):
             names = tuple(k.name for k in ev.keywords)

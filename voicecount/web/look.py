@@ -27,9 +27,9 @@ def _number(lo: float, hi: float) -> Callable[[str], float]:
         try:
             n = float(value)
         except ValueError:
-            raise BadParameter(f"{value!r} is not a number") from None
+            raise BadParameter(f"{value!r} is not a number — give one between {lo:g} and {hi:g}") from None
         if not lo <= n <= hi:  # also refuses nan
-            raise BadParameter(f"{value!r} is not between {lo:g} and {hi:g}")
+            raise BadParameter(f"{value!r} is out of range — give a number between {lo:g} and {hi:g}")
         return n
 
     return check
@@ -37,7 +37,7 @@ def _number(lo: float, hi: float) -> Callable[[str], float]:
 
 def _colour(value: str) -> str:
     if not _COLOUR.fullmatch(value):
-        raise BadParameter(f"{value!r} is not a colour: give #rgb, #rrggbb, #rrggbbaa or a name like white")
+        raise BadParameter(f"{value!r} is not a colour — give #rgb, #rrggbb, #rrggbbaa or a name like white")
     return value
 
 
@@ -45,21 +45,23 @@ def _yes_no(value: str) -> bool:
     try:
         return _YES_NO[value.lower()]
     except KeyError:
-        raise BadParameter(f"{value!r} is not on/off") from None
+        raise BadParameter(f"{value!r} is not on/off — give on or off") from None
 
 
 def _keyword_names(value: str, known: Sequence[str]) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if not names or unknown:
-        raise BadParameter(f"{', '.join(unknown) or value!r}: not a keyword being counted ({', '.join(known)})")
+        raise BadParameter(
+            f"{', '.join(unknown) or value!r} is not a keyword being counted — give one of: {', '.join(known)}"
+        )
     return names
 
 
 def _one_keyword(value: str, known: Sequence[str]) -> str:
     names = _keyword_names(value, known)
     if len(names) != 1:
-        raise BadParameter("give one keyword")
+        raise BadParameter(f"{value!r} names {len(names)} keywords — give one")
     return names[0]
 
 
@@ -91,9 +93,9 @@ def check(page: str, query: Iterable[tuple[str, str]], keywords: Sequence[str]) 
             continue
         if name not in rules:
             allowed = ", ".join(rules) or "none but token"
-            raise BadParameter(f"unknown parameter {name!r} (this page takes: {allowed})")
+            raise BadParameter(f"unknown parameter {name!r} — this page takes: {allowed}")
         if name in look:
-            raise BadParameter(f"{name!r} given twice")
+            raise BadParameter(f"{name!r} given twice — give it once")
         try:
             look[name] = rules[name](value, keywords)
         except BadParameter as e:

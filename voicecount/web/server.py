@@ -235,8 +235,12 @@ class WebView:
     @web.middleware
     async def _guard(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         """Host, token and origin checks before any handler runs; security headers on every answer."""
-        if not self.allow_remote and _hostname(request.host or "") not in LOOPBACK_NAMES:
-            return _refuse(403, "this server answers only to localhost, 127.0.0.1 and [::1] (Host header)")
+        if not self.allow_remote and not is_loopback(_hostname(request.host or "")):
+            return _refuse(
+                403,
+                "this server answers only to loopback addresses (Host header) — open the address voicecount "
+                "printed, or start it with --allow-remote",
+            )
         if not request.path.startswith("/static/"):
             given = request.query.getall("token", [])
             if len(given) != 1 or not secrets.compare_digest(given[0].encode(), self.token.encode()):
@@ -245,11 +249,14 @@ class WebView:
             origin = request.headers.get("Origin")
             site = request.headers.get("Sec-Fetch-Site")
             if (origin is not None and origin != f"http://{request.host}") or site not in (None, "same-origin", "none"):
-                return _refuse(403, "control requests are taken from this server's own pages only")
+                return _refuse(
+                    403,
+                    "control requests are taken from this server's own pages only — use the page voicecount printed",
+                )
         try:
             response = await handler(request)
         except web.HTTPException as e:
-            return _refuse(e.status, e.reason.lower())
+            return _refuse(e.status, f"{e.reason.lower()} — open the address voicecount printed")
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -291,6 +298,6 @@ class WebView:
     async def _control(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
         if action not in ACTIONS:
-            return _refuse(404, f"no action {action!r} (there are: {', '.join(ACTIONS)})")
+            return _refuse(404, f"no action {action!r} — use one of: {', '.join(ACTIONS)}")
         getattr(self.pipeline, action)()
         return web.json_response({"queued": action}, status=202)

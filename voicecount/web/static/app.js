@@ -22,7 +22,7 @@
   const CAPTION_CHARS = 90; // the end of a long caption: the words being said now
 
   let state = null;
-  let flashed = 0; // the state version whose retraction was last flashed
+  let flashed = null; // the version of the last retraction flashed (null: no state seen yet)
   let rows = new Map();
   let rowsFor = "";
 
@@ -51,8 +51,8 @@
     if (el.textContent !== text) el.textContent = text;
     el.classList.toggle("pending", (state.pending[name] || 0) > 0);
     const last = state.last;
-    if (last && last.kind === "retracted" && last.keyword === name && state.version > flashed) {
-      flashed = state.version;
+    if (last && last.kind === "retracted" && last.keyword === name && last.at > flashed) {
+      flashed = last.at;
       el.classList.add("retracted"); // withdrawn visibly: a short red flash
       setTimeout(() => el.classList.remove("retracted"), 600);
     }
@@ -98,7 +98,9 @@
     stream.addEventListener("state", (e) => {
       setOnline(true);
       state = JSON.parse(e.data);
-      if (state.version < flashed) flashed = 0; // a new run (the server restarted): versions start again
+      const at = state.last ? state.last.at : 0;
+      // The first state, or a restarted server's (versions start again): what happened before is not news.
+      if (flashed === null || at < flashed) flashed = at;
       render();
     });
     stream.onerror = () => {
