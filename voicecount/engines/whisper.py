@@ -56,8 +56,6 @@ class WhisperOptions:
     prompt: str | None = None
     preroll: float = 0.3  # audio kept before detected speech, so first syllables are not cut
     min_context: float = 0.0  # pad each pass to at least this many seconds (30 = Whisper's own window)
-    # A run of one word said again and again ("AI AI") is cut to what the speech under it can hold.
-    loop_check: bool = True
     # Words that start this long after the last speech the VAD heard are invented (negative: off).
     tail_margin: float = 0.1
 
@@ -349,6 +347,9 @@ class WhisperEngine:
     # ------------------------------------------------------------------ protocol
     def accept(self, chunk: np.ndarray) -> list[EngineEvent]:
         audio = chunk.astype(np.float32) / 32768.0
+        # Speech windows whose audio has left the buffer are no longer asked about.
+        while self._speech and (self._speech[0] + 1) * VAD_WINDOW < self._buf_start * SAMPLE_RATE:
+            self._speech.popleft()
         self._total += chunk.size
         self._buf = np.concatenate([self._buf, audio])
         self._since_pass += chunk.size / SAMPLE_RATE
@@ -391,8 +392,7 @@ class WhisperEngine:
             # Past the last speech the VAD heard there is nothing to transcribe: such words are
             # Whisper going round again over the utterance ("AI. AI." for one "AI").
             words = [w for w in words if w.start < self._speech_end + self.options.tail_margin]
-        if self.options.loop_check:
-            words = fit_runs(words, self._speech_seconds)
+        words = fit_runs(words, self._speech_seconds)
         return self._after_committed(words)
 
     def _after_committed(self, words: list[Word]) -> list[Word]:
@@ -416,9 +416,6 @@ class WhisperEngine:
 
     def _speech_seconds(self, start: float, end: float) -> float:
         """Seconds the VAD called speech between two stream times (inside the buffer)."""
-        first = self._buf_start * SAMPLE_RATE / VAD_WINDOW - 1
-        while self._speech and self._speech[0] < first:
-            self._speech.popleft()
         w = VAD_WINDOW / SAMPLE_RATE
         return sum(w for i in self._speech if start <= (i + 0.5) * w <= end)
 
