@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import AUDIO, BENCH_MD, commit, machine, write_section  # noqa: E402
+from bench import AUDIO, BENCH_MD, commit, machine, p95, write_section  # noqa: E402
 
 MARK_BEGIN, MARK_END = "<!-- bench:web:begin -->", "<!-- bench:web:end -->"
 TALKS = ["d03_mixed__flite-slt__clean.wav", "d01_intro__flite-rms__clean.wav", "d04_fast__festival-kal__clean.wav"]
@@ -137,7 +137,7 @@ def measure_latency(engine, browser, talks: list[str]) -> dict:
         "n": len(values),
         "missed": missed,
         "median": statistics.median(values),
-        "p95": values[min(len(values) - 1, int(0.95 * len(values)))],
+        "p95": p95(values),
         "max": values[-1],
     }
 

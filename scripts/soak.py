@@ -84,6 +84,7 @@ def main() -> int:
     random.Random(0).shuffle(files)
     with tempfile.TemporaryDirectory() as home:
         os.environ["VOICECOUNT_HOME"] = home
+        from voicecount import session as sessions
         from voicecount.engines import create_engine
         from voicecount.matcher import DEFAULT_KEYWORDS
         from voicecount.pipeline import Progress
@@ -109,7 +110,7 @@ def main() -> int:
                 next_minute += 1
         result = run.wait()
         wall = time.perf_counter() - t0
-        journal_mb = (run.pipeline.session.path / "journal.jsonl").stat().st_size / 1e6
+        journal_mb = (sessions.load(result.session_id).path / "journal.jsonl").stat().st_size / 1e6
 
     after10 = [r for m, r in samples if m >= 10] or [r for _, r in samples]
     base, peak = after10[0], max(after10)

@@ -81,6 +81,8 @@ class Overlay:
         self.pipeline = run.pipeline
         self.view = run.pipeline.subscribe()
         self.keywords = list(run.keywords)
+        # Every keyword this window has known, with its aliases: a Resync carries names only.
+        self._known = {k.name: k for k in self.keywords}
         self.settings = settings or OverlaySettings()
         self.on_settings = on_settings
         self.list_devices = list_devices
@@ -260,6 +262,8 @@ class Overlay:
             if self.state.status in STATUS_COLOURS:
                 self._set_status(self.state.status, self.state.detail)
         elif isinstance(ev, (KeywordsChanged, Resync)):
+            if isinstance(ev, KeywordsChanged):
+                self._known.update((k.name, k) for k in ev.keywords)
             self._redraw()
         elif isinstance(ev, Finished):
             self.result = ev.result
@@ -274,8 +278,7 @@ class Overlay:
     def _redraw(self) -> None:
         """Everything from the state: after a keyword change, or after falling behind."""
         if [k.name for k in self.keywords] != list(self.state.keywords):
-            by_name = {k.name: k for k in self.keywords}
-            self.keywords = [by_name.get(n, Keyword(n, (n,))) for n in self.state.keywords]
+            self.keywords = [self._known.get(n, Keyword(n, (n,))) for n in self.state.keywords]
             self._build_rows()
         for name in self.count_labels:
             self.count_labels[name].configure(text=str(self.state.counts.get(name, 0)))
@@ -364,6 +367,7 @@ class Overlay:
     def set_keywords(self, keywords: Sequence[Keyword]) -> None:
         """Count these keywords from now on (applied without a restart)."""
         self.keywords = list(keywords)
+        self._known.update((k.name, k) for k in self.keywords)
         self._build_rows()
         for k in self.keywords:
             self._recolour(k.name)
