@@ -86,8 +86,8 @@ def main() -> int:
         os.environ["VOICECOUNT_HOME"] = home
         from voicecount import session as sessions
         from voicecount.engines import create_engine
+        from voicecount.events import Progress
         from voicecount.matcher import DEFAULT_KEYWORDS
-        from voicecount.pipeline import Progress
         from voicecount.run import Record, Run
 
         engine = create_engine("whisper", args.model)

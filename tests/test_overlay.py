@@ -130,9 +130,9 @@ def test_keywords_change_without_restart(tk_root, whisper_engine, shared_audio):
 
 
 def test_provisional_hits_show_in_the_pending_colour_and_retractions_flash(tk_root):
+    from voicecount.events import CountChange
     from voicecount.matcher import Hit, HitChange
     from voicecount.overlay import THEMES
-    from voicecount.pipeline import CountChange
 
     def no_model():
         raise RuntimeError("no model in this test")

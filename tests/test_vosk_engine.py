@@ -15,8 +15,8 @@ import pytest
 from voicecount.audio import SAMPLE_RATE, FileSource
 from voicecount.engines import create_engine
 from voicecount.engines.base import Final, Partial
+from voicecount.events import CountChange, FinalText
 from voicecount.matcher import Keyword, tokens
-from voicecount.pipeline import CountChange, FinalText
 from voicecount.run import Run
 
 SENTENCES = [

@@ -12,8 +12,8 @@ from voicecount.audio import SAMPLE_RATE, FileSource
 from voicecount.engines import create_engine
 from voicecount.engines.base import Final, Partial
 from voicecount.engines.whisper import cut_repeats
+from voicecount.events import CountChange, FinalText
 from voicecount.matcher import DEFAULT_KEYWORDS, Word, tokens
-from voicecount.pipeline import CountChange, FinalText
 from voicecount.run import Run
 
 # A dev talk tiny.en counts exactly (see BENCHMARKS.md for the whole set).

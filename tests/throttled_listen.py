@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 from voicecount.audio import SAMPLE_RATE, MicrophoneSource
 from voicecount.engines import create_engine
+from voicecount.events import Progress, Ready, Status
 from voicecount.matcher import DEFAULT_KEYWORDS
-from voicecount.pipeline import Progress, Ready, Status
 from voicecount.run import Record, Run
 from voicecount.session import load
 

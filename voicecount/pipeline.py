@@ -61,23 +61,6 @@ from .matcher import HitChange, Keyword, KeywordCounter
 if TYPE_CHECKING:
     from .session import SessionWriter
 
-__all__ = [  # the events are defined in events.py; importing them from here keeps working
-    "Caption",
-    "CountChange",
-    "CountResult",
-    "Failed",
-    "FinalText",
-    "Finished",
-    "KeywordsChanged",
-    "LiveState",
-    "Pipeline",
-    "PipelineEvent",
-    "Progress",
-    "Ready",
-    "Resync",
-    "Status",
-    "Subscription",
-]
 
 _END = object()
 _WAKE = object()  # put into chunk_q with a command, so a worker waiting for audio runs it at once
