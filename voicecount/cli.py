@@ -107,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-gui",
         action="store_true",
-        help="print count changes to the terminal instead of opening the always-on-top overlay window "
-        "(keys in the window: "
-        + "space pause, u undo, r reset, k keywords, m microphone, c caption, +/- size, t theme, q quit; right-click for a menu)",
+        help="print count changes to the terminal instead of opening the always-on-top overlay window (keys in the "
+        "window: space pause, u undo, r reset, k keywords, m microphone, c caption, +/- size, t theme, q quit; "
+        "right-click for a menu)",
     )
     p.add_argument("--input", metavar="FILE", help="replay a recording instead of the microphone")
     p.add_argument("--realtime", action="store_true", help="with --input: feed it at speaking pace")
