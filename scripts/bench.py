@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Benchmark the live counting path on the shared speech sets and write BENCHMARKS.md.
+"""Benchmark the counting paths on the shared speech sets and write BENCHMARKS.md.
 
-For every engine × model configuration (each in its own process, so peak RSS is
-its own) it runs the exact pipeline `voicecount count` runs — file source at
-full speed, streaming engine, matcher — over ../shared/audio/dev (keyword talks)
+For every engine × model configuration and decoding path (each in its own process,
+so peak RSS is its own) it runs the exact pipeline `voicecount` runs — file source at
+full speed, engine, matcher: the live path as `listen` and `count --live` (a pass
+every 0.5 s), the recording path as `count` (each utterance once) — over ../shared/audio/dev (keyword talks)
 and ../shared/audio/real (real speech without the keyword: every hit is a false
 alarm), scores the hits with ../shared/audio/score_hits.py, and records:
 precision, recall, F1, false alarms per hour on real speech, latency from the
@@ -13,6 +14,7 @@ includes decode time), real-time factor, and peak RSS.
     python scripts/bench.py                               # default engine and model
     python scripts/bench.py --config whisper:tiny.en --config whisper:base
     python scripts/bench.py --limit 4 --no-write          # a quick look, nothing written
+    python scripts/bench.py --path recording               # one path only
 
 Not a test: numbers depend on the machine. Results are appended to the history
 in BENCHMARKS.md, so worse figures stay on record.
@@ -54,7 +56,14 @@ HISTORY = "## History"
 
 
 def run_worker(
-    config: str, sets: list[str], limit: int, threads: int, out: Path, options: dict, files_glob: str = "*"
+    config: str,
+    sets: list[str],
+    limit: int,
+    threads: int,
+    out: Path,
+    options: dict,
+    files_glob: str = "*",
+    path: str = "live",
 ) -> None:
     """Child process: load the engine once, run every file, write per-file hits and timings."""
     sys.path.insert(0, str(ROOT))
@@ -65,7 +74,7 @@ def run_worker(
 
     engine_name, _, model = config.partition(":")
     t0 = time.perf_counter()
-    base = create_engine(engine_name, model or None, threads=threads, **options)
+    base = create_engine(engine_name, model or None, recording=path == "recording", threads=threads, **options)
     load_s = time.perf_counter() - t0
     rows = []
     for set_name in sets:
@@ -83,12 +92,13 @@ def run_worker(
             hits = [{**h.as_dict(), "probability": round(h.probability, 3)} for h in result.hits if not h.retracted]
             rows.append({"set": set_name, "file": f.name, "duration": result.duration, "wall": wall, "hits": hits})
             print(
-                f"  {config} {set_name} {i}/{len(files)} {f.name}: {len(hits)} hits, RTF {wall / max(result.duration, 1e-9):.2f}",
+                f"  {config} {path} {set_name} {i}/{len(files)} {f.name}: {len(hits)} hits, RTF {wall / max(result.duration, 1e-9):.2f}",
                 file=sys.stderr,
                 flush=True,
             )
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out.write_text(json.dumps({"config": config, "load_s": load_s, "peak_rss_mb": peak_kb / 1024, "rows": rows}))
+    label = f"{config} {path}"
+    out.write_text(json.dumps({"config": label, "load_s": load_s, "peak_rss_mb": peak_kb / 1024, "rows": rows}))
 
 
 def score(manifest: Path, rows: list[dict], by: str | None = None) -> dict:
@@ -328,6 +338,12 @@ def main() -> int:
     ap.add_argument("--files", default="*", metavar="GLOB", help="only files whose name matches, e.g. '*noise10*'")
     ap.add_argument("--threads", type=int, default=0, help="engine threads (0: all cores)")
     ap.add_argument(
+        "--path",
+        action="append",
+        choices=("live", "recording"),
+        help="decoding path, repeatable (default both: live as `listen` and `count --live`, recording as `count`)",
+    )
+    ap.add_argument(
         "--option",
         action="append",
         default=[],
@@ -341,7 +357,7 @@ def main() -> int:
         type=Path,
         help="also save every file's hits (time, text, word probability) as JSON, for analysis",
     )
-    ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=3, metavar=("CONFIG", "PATH", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     sets = [s for s in a.sets.split(",") if s]
     options = {}
@@ -352,7 +368,7 @@ def main() -> int:
         except ValueError:
             options[k] = v
     if a.worker:
-        run_worker(a.worker[0], sets, a.limit, a.threads, Path(a.worker[1]), options, a.files)
+        run_worker(a.worker[0], sets, a.limit, a.threads, Path(a.worker[2]), options, a.files, a.worker[1])
         return 0
     if not (AUDIO / "score_hits.py").is_file():
         print(
@@ -362,7 +378,8 @@ def main() -> int:
         )
         return 1
     results = []
-    for config in a.config or ["whisper:tiny.en"]:
+    runs = [(c, p) for c in a.config or ["whisper:tiny.en"] for p in a.path or ["live", "recording"]]
+    for config, path in runs:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
             cmd = [
@@ -370,6 +387,7 @@ def main() -> int:
                 __file__,
                 "--worker",
                 config,
+                path,
                 str(out),
                 "--sets",
                 a.sets,

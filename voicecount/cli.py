@@ -7,6 +7,7 @@ Heavy imports (numpy, engines, audio) happen inside the commands so --help stays
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
 from collections.abc import Sequence
@@ -72,27 +73,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "count",
-        help="count keywords in a recording",
-        description="Count keywords in a recording (WAV, FLAC, MP3, M4A, OGG…), through the same "
-        "streaming path as live listening. Progress goes to stderr, counts to stdout.",
+        help="count keywords in recordings: a file, folders, globs",
+        description="Count keywords in recordings (WAV, FLAC, MP3, M4A, OGG, videos with sound…). Each file\n"
+        "becomes a session. Progress goes to stderr, counts to stdout.\n\n"
+        "One file: its counts. Several files, folders (searched recursively) or globs: a table, a row\n"
+        "per file as it is done (duration, words per minute, counts) and totals. Files are counted\n"
+        "--jobs at a time; a file that cannot be read is reported and skipped (exit code 1); a file\n"
+        "already counted with the same keywords, engine, model and path is not decoded again, so an\n"
+        "interrupted batch continues where it stopped when run again.",
+        epilog="examples:\n"
+        "  voicecount count talk.mp3\n"
+        "  voicecount count talks/ --csv counts.csv          # a folder, every file in it\n"
+        "  voicecount count 'archive/**/*.mp4' --jobs 4 --jsonl counts.jsonl\n"
+        "  voicecount count archive/ --shard 2/8 --jsonl part2.jsonl   # machine 2 of 8; cat the parts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="the recording")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recordings: files, folders or quoted globs")
     _add_engine_args(p)
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="decode as live listening does (a pass every 0.5 s, partial results): slower, for measuring "
+        "the live path; default: the recording path, each utterance decoded once",
+    )
     p.add_argument(
         "--json",
         action="store_true",
-        help='print {"counts", "hits", "duration", "engine", "model"} as JSON; a hit\'s emitted_at is the '
-        "live clock (seconds of audio a microphone would have delivered) when it was first counted",
+        help='one file: print {"counts", "hits", "duration", "engine", "model"} as JSON; several: one such '
+        "object per line (JSON lines, with file, words, wpm, session). A hit's emitted_at is the clock "
+        "(seconds of audio read plus decoding time) when it was first counted: with --live the moment a "
+        "live listener would have seen it, on the recording path when its utterance was decoded",
     )
-    p.add_argument("--realtime", action="store_true", help="feed the file at speaking pace, like a microphone")
+    p.add_argument("--realtime", action="store_true", help="one file: feed it at speaking pace, like a microphone")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--export",
         metavar="FORMAT",
         choices=FORMAT_CHOICES,
-        help=f"also export the session: {', '.join(FORMAT_CHOICES)} (to -o PATH, else next to the recording)",
+        help=f"one file: also export the session: {', '.join(FORMAT_CHOICES)} (to -o PATH, else next to the recording)",
     )
     p.add_argument("-o", "--output", metavar="PATH", help="with --export: the file (or folder) to write")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        metavar="N",
+        help="files counted at once, each in its own process (default: one per two cores, within memory)",
+    )
+    p.add_argument("--csv", metavar="FILE", help="also write a row per file (counts, duration, wpm, session) as CSV")
+    p.add_argument("--jsonl", metavar="FILE", help="also write an object per file as JSON lines")
+    p.add_argument("--force", action="store_true", help="count files again even if counted before")
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="count only part K of N of the files (the same split on every machine): split an archive "
+        "across machines, then concatenate their --jsonl files",
+    )
 
     p = sub.add_parser(
         "listen",
@@ -323,7 +359,8 @@ def _engine_loader(args, settings):
     if args.threads < 0:
         raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
     print(f"voicecount: loading {settings.engine} model {settings.model or '(default)'}…", file=sys.stderr)
-    return lambda: create_engine(settings.engine, settings.model or None, threads=args.threads)
+    recording = args.command == "count" and not args.live
+    return lambda: create_engine(settings.engine, settings.model or None, recording=recording, threads=args.threads)
 
 
 def _recover() -> None:
@@ -349,6 +386,19 @@ def _check_engine_name(settings) -> None:
 # ---------------------------------------------------------------------------- commands
 
 
+def _is_batch(args) -> bool:
+    """Several files, a folder, a glob, or a batch option: the table, workers and stored results."""
+    from pathlib import Path
+
+    batch_flags = (args.jobs, args.csv, args.jsonl, args.shard, args.force)
+    return (
+        len(args.files) > 1
+        or Path(args.files[0]).is_dir()
+        or any(f for f in batch_flags)
+        or (not Path(args.files[0]).exists() and glob.has_magic(args.files[0]))
+    )
+
+
 def cmd_count(args) -> int:
     from . import console
     from .run import Record, Run, open_file
@@ -357,7 +407,9 @@ def cmd_count(args) -> int:
     _check_engine_name(settings)
     if args.output and not args.export:
         raise ConfigError("-o/--output needs --export FORMAT", "add e.g. --export md")
-    source = open_file(args.file, args.realtime)  # unreadable audio fails here, before a model loads
+    if _is_batch(args):
+        return cmd_count_many(args, settings)
+    source = open_file(args.files[0], args.realtime)  # unreadable audio fails here, before a model loads
     _recover()
     record = Record("count", str(source.path.resolve()))
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
@@ -382,6 +434,74 @@ def cmd_count(args) -> int:
         print(f"voicecount: wrote {written}", file=sys.stderr)
     console.print_count_result(result, args.json)
     return 0
+
+
+def cmd_count_many(args, settings) -> int:
+    import json
+    from pathlib import Path
+
+    from . import batch, console
+    from .audio import probe_duration
+
+    for flag, on in (("--export", args.export), ("--realtime", args.realtime)):
+        if on:
+            raise ConfigError(
+                f"{flag} works with one file",
+                "count the files, then export a session with voicecount export ID (IDs are in --csv/--jsonl)",
+            )
+    jobs = batch.default_jobs() if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs} is less than 1", "give 1 or more, or leave it out")
+    if args.threads < 0:
+        raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
+    items, problems = batch.collect(args.files)
+    if args.shard:
+        items = batch.shard(items, *batch.parse_shard(args.shard))
+    threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
+    job = batch.Job(settings.engine, settings.model or None, tuple(settings.keywords), not args.live, threads)
+    names = [k.name for k in settings.keywords]
+    table = console.BatchTable([it.name for it in items], names)
+    outputs = batch.ResultFiles(args.csv, args.jsonl, names)
+    probed = {it.path: probe_duration(it.path) or 0.0 for it in items}
+    _recover()
+    print(
+        f"voicecount: {len(items)} files, {sum(probed.values()) / 3600:.2f} h of audio; {settings.engine} "
+        f"{settings.model or '(default model)'}, {jobs} at a time × {threads} threads",
+        file=sys.stderr,
+    )
+    bar = console.BatchProgress(len(items), sum(probed.values()), show=not args.no_progress)
+    if not args.json:
+        bar.write(table.header())
+
+    def show(r) -> None:
+        outputs.add(r)
+        row = table.row(r)
+        bar.write(json.dumps(r.as_json(), ensure_ascii=False) if args.json else row)
+        if r.error:
+            bar.write(console.failed_line(r), err=True)
+
+    results = batch.count_all(job, items, jobs, args.force)
+    try:
+        for r in problems:
+            show(r)
+        for r in results:
+            show(r)
+            bar.advance(probed.get(Path(r.path)) or r.duration)
+    except KeyboardInterrupt:
+        results.close()
+        print(
+            f"\nvoicecount: interrupted after {table.done} files — run the same command again to count the rest "
+            "(files already counted are not decoded again)",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        bar.close()
+        outputs.close()
+    if not args.json:
+        print(table.total())
+    print(table.summary(), file=sys.stderr)
+    return 1 if table.failed else 0
 
 
 def cmd_listen(args) -> int:

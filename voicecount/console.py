@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .events import Caption, CountChange, CountResult, FinalText, KeywordsChanged, Progress, Ready, Resync, Status
 
 if TYPE_CHECKING:
+    from .batch import FileResult
     from .pipeline import Subscription
 
 
@@ -184,3 +186,118 @@ def print_listen_result(result: CountResult) -> None:
     )
     if result.dropped_seconds:
         print(f"voicecount: {result.dropped_seconds:.1f} s of audio dropped (the engine fell behind)", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- count, many files
+
+
+def fmt_duration(seconds: float) -> str:
+    """h:mm:ss for an archive's lengths."""
+    m, s = divmod(round(max(0.0, seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+class BatchTable:
+    """The per-file table on stdout, a row as each file is done, and the totals line at the end."""
+
+    def __init__(self, names: Sequence[str], keywords: Sequence[str]) -> None:
+        self.keywords = list(keywords)
+        self.width = min(48, max([len(n) for n in names] + [len("file"), len("total")]))
+        self.duration = 0.0
+        self.words = 0
+        self.counts = dict.fromkeys(self.keywords, 0)
+        self.done = self.failed = self.cached = 0
+
+    def _line(self, name: str, duration: str, wpm: str, counts: Sequence[str], note: str = "") -> str:
+        name = name if len(name) <= self.width else "…" + name[-(self.width - 1) :]
+        cells = "".join(f"{c:>{max(6, len(k) + 2)}}" for k, c in zip(self.keywords, counts))
+        return f"{name:<{self.width}}  {duration:>8}  {wpm:>5}{cells}  {note}".rstrip()
+
+    def header(self) -> str:
+        return self._line("file", "duration", "wpm", self.keywords)
+
+    def row(self, r: FileResult) -> str:
+        """The file's line (stdout); a file that failed is counted here and reported by ``failed_line``."""
+        if r.error:
+            self.failed += 1
+            return self._line(r.file, "-", "-", ["-"] * len(self.keywords), "failed")
+        self.done += 1
+        self.cached += r.cached
+        self.duration += r.duration
+        self.words += r.words
+        for k in self.keywords:
+            self.counts[k] += r.counts.get(k, 0)
+        counts = [str(r.counts.get(k, 0)) for k in self.keywords]
+        return self._line(r.file, fmt_duration(r.duration), f"{r.wpm:.0f}", counts, "(counted before)" * r.cached)
+
+    def total(self) -> str:
+        wpm = self.words / (self.duration / 60) if self.duration > 0 else 0.0
+        return self._line(
+            "total", fmt_duration(self.duration), f"{wpm:.0f}", [str(self.counts[k]) for k in self.keywords]
+        )
+
+    def summary(self) -> str:
+        """The closing message (stderr)."""
+        parts = [f"{self.done} files counted ({fmt_duration(self.duration)} of audio)"]
+        if self.cached:
+            parts.append(f"{self.cached} of them counted before with the same settings (--force counts again)")
+        text = "voicecount: " + "; ".join(parts)
+        if self.failed:
+            text += f"; {self.failed} failed — see the lines above, fix or remove those files and run again"
+        return text
+
+
+def failed_line(r: FileResult) -> str:
+    return f"voicecount: skipped {r.file}: {r.error}"
+
+
+class BatchProgress:
+    """One bar over the whole batch: files and hours of audio done, time left (by audio, the work's measure)."""
+
+    def __init__(self, files: int, audio_seconds: float, show: bool = True) -> None:
+        self.files, self.total = files, audio_seconds
+        self.n = 0
+        self.audio = 0.0
+        self.show = show
+        self.bar = None
+        if show and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=round(audio_seconds / 3600, 3) or None,
+                file=sys.stderr,
+                bar_format="counting: {percentage:3.0f}%|{bar}| {desc} [{elapsed}<{remaining}]",
+            )
+            self._describe()
+
+    def _describe(self) -> None:
+        assert self.bar is not None
+        self.bar.set_description_str(
+            f"{self.n}/{self.files} files, {self.audio / 3600:.2f}/{self.total / 3600:.2f} h audio", refresh=True
+        )
+
+    def write(self, line: str, err: bool = False) -> None:
+        """A table row or message without tearing the bar."""
+        stream = sys.stderr if err else sys.stdout
+        if self.bar is not None:
+            self.bar.write(line, file=stream)
+        else:
+            print(line, file=stream, flush=True)
+
+    def advance(self, audio_seconds: float) -> None:
+        self.n += 1
+        self.audio += audio_seconds
+        if self.bar is not None:
+            self.bar.update(round(self.audio / 3600, 3) - self.bar.n)
+            self._describe()
+        elif self.show:
+            print(
+                f"counting: {self.n}/{self.files} files, {self.audio / 3600:.2f}/{self.total / 3600:.2f} h audio",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -156,6 +156,13 @@ def write_json(session: Session, f: TextIO) -> None:
     f.write("\n")
 
 
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet will not run: one starting with = + - @ would be a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def write_csv(session: Session, f: TextIO) -> None:
     w = csv.writer(f, lineterminator="\n")
     w.writerow(["time", "keyword", "matched_text", "confidence", "confirmed", "start", "end", "emitted_at"])
@@ -163,8 +170,8 @@ def write_csv(session: Session, f: TextIO) -> None:
         w.writerow(
             [
                 _clock(h.start),
-                h.keyword,
-                h.text,
+                csv_cell(h.keyword),
+                csv_cell(h.text),
                 f"{h.probability:.3f}",
                 str(h.confirmed).lower(),
                 f"{h.start:.2f}",

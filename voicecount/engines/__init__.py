@@ -9,12 +9,16 @@ ENGINES = ("whisper", "vosk")
 DEFAULT_ENGINE = "whisper"
 
 
-def create_engine(name: str, model: str | None = None, **options) -> Engine:
-    """Load the named engine with a model spec (a catalogue name or a path)."""
+def create_engine(name: str, model: str | None = None, *, recording: bool = False, **options) -> Engine:
+    """Load the named engine with a model spec (a catalogue name or a path).
+
+    ``recording``: the file is there whole, nobody waits for partial results — engines
+    that stream by re-decoding (Whisper) decode each utterance once instead.
+    """
     if name == "whisper":
         from .whisper import WhisperEngine
 
-        return WhisperEngine.load(model, **options)
+        return WhisperEngine.load(model, recording=recording, **options)
     if name == "vosk":
         from .vosk import VoskEngine
 

@@ -14,6 +14,10 @@ How it streams:
   the buffer starts afresh. A buffer that grows past ``max_buffer`` seconds
   without a pause is cut after its last final word, so memory and decode time
   stay bounded.
+- The recording path (``recording=True``, the default of ``count`` for files) skips the
+  partial passes: each utterance is decoded once, with the beam, when the VAD ends it
+  (and every ``max_buffer`` seconds of speech without a pause). Nobody is waiting for
+  a partial, so the passes that only buy latency are not made.
 - Short inputs make Whisper go round again ("AI. AI. AI." for one "AI"). Before
   anyone sees a pass: copies squeezed into no time are cut (``cut_repeats``),
   words placed after the last speech the VAD heard are dropped, and a run of one
@@ -303,6 +307,7 @@ class WhisperEngine:
         model: str | None = None,
         threads: int = 0,
         compute_type: str = "int8",
+        recording: bool = False,
         **opts: Any,
     ) -> WhisperEngine:
         path, display = resolve_whisper_model(model)
@@ -324,6 +329,9 @@ class WhisperEngine:
                 "the folder is damaged or not a CTranslate2 Whisper model; reinstall or convert it again",
             ) from None
         known = {k: v for k, v in opts.items() if k in WhisperOptions.__dataclass_fields__}
+        if recording:
+            # A pass only when the buffer is full: the end of an utterance decodes it anyway.
+            known.setdefault("step", known.get("max_buffer", WhisperOptions.max_buffer))
         return cls(fw, display, WhisperOptions(**known))
 
     def fresh(self) -> WhisperEngine:

@@ -1,0 +1,225 @@
+"""Counting an archive: many files, folders, worker processes, stored results, shards — real model, real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+
+from voicecount import batch
+from voicecount.matcher import DEFAULT_KEYWORDS
+
+SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
+SAMPLE_AI = 4
+
+
+@pytest.fixture(scope="module")
+def talks(tmp_path_factory, speak):
+    """A folder of three short talks (nested), a corrupt file, a file with no sound and a note that is no audio."""
+    root = tmp_path_factory.mktemp("archive")
+    (root / "day2").mkdir()
+    shutil.copy(SAMPLE, root / "keynote.wav")
+    shutil.copy(speak("Python is what we use. We moved the whole service to Python last year."), root / "python.wav")
+    shutil.copy(speak("We talked about the weather and the trains today."), root / "day2" / "weather.wav")
+    (root / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + os.urandom(400))
+    (root / "empty.mp3").write_bytes(b"")
+    (root / "notes.txt").write_text("not audio, not looked at")
+    return root
+
+
+def jsonl(path: Path) -> dict[str, dict]:
+    return {r["file"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def test_a_folder_with_bad_files_counts_the_good_ones_and_says_which_failed(talks, tmp_path):
+    out_csv, out_jsonl = tmp_path / "counts.csv", tmp_path / "counts.jsonl"
+    proc = run_cli(
+        "count", str(talks), "-k", "AI", "-k", "Python", "--jobs", "2", "--csv", str(out_csv),
+        "--jsonl", str(out_jsonl), "--no-progress",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # some failed: the exit code says so
+    assert "Traceback" not in proc.stderr
+    skipped = [ln for ln in proc.stderr.splitlines() if ln.startswith("voicecount: skipped")]
+    assert sorted(ln.removeprefix("voicecount: skipped ").split(":")[0] for ln in skipped) == [
+        "broken.wav",
+        "empty.mp3",
+    ]
+    assert all(" — " in ln for ln in skipped), skipped  # each says how to fix it
+    assert "notes.txt" not in proc.stdout + proc.stderr  # not a media file: not looked at
+
+    rows = jsonl(out_jsonl)
+    assert set(rows) == {"keynote.wav", "python.wav", "day2/weather.wav", "broken.wav", "empty.mp3"}
+    assert rows["keynote.wav"]["counts"] == {"AI": SAMPLE_AI, "Python": 0}
+    assert rows["python.wav"]["counts"] == {"AI": 0, "Python": 2}
+    assert rows["day2/weather.wav"]["counts"] == {"AI": 0, "Python": 0}
+    for name in ("keynote.wav", "python.wav", "day2/weather.wav"):
+        r = rows[name]
+        assert r["error"] == "" and r["decoding"] == "recording" and r["cached"] is False
+        assert r["duration"] > 2 and r["words"] > 5 and 60 < r["wpm"] < 300
+        assert len(r["hits"]) == sum(r["counts"].values()) and r["session"]
+    # The CSV holds the same numbers as the JSON lines.
+    with open(out_csv, newline="") as f:
+        table = {r["file"]: r for r in csv.DictReader(f)}
+    assert set(table) == set(rows)
+    for name, r in rows.items():
+        assert int(table[name]["AI"]) == r["counts"].get("AI", 0)
+        assert int(table[name]["Python"]) == r["counts"].get("Python", 0)
+        assert float(table[name]["duration"]) == r["duration"] and table[name]["session"] == r["session"]
+        assert (table[name]["error"] != "") == (name in ("broken.wav", "empty.mp3"))
+    # stdout: the table, a row per file and the totals
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:5] == ["file", "duration", "wpm", "AI", "Python"]
+    total = lines[-1].split()
+    assert total[0] == "total" and total[-2:] == [str(SAMPLE_AI), "2"]
+
+
+def test_each_file_of_a_batch_is_a_session(talks, tmp_path):
+    out = tmp_path / "c.jsonl"
+    proc = run_cli("count", str(talks / "keynote.wav"), str(talks / "python.wav"), "--jsonl", str(out), "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    for r in jsonl(out).values():
+        shown = run_cli("sessions", "show", r["session"])
+        assert shown.returncode == 0, shown.stderr
+        assert r["file"] in shown.stdout  # the session names its recording
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_rerun_resumes_an_interrupted_batch(talks, tmp_path, voicecount_home, jobs):
+    """Ctrl-C mid-archive, run again: the files already counted are not decoded again."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    for i in range(6):  # more files than workers, each long enough that some are still waiting at the interrupt
+        shutil.copy(SAMPLE, folder / f"talk{i}.wav")
+        with open(folder / f"talk{i}.wav", "ab") as f:
+            f.write(bytes([i]) * 64)  # bytes after the audio: another file's content, the same speech
+    cmd = [sys.executable, "-m", "voicecount", "count", str(folder), "--jobs", str(jobs), "--no-progress"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    header = proc.stdout.readline()
+    assert header.startswith("file"), header + proc.stderr.read() if proc.stderr else ""
+    first = proc.stdout.readline()  # a file is done
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers too
+    t0 = time.monotonic()
+    rest, err = proc.communicate(timeout=120)
+    assert time.monotonic() - t0 < 60, "workers were not stopped"
+    assert proc.returncode == 130, err
+    assert "run the same command again" in err and "Traceback" not in err
+    done = {ln.split()[0] for ln in [first, *rest.splitlines()] if ln.strip() and not ln.startswith("total")}
+    assert 1 <= len(done) < 6, done
+
+    again = run_cli("count", str(folder), "--jobs", "2", "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "recovered session" not in again.stderr  # the interrupted files' sessions were saved, not lost
+    rows = {ln.split()[0]: ln for ln in again.stdout.splitlines()[1:-1]}
+    assert len(rows) == 6
+    cached = {name for name, ln in rows.items() if "(counted before)" in ln}
+    # Every file shown as done is not decoded again (a worker may have finished one more that the
+    # interrupted run had no time to show); the files cut short are counted now.
+    assert done <= cached and len(cached) < 6, (done, cached)
+    assert f"{len(cached)} of them counted before" in again.stderr
+    assert all(f" {SAMPLE_AI}" in ln for ln in rows.values())
+
+    forced = run_cli("count", str(folder / "talk0.wav"), str(folder / "talk1.wav"), "--force", "--no-progress")
+    assert forced.returncode == 0 and "(counted before)" not in forced.stdout
+
+
+def test_a_stored_result_depends_on_the_settings(talks, tmp_path):
+    files = [str(talks / "python.wav")]
+    assert "(counted before)" not in run_cli("count", *files, "-k", "Python", "--force").stdout
+    assert "(counted before)" in run_cli("count", *files, "-k", "Python", "--jobs", "1").stdout
+    other = run_cli("count", *files, "-k", "Python", "-k", "AI", "--jobs", "1")  # other keywords
+    assert "(counted before)" not in other.stdout
+    live = run_cli("count", *files, "-k", "Python", "--live", "--jobs", "1")  # the other decoding path
+    assert "(counted before)" not in live.stdout and "Python" in live.stdout.splitlines()[0]
+
+
+def test_shards_split_an_archive_with_no_overlap_and_nothing_left_out():
+    items = [batch.Item(Path(f"/archive/{i}.wav"), f"talk-{i:04d}.wav") for i in range(500)]
+    for n in (1, 2, 3, 8):
+        parts = [batch.shard(items, k, n) for k in range(1, n + 1)]
+        names = [it.name for part in parts for it in part]
+        assert sorted(names) == sorted(it.name for it in items)  # every file once
+        assert len(names) == len(set(names))
+        assert all(len(p) > 500 / n * 0.6 for p in parts)  # and roughly even
+    # The split depends on the names, not on the order or the machine's folder.
+    moved = [batch.Item(Path(f"/mnt/other/{it.name}"), it.name) for it in reversed(items)]
+    assert {it.name for it in batch.shard(moved, 2, 3)} == {it.name for it in batch.shard(items, 2, 3)}
+
+
+def test_sharded_runs_concatenate_to_the_whole_batch(talks, tmp_path):
+    folder = tmp_path / "t"
+    shutil.copytree(talks, folder, ignore=shutil.ignore_patterns("broken.wav", "empty.mp3"))
+    parts = []
+    for k in (1, 2):
+        out = tmp_path / f"part{k}.jsonl"
+        proc = run_cli("count", str(folder), "--shard", f"{k}/2", "--jsonl", str(out), "--no-progress", "-j", "1")
+        assert proc.returncode == 0, proc.stderr
+        parts.append(set(jsonl(out)))
+    assert parts[0].isdisjoint(parts[1])
+    assert parts[0] | parts[1] == {"keynote.wav", "python.wav", "day2/weather.wav"}
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--shard", "3/2"], ["--shard", "K/N"]),
+        (["--shard", "two"], ["--shard"]),
+        (["--jobs", "0"], ["--jobs 0"]),
+        (["--export", "md"], ["--export works with one file"]),
+    ],
+)
+def test_bad_batch_options_are_one_line_with_the_fix(talks, args, fragments):
+    proc = run_cli("count", str(talks), *args)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("voicecount:")]
+    assert len(lines) == 1 and " — " in lines[0], proc.stderr
+    assert all(f in lines[0] for f in fragments), lines[0]
+
+
+def test_inputs_that_name_nothing_are_reported_and_the_rest_counted(talks, tmp_path):
+    proc = run_cli("count", str(talks / "python.wav"), str(tmp_path / "nope.wav"), str(tmp_path / "*.flac"), "-j", "1")
+    assert proc.returncode == 1
+    assert "skipped" in proc.stderr and "no such file or folder" in proc.stderr
+    assert "the pattern matches no files" in proc.stderr
+    assert "python.wav" in proc.stdout
+
+
+def test_globs_and_the_csv_keep_file_names_as_data(tmp_path, speak):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(speak("AI is here."), folder / "=HYPERLINK(1).wav")  # a name a spreadsheet would run
+    out = tmp_path / "c.csv"
+    proc = run_cli("count", str(folder / "*.wav"), "--csv", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    with open(out, newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["file"].startswith("'=") and not row["path"].startswith("'")
+
+
+def test_the_recording_path_counts_a_dev_talk_exactly(shared_audio, dev_manifest):
+    name = "d03_mixed__festival-kal__clean.wav"
+    job = batch.Job("whisper", "tiny.en", tuple(DEFAULT_KEYWORDS), recording=True)
+    r = batch.count_one(job, batch.Item(shared_audio / "dev" / name, name))
+    assert r.error == "", r.error
+    truth = dev_manifest[name]["keywords"]
+    assert r.counts == {"AI": truth}
+    assert r.duration == pytest.approx(dev_manifest[name]["duration"], abs=0.2)
+
+
+def test_default_jobs_fit_cores_and_memory():
+    assert batch.default_jobs(cpus=2, memory=16 * 2**30) == 1
+    assert batch.default_jobs(cpus=16, memory=64 * 2**30) == 8
+    assert batch.default_jobs(cpus=64, memory=2 * 2**30) == 4  # memory caps it
+    assert batch.default_jobs(cpus=1, memory=0) == 1

@@ -1,0 +1,360 @@
+"""Count an archive: many recordings, in worker processes, each result kept so a rerun resumes.
+
+Files come from paths, folders (searched recursively for audio and video containers)
+and globs. Each file is counted by the same ``Run`` as ``voicecount count`` (one session
+per file); the result is stored under the data dir keyed by the file's content and the
+settings (keywords, engine, model, decoding path), so a file counted before is not
+decoded again — an interrupted batch continues where it stopped. ``shard`` picks a
+stable subset, so several machines can split one archive without talking to each other.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import itertools
+import json
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError, ModelError, VoicecountError
+from .export import csv_cell
+from .matcher import Keyword
+from .paths import data_dir
+
+# Containers FFmpeg (PyAV) reads that hold speech: audio files and videos with a sound track.
+_MEDIA = ".wav .flac .mp3 .m4a .aac .ogg .oga .opus .wma .aif .aiff .caf .amr .webm .mp4 .m4v .mov .mkv .avi .mpg"
+MEDIA_SUFFIXES = frozenset(f"{_MEDIA} .mpeg .ts .3gp".split())
+WORKER_MEMORY = 500 * 2**20  # bytes one worker may need with the default model (RSS ~300 MB, measured)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A file to count; ``name`` is how it is shown and sharded (relative to the folder it was found in)."""
+
+    path: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every file of a batch is counted with (sent to each worker process)."""
+
+    engine: str
+    model: str | None
+    keywords: tuple[Keyword, ...]
+    recording: bool = True
+    threads: int = 0
+
+    def key(self) -> str:
+        """The settings a stored result depends on (not threads: they change speed, not words)."""
+        spec = {
+            "engine": self.engine,
+            "model": self.model or "",
+            "keywords": [asdict(k) for k in self.keywords],
+            "path": "recording" if self.recording else "live",
+        }
+        return json.dumps(spec, sort_keys=True)
+
+
+@dataclass
+class FileResult:
+    """One file's outcome: counts and times, or why it could not be counted."""
+
+    file: str
+    path: str
+    duration: float = 0.0
+    words: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    hits: list[dict] = field(default_factory=list)
+    engine: str = ""
+    model: str = ""
+    session: str = ""
+    decoding: str = ""  # "recording" or "live"
+    error: str = ""
+    cached: bool = False  # counted by an earlier run with the same settings
+
+    @property
+    def wpm(self) -> float:
+        return self.words / (self.duration / 60) if self.duration > 0 else 0.0
+
+    def as_json(self) -> dict:
+        """One JSON-lines record: ``count --json``'s fields plus the file, words, pace and session."""
+        d = asdict(self)
+        d["duration"] = round(self.duration, 2)
+        d["wpm"] = round(self.wpm, 1)
+        return d
+
+
+# ---------------------------------------------------------------------------- which files
+
+
+def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
+    """The files named by paths, folders and globs (each once), and an error for each input that names none."""
+    items: list[Item] = []
+    missing: list[FileResult] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, name: str) -> None:
+        real = path.resolve()
+        if real not in seen:
+            seen.add(real)
+            items.append(Item(path, name))
+
+    for raw in inputs:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES)
+            if not found:
+                kinds = ", ".join(sorted(MEDIA_SUFFIXES))
+                missing.append(FileResult(raw, raw, error=f"no audio or video files in it — voicecount reads {kinds}"))
+            for f in found:
+                add(f, f.relative_to(p).as_posix())
+        elif p.is_file():
+            add(p, raw)
+        elif glob.has_magic(raw):
+            found = sorted(Path(f) for f in glob.glob(os.path.expanduser(raw), recursive=True) if Path(f).is_file())
+            if not found:
+                fix = "check it, and quote it so the shell passes it on as it is ('talks/**/*.mp3')"
+                missing.append(FileResult(raw, raw, error=f"the pattern matches no files — {fix}"))
+            base = _fixed_part(raw)
+            for f in found:
+                add(f, f.relative_to(base).as_posix() if f.is_relative_to(base) else f.as_posix())
+        else:
+            fix = "check the path (quote names with spaces)"
+            missing.append(FileResult(raw, raw, error=f"no such file or folder — {fix}"))
+    return items, missing
+
+
+def _fixed_part(pattern: str) -> Path:
+    """The folder a glob starts from: its leading parts without wildcards (names are shown relative to it)."""
+    parts = Path(os.path.expanduser(pattern)).parts
+    fixed = list(itertools.takewhile(lambda p: not glob.has_magic(p), parts[:-1]))
+    return Path(*fixed) if fixed else Path()
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` → (K, N), 1 ≤ K ≤ N."""
+    k, sep, n = text.partition("/")
+    try:
+        shard, count = int(k), int(n)
+    except ValueError:
+        shard = count = 0
+    if not sep or not 1 <= shard <= count:
+        raise ConfigError(f"--shard {text!r} is not K/N", "give e.g. --shard 1/4 … --shard 4/4 (K from 1 to N)")
+    return shard, count
+
+
+def shard(items: Sequence[Item], k: int, n: int) -> list[Item]:
+    """The K-th of N disjoint parts, by a hash of each file's name: the same on every machine and run."""
+    return [it for it in items if int(hashlib.sha1(it.name.encode()).hexdigest(), 16) % n == k - 1]
+
+
+# ---------------------------------------------------------------------------- stored results
+
+
+def store_dir() -> Path:
+    return data_dir() / "counted"
+
+
+def content_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stored_path(path: Path, job: Job) -> Path:
+    key = hashlib.sha256(f"{content_hash(path)}\n{job.key()}".encode()).hexdigest()
+    return store_dir() / key[:2] / f"{key}.json"
+
+
+def _store(where: Path, result: FileResult) -> None:
+    where.parent.mkdir(parents=True, exist_ok=True)
+    tmp = where.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(result)), encoding="utf-8")
+    os.replace(tmp, where)  # whole or absent: a batch killed mid-write leaves no half result
+
+
+# ---------------------------------------------------------------------------- counting one file
+
+# The engine a worker process loaded, reused for every file it counts: (job, engine).
+# Process-local on purpose: each worker loads the model once, on its first file to decode.
+_loaded: list = []
+
+
+def _engine_for(job: Job):
+    from .engines import create_engine
+
+    if not _loaded or _loaded[0][0] != job:
+        _loaded[:] = [(job, create_engine(job.engine, job.model, recording=job.recording, threads=job.threads))]
+    return _loaded[0][1]
+
+
+def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
+    """Count one file (or take its stored result); a failure of the file becomes the result's ``error``.
+
+    A model that will not load is no fault of the file: that ``ModelError`` ends the batch.
+    """
+    from .run import Record, Run, open_file
+
+    out = FileResult(item.name, str(item.path))
+    try:
+        where = _stored_path(item.path, job)
+        if not force and where.is_file():
+            try:
+                stored = FileResult(**json.loads(where.read_text(encoding="utf-8")))
+                return FileResult(**{**asdict(stored), "file": item.name, "path": str(item.path), "cached": True})
+            except (ValueError, TypeError):
+                pass  # damaged: count again, and store it anew
+        source = open_file(item.path)
+        engine = _engine_for(job)
+        record = Record("count", str(item.path.resolve()))
+        run = Run(source, engine.fresh, job.keywords, record).start()
+        try:
+            result = run.wait()
+        except KeyboardInterrupt:  # (in this process: --jobs 1) keep the session of what was heard
+            run.stop()
+            raise
+    except ModelError:
+        raise
+    except VoicecountError as e:
+        out.error = str(e)
+        return out
+    except OSError as e:
+        out.error = f"cannot read it ({e.strerror or e}) — check the file's permissions"
+        return out
+    except Exception as e:  # a bug of ours on this file: report it, count the rest
+        if os.environ.get("VOICECOUNT_DEBUG"):
+            raise
+        out.error = f"unexpected error: {type(e).__name__}: {e} — rerun with VOICECOUNT_DEBUG=1 and report it"
+        return out
+    out.duration = result.duration
+    out.words = sum(len(t.words) for t in result.transcript)
+    out.counts = result.counts
+    out.hits = result.as_json()["hits"]
+    out.engine, out.model, out.session = result.engine, result.model, result.session_id
+    out.decoding = "recording" if job.recording else "live"
+    _store(where, out)
+    return out
+
+
+# ---------------------------------------------------------------------------- many files
+
+
+def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
+    """Worker processes the machine allows: one per two cores (each decodes on two threads), within memory."""
+    cpus = cpus or os.cpu_count() or 1
+    if memory is None:
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not on every platform (Windows)
+            memory = 0
+    jobs = max(1, cpus // 2)
+    if memory:
+        jobs = min(jobs, max(1, memory // WORKER_MEMORY))
+    return jobs
+
+
+def _stop_worker(signum, frame) -> None:
+    raise KeyboardInterrupt  # count_one stops its run: the session is saved, the file not stored
+
+
+def _quiet_worker() -> None:
+    # Ctrl-C goes to the whole process group: the parent decides what stops (SIGTERM), not the key.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
+
+
+def count_all(
+    job: Job, items: Iterable[Item], jobs: int = 1, force: bool = False, started: Callable[[Item], None] | None = None
+) -> Iterator[FileResult]:
+    """Count every item, ``jobs`` at a time in worker processes (1: in this process); results as they finish.
+
+    At most two files per worker are queued at once, so memory stays flat however
+    large the archive. Closing the iterator early (Ctrl-C) stops the workers; files not
+    finished are simply not stored, and the next run counts them.
+    """
+    if jobs <= 1:
+        for item in items:
+            if started:
+                started(item)
+            yield count_one(job, item, force)
+        return
+    import multiprocessing
+
+    # "spawn" everywhere: what macOS and Windows do anyway, and no copy of this process's threads.
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
+    pending: set[Future] = set()
+    todo = iter(items)
+    finished = False
+    try:
+        while True:
+            for item in todo:
+                pending.add(pool.submit(count_one, job, item, force))
+                if started:
+                    started(item)
+                if len(pending) >= 2 * jobs:
+                    break
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield f.result()
+        finished = True
+    finally:
+        if not finished:
+            # Workers would finish their files before the interpreter could exit; Python 3.11 has
+            # no public way to stop them (3.14's terminate_workers). SIGTERM makes a worker save the
+            # session of its file so far; the file is not stored, so the next run counts it again.
+            for p in list((getattr(pool, "_processes", None) or {}).values()):
+                p.terminate()
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------------- results files
+
+CSV_FIELDS = ("file", "path", "duration", "words", "wpm")  # then one column per keyword
+CSV_TAIL = ("engine", "model", "decoding", "session", "cached", "error")
+
+
+class ResultFiles:
+    """``--csv`` / ``--jsonl``: a line per file as it finishes, flushed, so an interrupted batch keeps its lines."""
+
+    def __init__(self, csv_path: str | None, jsonl_path: str | None, keywords: Sequence[str]) -> None:
+        import csv
+
+        self.keywords = list(keywords)
+        self._files = []
+        self._csv = self._jsonl = None
+        try:
+            if csv_path:
+                f = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+                self._files.append(f)
+                self._csv = csv.writer(f)
+                self._csv.writerow([csv_cell(c) for c in (*CSV_FIELDS, *self.keywords, *CSV_TAIL)])
+            if jsonl_path:
+                self._jsonl = open(jsonl_path, "w", encoding="utf-8")  # noqa: SIM115
+                self._files.append(self._jsonl)
+        except OSError as e:
+            self.close()
+            raise ConfigError(f"cannot write {e.filename}: {e.strerror}", "choose a writable path") from None
+
+    def add(self, r: FileResult) -> None:
+        d = r.as_json()
+        if self._csv is not None:
+            row = [d[k] for k in CSV_FIELDS] + [r.counts.get(k, 0) for k in self.keywords] + [d[k] for k in CSV_TAIL]
+            self._csv.writerow([csv_cell(v) for v in row])  # file names are data, never formulas
+        if self._jsonl is not None:
+            self._jsonl.write(json.dumps(d, ensure_ascii=False) + "\n")
+        for f in self._files:
+            f.flush()
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
