@@ -19,6 +19,8 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,9 +33,16 @@ from bench import AUDIO, commit, machine, write_section
 MARK_BEGIN, MARK_END = "<!-- bench:batch:begin -->", "<!-- bench:batch:end -->"
 
 
-def archive(n: int) -> list[Path]:
+def archive(n: int, tmp: Path) -> list[Path]:
+    """The dev set repeated to n files; a repeat is a copy under another name (one path is counted once)."""
     dev = sorted(p for p in (AUDIO / "dev").iterdir() if p.suffix in (".wav", ".flac"))
-    return [dev[i % len(dev)] for i in range(n)]
+    files = dev[:n]
+    for i in range(len(dev), n):
+        src = dev[i % len(dev)]
+        copy = tmp / f"repeat{i // len(dev)}-{src.name}"
+        shutil.copyfile(src, copy)
+        files.append(copy)
+    return files
 
 
 def _children(pid: int) -> list[int]:
@@ -65,6 +74,7 @@ def run(files: list[Path], jobs: int, threads: int) -> dict:
         out = Path(home) / "out.jsonl"
         cmd = [sys.executable, "-m", "voicecount", "count", *map(str, files), "--jobs", str(jobs)]
         cmd += ["--threads", str(threads), "--force", "--no-progress", "--jsonl", str(out)]
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             cmd, env={**os.environ, "VOICECOUNT_HOME": home}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -78,6 +88,8 @@ def run(files: list[Path], jobs: int, threads: int) -> dict:
                     samples.setdefault(pid, []).append((time.perf_counter() - t0, mb))
             time.sleep(0.5)
         wall = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and the workers it waited for
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         err = proc.stderr.read().decode() if proc.stderr else ""
         if proc.returncode != 0:
             raise SystemExit(f"bench_batch: the batch failed ({proc.returncode}):\n{err[-2000:]}")
@@ -85,16 +97,18 @@ def run(files: list[Path], jobs: int, threads: int) -> dict:
     audio = sum(r["duration"] for r in rows)
     workers = []
     for series in samples.values():
-        if len(series) < 8:
-            continue  # a helper process (the resource tracker), not a worker
-        quarter = series[len(series) // 4][1]
-        workers.append({"peak": max(mb for _, mb in series), "quarter": quarter, "last": series[-1][1]})
+        if max(mb for _, mb in series) < 100:
+            continue  # a helper process (multiprocessing's resource tracker), not a worker
+        # RSS a quarter, half, three quarters of the way through and at the end: flat or growing.
+        trend = [series[min(len(series) - 1, len(series) * q // 4)][1] for q in (1, 2, 3, 4)]
+        workers.append({"peak": max(mb for _, mb in series), "trend": trend})
     return {
         "jobs": jobs,
         "threads": threads,
         "files": len(rows),
         "audio_min": audio / 60,
         "wall_s": wall,
+        "cpu_s": cpu,
         "rtf": wall / audio,
         "workers": workers,
         "counts": sum(sum(r["counts"].values()) for r in rows),
@@ -112,7 +126,8 @@ def main() -> int:
     )
     ap.add_argument("--no-write", action="store_true", help="print results, leave BENCHMARKS.md alone")
     a = ap.parse_args()
-    files = archive(a.files)
+    tmp = tempfile.TemporaryDirectory()
+    files = archive(a.files, Path(tmp.name))
     results = []
     for spec in a.config or ["1:1", "2:1"]:
         jobs, threads = (int(x) for x in spec.split(":"))
@@ -120,24 +135,24 @@ def main() -> int:
         r = run(files, jobs, threads)
         print(json.dumps(r), flush=True)
         results.append(r)
-    serial = next((r for r in results if r["jobs"] == 1), None)
+    tmp.cleanup()
+    cores = os.cpu_count() or 1
     lines = []
     for r in results:
-        mem = ", ".join(f"{w['quarter']:.0f}→{w['last']:.0f} MB (peak {w['peak']:.0f})" for w in r["workers"])
-        ideal = f"{serial['wall_s'] / r['jobs']:.0f} s" if serial else "–"
+        mem = "; ".join("→".join(f"{mb:.0f}" for mb in w["trend"]) + " MB" for w in r["workers"])
         lines.append(
-            f"| {r['jobs']} × {r['threads']} | {r['files']} | {r['audio_min']:.1f} min | {r['wall_s']:.0f} s | {ideal} "
-            f"| {r['rtf']:.3f} | {mem} |"
+            f"| {r['jobs']} × {r['threads']} | {r['files']} | {r['audio_min']:.1f} min | {r['wall_s']:.0f} s "
+            f"| {r['cpu_s']:.0f} s | {r['cpu_s'] / cores:.0f} s | {r['rtf']:.3f} | {mem} |"
         )
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     block = (
         f"{MARK_BEGIN}\n## Counting an archive (scripts/bench_batch.py)\n\n"
         f"Run: {stamp}, commit {commit()}; machine: {machine()}. `voicecount count` on {len(files)} files "
         "(the dev set repeated), recording path, whisper tiny.en, `--force` in a fresh data dir. "
-        "Ideal wall = the one-worker run's wall / workers. Worker RSS: a quarter of the way through → last sample.\n\n"
-        "| workers × threads | files | audio | wall | ideal wall | RTF | RSS per worker |\n|---|---|---|---|---|---|---|\n"
-        + "\n".join(lines)
-        + f"\n{MARK_END}"
+        f"CPU = user + system seconds of the command and its workers; ideal wall = CPU / {cores} cores (all "
+        "the work spread evenly). Worker RSS a quarter, half, three quarters of the way through and at the end.\n\n"
+        "| workers × threads | files | audio | wall | CPU | ideal wall | RTF | RSS per worker |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + f"\n{MARK_END}"
     )
     print(block)
     if not a.no_write:

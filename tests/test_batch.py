@@ -219,7 +219,7 @@ def test_the_recording_path_counts_a_dev_talk_exactly(shared_audio, dev_manifest
 
 
 def test_default_jobs_fit_cores_and_memory():
-    assert batch.default_jobs(cpus=2, memory=16 * 2**30) == 1
-    assert batch.default_jobs(cpus=16, memory=64 * 2**30) == 8
+    assert batch.default_jobs(cpus=2, memory=16 * 2**30) == 2
+    assert batch.default_jobs(cpus=16, memory=64 * 2**30) == 16
     assert batch.default_jobs(cpus=64, memory=2 * 2**30) == 4  # memory caps it
     assert batch.default_jobs(cpus=1, memory=0) == 1

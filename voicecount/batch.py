@@ -248,14 +248,18 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
 
 
 def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
-    """Worker processes the machine allows: one per two cores (each decodes on two threads), within memory."""
+    """Worker processes the machine allows: one per core (each decodes on one thread), within memory.
+
+    Measured on 2 cores (BENCHMARKS.md, "Counting an archive"): two workers of one thread
+    beat one worker of two threads by a third — a worker's reader and VAD take CPU of their own.
+    """
     cpus = cpus or os.cpu_count() or 1
     if memory is None:
         try:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):  # not on every platform (Windows)
             memory = 0
-    jobs = max(1, cpus // 2)
+    jobs = cpus
     if memory:
         jobs = min(jobs, max(1, memory // WORKER_MEMORY))
     return jobs

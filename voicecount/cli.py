@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-j",
         type=int,
         metavar="N",
-        help="files counted at once, each in its own process (default: one per two cores, within memory)",
+        help="files counted at once, each in its own process (default: one per core, fewer if memory is short)",
     )
     p.add_argument("--csv", metavar="FILE", help="also write a row per file (counts, duration, wpm, session) as CSV")
     p.add_argument("--jsonl", metavar="FILE", help="also write an object per file as JSON lines")
