@@ -234,7 +234,7 @@ def main() -> int:
         f"({three['min']:.2f}–{three['max']:.2f}) | {three['rtf']:.3f} |\n\n"
         f"Difference of the medians: {diff_readers:+.1f} % for the fan-out alone, {diff:+.1f} % with the "
         "web view and a headless Chromium page on the same two cores (the browser's own rendering CPU "
-        "is in that figure).\n\nMade by `python scripts/bench_web.py --talks {args.talks} "
+        f"is in that figure).\n\nMade by `python scripts/bench_web.py --talks {args.talks} "
         f"--rounds {args.rounds}`.\n{MARK_END}"
     )
     line = (
