@@ -71,10 +71,13 @@ def test_a_folder_with_bad_files_counts_the_good_ones_and_says_which_failed(talk
         table = {r["file"]: r for r in csv.DictReader(f)}
     assert set(table) == set(rows)
     for name, r in rows.items():
-        assert int(table[name]["AI"]) == r["counts"].get("AI", 0)
-        assert int(table[name]["Python"]) == r["counts"].get("Python", 0)
+        failed = name in ("broken.wav", "empty.mp3")
+        assert (table[name]["error"] != "") == failed
+        if failed:  # no counts, rather than counts of zero
+            assert table[name]["AI"] == table[name]["Python"] == "" and r["counts"] == {}
+            continue
+        assert int(table[name]["AI"]) == r["counts"]["AI"] and int(table[name]["Python"]) == r["counts"]["Python"]
         assert float(table[name]["duration"]) == r["duration"] and table[name]["session"] == r["session"]
-        assert (table[name]["error"] != "") == (name in ("broken.wav", "empty.mp3"))
     # stdout: the table, a row per file and the totals
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:5] == ["file", "duration", "wpm", "AI", "Python"]
@@ -156,6 +159,11 @@ def test_shards_split_an_archive_with_no_overlap_and_nothing_left_out():
     # The split depends on the names, not on the order or the machine's folder.
     moved = [batch.Item(Path(f"/mnt/other/{it.name}"), it.name) for it in reversed(items)]
     assert {it.name for it in batch.shard(moved, 2, 3)} == {it.name for it in batch.shard(items, 2, 3)}
+    # macOS spells "é" decomposed, Linux composed: the same file lands in the same part.
+    composed, decomposed = "caf\u00e9/talk.wav", "cafe\u0301/talk.wav"
+    for n in (2, 3, 5, 7):
+        part = [k for k in range(1, n + 1) if batch.shard([batch.Item(Path("x"), composed)], k, n)]
+        assert part == [k for k in range(1, n + 1) if batch.shard([batch.Item(Path("x"), decomposed)], k, n)]
 
 
 def test_sharded_runs_concatenate_to_the_whole_batch(talks, tmp_path):
@@ -223,3 +231,19 @@ def test_default_jobs_fit_cores_and_memory():
     assert batch.default_jobs(cpus=16, memory=64 * 2**30) == 16
     assert batch.default_jobs(cpus=64, memory=2 * 2**30) == 4  # memory caps it
     assert batch.default_jobs(cpus=1, memory=0) == 1
+
+
+def test_a_missing_model_ends_the_batch_in_one_line_before_any_worker(talks, tmp_path):
+    proc = run_cli("count", str(talks), "--model", str(tmp_path / "no-model"), "--jobs", "2")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("voicecount:")]
+    assert len(lines) == 1 and " — " in lines[0] and "no-model" in lines[0], proc.stderr
+
+
+def test_a_model_error_crosses_the_process_boundary_whole():
+    import pickle
+
+    from voicecount.errors import ModelError
+
+    e = pickle.loads(pickle.dumps(ModelError("the model is broken", "download it again")))
+    assert isinstance(e, ModelError) and (e.problem, e.fix) == ("the model is broken", "download it again")

@@ -266,3 +266,16 @@ def test_count_export_flag_writes_the_file(tmp_path):
 
     assert list(srt.parse(out.read_text()))
     assert "session" in proc.stderr and "saved" in proc.stderr
+
+
+def test_sessions_started_in_the_same_second_get_their_own_ids():
+    """Batch workers open sessions at once: IDs are a second's stamp and 16 random bits, retried on a clash."""
+    from voicecount.matcher import DEFAULT_KEYWORDS
+    from voicecount.session import SessionWriter
+
+    ids = set()
+    for _ in range(300):
+        w = SessionWriter.create("count", "x.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+        w.close({"AI": 0}, 0.0)
+        ids.add(w.meta.id)
+    assert len(ids) == 300

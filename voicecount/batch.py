@@ -16,6 +16,8 @@ import itertools
 import json
 import os
 import signal
+import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -51,10 +53,18 @@ class Job:
     threads: int = 0
 
     def key(self) -> str:
-        """The settings a stored result depends on (not threads: they change speed, not words)."""
+        """The settings a stored result depends on (not threads: they change speed, not words).
+
+        The model as the folder it resolves to, and voicecount's version: an upgrade counts again.
+        """
+        from . import __version__
+        from .models import resolve_vosk_model, resolve_whisper_model
+
+        model = resolve_vosk_model(self.model) if self.engine == "vosk" else resolve_whisper_model(self.model)[0]
         spec = {
+            "version": __version__,
             "engine": self.engine,
-            "model": self.model or "",
+            "model": str(Path(model).resolve()),
             "keywords": [asdict(k) for k in self.keywords],
             "path": "recording" if self.recording else "live",
         }
@@ -108,14 +118,19 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
     for raw in inputs:
         p = Path(raw).expanduser()
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES)
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                # "._talk.mp3": the metadata macOS leaves on shared drives, not audio
+                if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith(".")
+            )
             if not found:
                 kinds = ", ".join(sorted(MEDIA_SUFFIXES))
                 missing.append(FileResult(raw, raw, error=f"no audio or video files in it — voicecount reads {kinds}"))
             for f in found:
                 add(f, f.relative_to(p).as_posix())
         elif p.is_file():
-            add(p, raw)
+            add(p, p.as_posix())
         elif glob.has_magic(raw):
             found = sorted(Path(f) for f in glob.glob(os.path.expanduser(raw), recursive=True) if Path(f).is_file())
             if not found:
@@ -150,8 +165,15 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard(items: Sequence[Item], k: int, n: int) -> list[Item]:
-    """The K-th of N disjoint parts, by a hash of each file's name: the same on every machine and run."""
-    return [it for it in items if int(hashlib.sha1(it.name.encode()).hexdigest(), 16) % n == k - 1]
+    """The K-th of N disjoint parts, by a hash of each file's name: the same on every machine and run.
+
+    Names are compared in one Unicode form (macOS file systems give "é" decomposed, Linux composed).
+    """
+
+    def part(name: str) -> int:
+        return int(hashlib.sha1(unicodedata.normalize("NFC", name).encode()).hexdigest(), 16) % n
+
+    return [it for it in items if part(it.name) == k - 1]
 
 
 # ---------------------------------------------------------------------------- stored results
@@ -175,10 +197,23 @@ def _stored_path(path: Path, job: Job) -> Path:
 
 
 def _store(where: Path, result: FileResult) -> None:
-    where.parent.mkdir(parents=True, exist_ok=True)
-    tmp = where.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(result)), encoding="utf-8")
-    os.replace(tmp, where)  # whole or absent: a batch killed mid-write leaves no half result
+    """Keep a result for the next run; a data dir that cannot take it costs the resume, not the count."""
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = where.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(result)), encoding="utf-8")
+        os.replace(tmp, where)  # whole or absent: a batch killed mid-write leaves no half result
+    except OSError as e:
+        if not _warned:
+            _warned.append(True)
+            print(
+                f"voicecount: cannot keep results in {store_dir()} ({e.strerror}) — a rerun will count these "
+                "files again; make the data folder writable, or point VOICECOUNT_HOME somewhere writable",
+                file=sys.stderr,
+            )
+
+
+_warned: list = []  # the store's warning is said once per process
 
 
 # ---------------------------------------------------------------------------- counting one file
@@ -265,14 +300,33 @@ def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
     return jobs
 
 
+# Whether this worker process is counting a file now (process-local, like _loaded).
+_busy: list = []
+
+
 def _stop_worker(signum, frame) -> None:
-    raise KeyboardInterrupt  # count_one stops its run: the session is saved, the file not stored
+    if not _busy:
+        os._exit(0)  # idle: nothing to save, and no next file may start
+    # Once: when an idle worker exits the pool calls itself broken and sends every worker SIGTERM
+    # again, which would cut short the saving of the session.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt  # count_one stops its run (the session is saved); _count_in_worker exits
 
 
 def _quiet_worker() -> None:
     # Ctrl-C goes to the whole process group: the parent decides what stops (SIGTERM), not the key.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
+
+
+def _count_in_worker(job: Job, item: Item, force: bool) -> FileResult:
+    _busy.append(True)
+    try:
+        return count_one(job, item, force)
+    except KeyboardInterrupt:
+        os._exit(0)  # stopped: the session is saved; the pool must not hand this process another file
+    finally:
+        _busy.clear()
 
 
 def count_all(
@@ -291,34 +345,70 @@ def count_all(
             yield count_one(job, item, force)
         return
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
-    # "spawn" everywhere: what macOS and Windows do anyway, and no copy of this process's threads.
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
-    pending: set[Future] = set()
+    def new_pool() -> ProcessPoolExecutor:
+        # "spawn" everywhere: what macOS and Windows do anyway, and no copy of this process's threads.
+        return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
+
+    pool = new_pool()
+    pending: dict[Future, Item] = {}
     todo = iter(items)
     finished = False
     try:
         while True:
+            # No more files handed out than workers: a file waiting in the pool's queue cannot be
+            # taken back when the batch stops.
             for item in todo:
-                pending.add(pool.submit(count_one, job, item, force))
+                pending[pool.submit(_count_in_worker, job, item, force)] = item
                 if started:
                     started(item)
-                if len(pending) >= 2 * jobs:
+                if len(pending) >= jobs:
                     break
             if not pending:
                 break
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                yield f.result()
+                item = pending.pop(f)
+                try:
+                    yield f.result()
+                except BrokenProcessPool:
+                    # A worker died (out of memory, a crash in native code): its file and the others in
+                    # flight are reported, and the batch goes on with fresh workers.
+                    lost = [item, *pending.values()]
+                    pending.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = new_pool()
+                    for it in lost:
+                        yield FileResult(
+                            it.name,
+                            str(it.path),
+                            error="the worker counting it stopped (out of memory?) — count this file alone, "
+                            "or with fewer --jobs",
+                        )
+                    break
         finished = True
     finally:
         if not finished:
-            # Workers would finish their files before the interpreter could exit; Python 3.11 has
-            # no public way to stop them (3.14's terminate_workers). SIGTERM makes a worker save the
-            # session of its file so far; the file is not stored, so the next run counts it again.
-            for p in list((getattr(pool, "_processes", None) or {}).values()):
-                p.terminate()
+            _stop_workers(pool)
         pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop every worker now: a busy one saves its file's session first (SIGTERM), then it is killed.
+
+    Workers would finish their files before the interpreter could exit, and Python 3.11 has no
+    public way to stop them (3.14 adds terminate_workers()). A file cut short is not stored, so
+    the next run counts it again. (On Windows terminate() kills at once: the session is then
+    recovered by the next run.)
+    """
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
 
 
 # ---------------------------------------------------------------------------- results files
@@ -352,7 +442,8 @@ class ResultFiles:
     def add(self, r: FileResult) -> None:
         d = r.as_json()
         if self._csv is not None:
-            row = [d[k] for k in CSV_FIELDS] + [r.counts.get(k, 0) for k in self.keywords] + [d[k] for k in CSV_TAIL]
+            counts = [r.counts.get(k, 0) if not r.error else "" for k in self.keywords]  # failed: no counts
+            row = [d[k] for k in CSV_FIELDS] + counts + [d[k] for k in CSV_TAIL]
             self._csv.writerow([csv_cell(v) for v in row])  # file names are data, never formulas
         if self._jsonl is not None:
             self._jsonl.write(json.dumps(d, ensure_ascii=False) + "\n")

@@ -390,11 +390,11 @@ def _is_batch(args) -> bool:
     """Several files, a folder, a glob, or a batch option: the table, workers and stored results."""
     from pathlib import Path
 
-    batch_flags = (args.jobs, args.csv, args.jsonl, args.shard, args.force)
+    batch_flags = (args.jobs is not None, args.csv, args.jsonl, args.shard, args.force)
     return (
         len(args.files) > 1
         or Path(args.files[0]).is_dir()
-        or any(f for f in batch_flags)
+        or any(batch_flags)
         or (not Path(args.files[0]).exists() and glob.has_magic(args.files[0]))
     )
 
@@ -457,8 +457,10 @@ def cmd_count_many(args, settings) -> int:
     items, problems = batch.collect(args.files)
     if args.shard:
         items = batch.shard(items, *batch.parse_shard(args.shard))
+    jobs = max(1, min(jobs, len(items)))  # three files on sixteen cores: three workers, more threads each
     threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
     job = batch.Job(settings.engine, settings.model or None, tuple(settings.keywords), not args.live, threads)
+    job.key()  # a missing or broken model fails now, in one line, before any worker starts
     names = [k.name for k in settings.keywords]
     table = console.BatchTable([it.name for it in items], names)
     outputs = batch.ResultFiles(args.csv, args.jsonl, names)

@@ -11,6 +11,10 @@ class VoicecountError(Exception):
         self.problem = problem
         self.fix = fix
 
+    def __reduce__(self):
+        # Rebuilt from both parts when it crosses a process boundary (a batch worker's error).
+        return (type(self), (self.problem, self.fix))
+
 
 class AudioError(VoicecountError):
     """Audio that cannot be read or a device that cannot be opened."""

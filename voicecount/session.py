@@ -164,9 +164,16 @@ class SessionWriter:
         try:
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(root, 0o700)
-            sid = _new_id(root)
-            path = root / sid
-            path.mkdir(mode=0o700)
+            for _ in range(50):  # batch workers start sessions in the same second: try another ID
+                sid = _new_id(root)
+                path = root / sid
+                try:
+                    path.mkdir(mode=0o700)
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise FileExistsError(17, "no free session ID")
             meta = SessionMeta(
                 id=sid,
                 started_at=_now_iso(),

@@ -15,9 +15,10 @@ How it streams:
   without a pause is cut after its last final word, so memory and decode time
   stay bounded.
 - The recording path (``recording=True``, the default of ``count`` for files) skips the
-  partial passes: each utterance is decoded once, with the beam, when the VAD ends it
-  (and every ``max_buffer`` seconds of speech without a pause). Nobody is waiting for
-  a partial, so the passes that only buy latency are not made.
+  partial passes: each utterance is decoded once, with the beam, when the VAD ends it.
+  Speech that goes on for ``max_buffer`` seconds without a pause is decoded then: all
+  but its last seconds becomes final (cut at a word's end). Nobody is waiting for a
+  partial, so the passes that only buy latency are not made.
 - Short inputs make Whisper go round again ("AI. AI. AI." for one "AI"). Before
   anyone sees a pass: copies squeezed into no time are cut (``cut_repeats``),
   words placed after the last speech the VAD heard are dropped, and a run of one
@@ -42,6 +43,7 @@ from .base import EngineEvent, Final, Partial
 
 VAD_WINDOW = 512  # samples; Silero's window at 16 kHz (32 ms)
 AGREE_SLACK = 0.5  # seconds two passes may place the same word apart and still agree
+FULL_BUFFER_TAIL = 3.0  # seconds at the end of a full buffer left for the next pass (recording path)
 
 
 @dataclass
@@ -62,6 +64,9 @@ class WhisperOptions:
     min_context: float = 0.0  # pad each pass to at least this many seconds (30 = Whisper's own window)
     # Words that start this long after the last speech the VAD heard are invented (negative: off).
     tail_margin: float = 0.1
+    # The recording path: no partial passes; an utterance is decoded when it ends, or when
+    # max_buffer seconds of speech go by without a pause (then all but its last seconds is final).
+    single_pass: bool = False
 
 
 class _Vad:
@@ -330,8 +335,7 @@ class WhisperEngine:
             ) from None
         known = {k: v for k, v in opts.items() if k in WhisperOptions.__dataclass_fields__}
         if recording:
-            # A pass only when the buffer is full: the end of an utterance decodes it anyway.
-            known.setdefault("step", known.get("max_buffer", WhisperOptions.max_buffer))
+            known.setdefault("single_pass", True)
         return cls(fw, display, WhisperOptions(**known))
 
     def fresh(self) -> WhisperEngine:
@@ -382,6 +386,8 @@ class WhisperEngine:
             return []
         if self._silence_run >= opt.endpoint:
             return self._end_utterance()
+        if opt.single_pass:
+            return self._full_buffer() if self._buf.size >= opt.max_buffer * SAMPLE_RATE else []
         if self._since_pass >= opt.step:
             return self._decode_pass() + self._limit_buffer()
         return []
@@ -455,18 +461,41 @@ class WhisperEngine:
         self._since_pass = 0.0
         return events
 
+    def _full_buffer(self) -> list[EngineEvent]:
+        """Recording path, speech without a pause: decode once; all but the last seconds is final.
+
+        The buffer is then cut at the last final word's end, so no word is split; the words
+        of those last seconds are decoded again with what follows.
+        """
+        hyp = self._transcribe(self.options.beam_size)
+        edge = self._now - FULL_BUFFER_TAIL
+        done = [w for w in hyp if w.end <= edge]
+        events = self._commit(done)
+        cut = done[-1].end if done else edge
+        drop = int((cut - self._buf_start) * SAMPLE_RATE)
+        if drop > 0:
+            self._buf = self._buf[drop:]
+            self._buf_start = cut
+        self._committed = []
+        self._committed_until = max(self._committed_until, cut)
+        self._previous = []
+        return events
+
     def _limit_buffer(self) -> list[EngineEvent]:
         """Cut a long buffer after its last final word; force-final old words if nothing agreed."""
         if self._buf.size / SAMPLE_RATE <= self.options.max_buffer:
             return []
         events: list[EngineEvent] = []
+        cut = max(self._committed_until, self._buf_start)
         if not self._committed or self._committed_until - self._buf_start < 1.0:
-            # Nothing stable for a whole buffer: accept the older half of the guess as final.
+            # Nothing stable for a whole buffer: accept the older half of the guess as final, and
+            # drop that half's audio even if it held no words (speech the model cannot transcribe
+            # must not grow the buffer without end).
             cut_at = self._buf_start + self.options.max_buffer / 2
             old = [w for w in self._previous if w.end <= cut_at]
             events = self._commit(old)
             self._previous = [w for w in self._previous if w.end > cut_at]
-        cut = max(self._committed_until, self._buf_start)
+            cut = max(self._committed_until, cut_at)
         drop = int((cut - self._buf_start) * SAMPLE_RATE)
         if drop > 0:
             self._buf = self._buf[drop:]
