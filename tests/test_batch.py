@@ -247,3 +247,55 @@ def test_a_model_error_crosses_the_process_boundary_whole():
 
     e = pickle.loads(pickle.dumps(ModelError("the model is broken", "download it again")))
     assert isinstance(e, ModelError) and (e.problem, e.fix) == ("the model is broken", "download it again")
+
+
+def _rss_pages(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, voicecount_home):
+    """A worker killed mid-file (what the OOM killer does): that file is reported, the others are counted."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    for i in range(4):
+        shutil.copy(SAMPLE, folder / f"talk{i}.wav")
+        with open(folder / f"talk{i}.wav", "ab") as f:
+            f.write(bytes([i]) * 64)
+    cmd = [sys.executable, "-m", "voicecount", "count", str(folder), "--jobs", "2", "--no-progress"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().startswith("file")
+    # A worker is a child that has loaded the model (multiprocessing's resource tracker stays ~15 MB).
+    deadline = time.monotonic() + 60
+    big: list[int] = []
+    while time.monotonic() < deadline and not big:
+        big = [p for p in _children(proc.pid) if _rss_pages(p) * os.sysconf("SC_PAGE_SIZE") > 100 * 2**20]
+        time.sleep(0.05)
+    assert big, "no worker loaded the model"
+    victim = big[0]
+    os.kill(victim, signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err  # some failed
+    assert "Traceback" not in err
+    failed = [ln for ln in err.splitlines() if ln.startswith("voicecount: skipped")]
+    assert failed and all("worker counting it stopped" in ln and " — " in ln for ln in failed), err
+    rows = out.splitlines()[:-1]  # the header was read above; the totals are last
+    assert len(rows) == 4, out + err  # every file has its line: counted, or failed
+    assert sum(" failed" in ln for ln in rows) == len(failed) < 4
