@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 from .errors import ConfigError, ModelError, VoicecountError
@@ -191,8 +192,14 @@ def content_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+@cache
+def _job_key(job: Job) -> str:
+    """``job.key()`` once per process: it resolves the model folder, the same for every file."""
+    return job.key()
+
+
 def _stored_path(path: Path, job: Job) -> Path:
-    key = hashlib.sha256(f"{content_hash(path)}\n{job.key()}".encode()).hexdigest()
+    key = hashlib.sha256(f"{content_hash(path)}\n{_job_key(job)}".encode()).hexdigest()
     return store_dir() / key[:2] / f"{key}.json"
 
 

@@ -352,12 +352,16 @@ def _settings(args):
     return s
 
 
+def _check_threads(args) -> None:
+    if args.threads < 0:
+        raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
+
+
 def _engine_loader(args, settings):
     """What the run calls (on its worker thread) to load the engine; the message is printed now."""
     from .engines import create_engine
 
-    if args.threads < 0:
-        raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
+    _check_threads(args)
     print(f"voicecount: loading {settings.engine} model {settings.model or '(default)'}…", file=sys.stderr)
     recording = args.command == "count" and not args.live
     return lambda: create_engine(settings.engine, settings.model or None, recording=recording, threads=args.threads)
@@ -452,8 +456,7 @@ def cmd_count_many(args, settings) -> int:
     jobs = batch.default_jobs() if args.jobs is None else args.jobs
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs} is less than 1", "give 1 or more, or leave it out")
-    if args.threads < 0:
-        raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
+    _check_threads(args)
     items, problems = batch.collect(args.files)
     if args.shard:
         items = batch.shard(items, *batch.parse_shard(args.shard))
@@ -725,8 +728,7 @@ def cmd_summarize(args) -> int:
         raise ConfigError(f"--max-tokens {args.max_tokens} is too small", "give at least 16 (default 300)")
     if args.context < 512:
         raise ConfigError(f"--context {args.context} is too small", "give at least 512 (default 4096)")
-    if args.threads < 0:
-        raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
+    _check_threads(args)
     s = sessions.load(args.id)
     path = sm.resolve_model(args.model)
     print(f"voicecount: loading {path.name}…", file=sys.stderr)

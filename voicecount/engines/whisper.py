@@ -472,10 +472,7 @@ class WhisperEngine:
         done = [w for w in hyp if w.end <= edge]
         events = self._commit(done)
         cut = done[-1].end if done else edge
-        drop = int((cut - self._buf_start) * SAMPLE_RATE)
-        if drop > 0:
-            self._buf = self._buf[drop:]
-            self._buf_start = cut
+        self._drop_audio_before(cut)
         self._committed = []
         self._committed_until = max(self._committed_until, cut)
         self._previous = []
@@ -496,9 +493,15 @@ class WhisperEngine:
             events = self._commit(old)
             self._previous = [w for w in self._previous if w.end > cut_at]
             cut = max(self._committed_until, cut_at)
-        drop = int((cut - self._buf_start) * SAMPLE_RATE)
-        if drop > 0:
-            self._buf = self._buf[drop:]
-            self._buf_start = cut
+        if self._drop_audio_before(cut):
             self._committed = []
         return events
+
+    def _drop_audio_before(self, cut: float) -> bool:
+        """Forget the buffer's audio before stream time ``cut``; whether there was any."""
+        drop = int((cut - self._buf_start) * SAMPLE_RATE)
+        if drop <= 0:
+            return False
+        self._buf = self._buf[drop:]
+        self._buf_start = cut
+        return True
