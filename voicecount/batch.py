@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
+from . import escape
 from .errors import ConfigError, ModelError, VoicecountError
 from .export import csv_cell
 from .matcher import Keyword
@@ -453,7 +454,7 @@ class ResultFiles:
             row = [d[k] for k in CSV_FIELDS] + counts + [d[k] for k in CSV_TAIL]
             self._csv.writerow([csv_cell(v) for v in row])  # file names are data, never formulas
         if self._jsonl is not None:
-            self._jsonl.write(json.dumps(d, ensure_ascii=False) + "\n")
+            self._jsonl.write(escape.json_text(d) + "\n")
         for f in self._files:
             f.flush()
 

@@ -441,10 +441,9 @@ def cmd_count(args) -> int:
 
 
 def cmd_count_many(args, settings) -> int:
-    import json
     from pathlib import Path
 
-    from . import batch, console
+    from . import batch, console, escape
     from .audio import probe_duration
 
     for flag, on in (("--export", args.export), ("--realtime", args.realtime)):
@@ -481,7 +480,7 @@ def cmd_count_many(args, settings) -> int:
     def show(r) -> None:
         outputs.add(r)
         row = table.row(r)
-        bar.write(json.dumps(r.as_json(), ensure_ascii=False) if args.json else row)
+        bar.write(escape.json_text(r.as_json()) if args.json else row)
         if r.error:
             bar.write(console.failed_line(r), err=True)
 
@@ -661,6 +660,7 @@ def _interruptions(items: list[dict]) -> str:
 def cmd_sessions(args, parser) -> int:
     from . import session as sessions
     from .console import fmt_time, totals
+    from .escape import one_line
 
     _recover()
     if args.action in (None, "list"):
@@ -675,14 +675,16 @@ def cmd_sessions(args, parser) -> int:
             m = s.meta
             counts = totals(s.counts)
             when = m.started_at.replace("T", " ")[:16]
-            print(f"{m.id}  {when}  {fmt_time(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {m.source}")
+            print(
+                f"{m.id}  {when}  {fmt_time(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {one_line(m.source)}"
+            )
         return 0
     if args.action == "show":
         s = sessions.load(args.id)
         m = s.meta
         print(f"session   {m.id} ({m.status})")
         print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
-        print(f"source    {m.source}" + (f" [{m.device}]" if m.device else ""))
+        print(f"source    {one_line(m.source)}" + (f" [{one_line(m.device)}]" if m.device else ""))
         print(f"engine    {m.engine} {m.model}")
         print(f"duration  {fmt_time(s.duration)}, {s.word_count()} words")
         print("counts    " + totals(s.counts, ", ", ": "))

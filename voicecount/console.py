@@ -8,11 +8,11 @@ live caption. Every line the terminal shows about a run is written here, once.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .escape import json_text, one_line
 from .events import Caption, CountChange, CountResult, FinalText, KeywordsChanged, Progress, Ready, Resync, Status
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ def totals(counts: dict[str, int], sep: str = " ", eq: str = "=") -> str:
 class LogProgress:
     """Progress for a log file or pipe: a line at every quarter, no carriage returns."""
 
-    def __init__(self, total: float | None) -> None:
+    def __init__(self, total: float | None, desc: str = "counting", unit: str = "s audio") -> None:
         self.total = total
+        self.desc, self.unit = desc, unit
         self.next = 0.25
         self._counts = ""
 
@@ -41,7 +42,7 @@ class LogProgress:
         if self.total and seconds / self.total >= self.next:
             pct = min(100, int(self.next * 100))
             print(
-                f"counting: {pct}% ({seconds:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(),
+                f"{self.desc}: {pct}% ({seconds:.0f}/{self.total:.0f} {self.unit}) {self._counts}".rstrip(),
                 file=sys.stderr,
                 flush=True,
             )
@@ -53,22 +54,24 @@ class LogProgress:
     def close(self) -> None:
         if self.total and self.next <= 1.0:
             print(
-                f"counting: 100% ({self.total:.0f}/{self.total:.0f} s audio) {self._counts}".rstrip(), file=sys.stderr
+                f"{self.desc}: 100% ({self.total:.0f}/{self.total:.0f} {self.unit}) {self._counts}".rstrip(),
+                file=sys.stderr,
             )
 
 
 class BarProgress:
     """A tqdm bar on a terminal."""
 
-    def __init__(self, total: float | None) -> None:
+    def __init__(self, total: float | None, desc: str = "counting", unit: str = "s audio") -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
             total=round(total, 1) if total else None,
-            unit="s",
-            desc="counting",
+            desc=desc,
             file=sys.stderr,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]{postfix}",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} "
+            + unit
+            + " [{elapsed}<{remaining}]{postfix}",
         )
 
     def update(self, seconds: float) -> None:
@@ -81,8 +84,9 @@ class BarProgress:
         self.bar.close()
 
 
-def progress(total: float | None) -> BarProgress | LogProgress:
-    return BarProgress(total) if sys.stderr.isatty() else LogProgress(total)
+def progress(total: float | None, desc: str = "counting", unit: str = "s audio") -> BarProgress | LogProgress:
+    """A bar on a terminal, a line per quarter in a log."""
+    return BarProgress(total, desc, unit) if sys.stderr.isatty() else LogProgress(total, desc, unit)
 
 
 def _behind(ev: Resync) -> None:
@@ -118,7 +122,7 @@ def follow_count(view: Subscription, total: float | None, show_progress: bool = 
 
 def print_count_result(result: CountResult, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result.as_json(), ensure_ascii=False))
+        print(json_text(result.as_json()))
         return
     for name, n in result.counts.items():
         print(f"{name}: {n}")
@@ -138,18 +142,18 @@ def follow_listen(view: Subscription) -> None:
     last_caption = ""
     for ev in view:
         if isinstance(ev, Ready):
-            print(f"voicecount: listening to {ev.source} — Ctrl-C to stop", file=sys.stderr)
+            print(f"voicecount: listening to {one_line(ev.source)} — Ctrl-C to stop", file=sys.stderr)
         elif isinstance(ev, Caption):
             if ev.text and ev.text != last_caption:
                 last_caption = ev.text
                 if tty:
-                    print("\r\033[K… " + ev.text[-100:], end="", file=sys.stderr, flush=True)
+                    print("\r\033[K… " + one_line(ev.text)[-100:], end="", file=sys.stderr, flush=True)
                 else:
-                    print("… " + ev.text, file=sys.stderr, flush=True)
+                    print("… " + one_line(ev.text), file=sys.stderr, flush=True)
         elif isinstance(ev, FinalText):
             if tty:
                 print("\r\033[K", end="", file=sys.stderr)
-            print(f"> {ev.text}", flush=True)
+            print(f"> {one_line(ev.text)}", flush=True)
             last_caption = ""
         elif isinstance(ev, CountChange):
             h = ev.change.hit

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from . import escape
 from .errors import ConfigError
 from .matcher import Word, tokens
 from .session import Session, seconds_not_heard
@@ -79,14 +79,14 @@ def _clock(seconds: float) -> str:
 
 def write_txt(session: Session, f: TextIO) -> None:
     for c in cues(session):
-        f.write(f"[{_clock(c.start)}] {c.text}\n")
+        f.write(f"[{_clock(c.start)}] {escape.terminal(c.text)}\n")
 
 
 def write_srt(session: Session, f: TextIO) -> None:
     import srt
 
     subs = [
-        srt.Subtitle(i, timedelta(seconds=c.start), timedelta(seconds=c.end), c.text)
+        srt.Subtitle(i, timedelta(seconds=c.start), timedelta(seconds=c.end), escape.srt(c.text))
         for i, c in enumerate(cues(session), 1)
     ]
     f.write(srt.compose(subs))
@@ -105,8 +105,7 @@ def write_vtt(session: Session, f: TextIO) -> None:
 
     vtt = WebVTT()
     for c in cues(session):
-        # "-->" inside cue text would end the cue early; WebVTT has no escape for it.
-        vtt.captions.append(Caption(stamp(c.start), stamp(c.end), c.text.replace("-->", "→")))
+        vtt.captions.append(Caption(stamp(c.start), stamp(c.end), escape.vtt(c.text)))
     vtt.write(f)
 
 
@@ -152,8 +151,7 @@ def write_json(session: Session, f: TextIO) -> None:
     }
     if m.summary:
         data["summary"] = m.summary
-    json.dump(data, f, ensure_ascii=False, indent=1)
-    f.write("\n")
+    f.write(escape.json_text(data, indent=1) + "\n")
 
 
 def csv_cell(value: object) -> object:
@@ -170,8 +168,8 @@ def write_csv(session: Session, f: TextIO) -> None:
         w.writerow(
             [
                 _clock(h.start),
-                csv_cell(h.keyword),
-                csv_cell(h.text),
+                csv_cell(escape.one_line(h.keyword)),
+                csv_cell(escape.one_line(h.text)),
                 f"{h.probability:.3f}",
                 str(h.confirmed).lower(),
                 f"{h.start:.2f}",
@@ -227,8 +225,10 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None) -> None
     minutes = session.duration / 60
     words = session.word_count()
     wpm = words / minutes if minutes > 0 else 0.0
-    f.write(f"# voicecount session {m.id}\n\n")
-    f.write(f"- Started: {m.started_at}  \n- Source: {m.source}  \n- Engine: {m.engine} {m.model}  \n")
+    f.write(f"# voicecount session {_md(m.id)}\n\n")
+    f.write(
+        f"- Started: {_md(m.started_at)}  \n- Source: {_md(m.source)}  \n- Engine: {_md(m.engine)} {_md(m.model)}  \n"
+    )
     f.write(f"- Duration: {_clock(session.duration)} · {words} words · {wpm:.0f} words per minute  \n")
     notes = []
     if m.dropped_seconds:
@@ -245,12 +245,10 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None) -> None
     if plot_path is not None:
         f.write(f"![Cumulative hits over time]({plot_path.name})\n\n")
     if m.summary:
-        f.write("## Summary\n\n" + m.summary.strip() + "\n\n")
-        f.write(
-            "_Written by a local language model from the transcript; the counts above are measured, not generated._\n\n"
-        )
+        f.write("## Summary\n\n" + summary_md(m.summary) + "\n")
+        f.write("_The counts above are measured, not generated._\n\n")
     f.write("## Top words\n\n")
-    f.write(", ".join(f"{w} ({n})" for w, n in top_words(session)) or "(none)")
+    f.write(", ".join(f"{_md(w)} ({n})" for w, n in top_words(session)) or "(none)")
     f.write("\n\n## Hits\n\n")
     if session.counted:
         f.write("| time | keyword | heard | sentence |\n|---|---|---|---|\n")
@@ -266,7 +264,18 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None) -> None
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return escape.markdown(text)
+
+
+def summary_md(text: str) -> str:
+    """A saved summary as Markdown: our bullet lines kept as bullets, every word of it escaped."""
+    out = []
+    for line in text.strip().splitlines():
+        if line.startswith("- "):
+            out.append("- " + _md(line[2:]))
+        elif line.strip():
+            out.append(_md(line) + "\n")
+    return "\n".join(out) + "\n"
 
 
 WRITERS: dict[str, Callable[[Session, TextIO], None]] = {

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import os
 import secrets
 import socket
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import ConfigError
+from ..escape import json_text
 from ..events import TERMINAL, LiveState, Progress
 from ..paths import config_dir
 from . import DEFAULT_HOST, DEFAULT_PORT, look
@@ -269,7 +269,7 @@ class WebView:
         return web.FileResponse(STATIC / filename)
 
     async def _state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.state.as_json())
+        return web.json_response(self.state.as_json(), dumps=json_text)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-Sent Events: the whole state at once, then again on every change (a ping when idle)."""
@@ -283,7 +283,7 @@ class WebView:
                 state = self.state
                 if state.events != sent:
                     sent = state.events
-                    await response.write(f"event: state\ndata: {json.dumps(state.as_json())}\n\n".encode())
+                    await response.write(f"event: state\ndata: {json_text(state.as_json())}\n\n".encode())
                 if self._closing:
                     break
                 try:

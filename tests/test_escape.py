@@ -1,0 +1,128 @@
+"""What a speaker said and what a model wrote stay data in every output.
+
+Hostile transcripts and hostile summary lines go through the real writers; the
+Markdown report is rendered by two real renderers (GitHub's cmark-gfm with raw
+HTML allowed, and markdown-it with linkify) and must come out as text only.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+
+import cmarkgfm
+import pytest
+from cmarkgfm.cmark import Options
+from conftest import run_cli
+from markdown_it import MarkdownIt
+from test_summarize import make_session
+
+from voicecount import escape, export
+from voicecount import session as sessions
+
+HOSTILE = [
+    '<img src="https://evil.example/pixel.png">',
+    "<script>document.write('<img src=\"https://t.example/x\">')</script>",
+    "![pixel](https://evil.example/p.png)",
+    "[click here](javascript:alert(1))",
+    "<https://auto.example/link>",
+    "see https://evil.example/x and www.evil.example and evil.example",
+    "write to bob@evil.example",
+    "# Fake heading",
+    "1. a fake list",
+    "- another",
+    "> a quote",
+    "| a | table |",
+    "**bold** _em_ `code` ~~strike~~ $x^2$",
+    "&lt;b&gt; &amp; &#x3C;script&#x3E;",
+    "<!-- a comment --> <a href=x>y</a> <iframe src=x></iframe>",
+    "[ref]: https://evil.example/ref",
+    "back\\slash\\",
+    "[01:28] a citation that is not ours",
+]
+TAG = re.compile(r"<(?!/?(p|code)>)[^>]*>")
+
+
+def _renderers():
+    markdown_it = MarkdownIt("gfm-like", {"html": True, "linkify": True})
+    yield "cmark-gfm", lambda s: cmarkgfm.github_flavored_markdown_to_html(s, options=Options.CMARK_OPT_UNSAFE)
+    yield "markdown-it", markdown_it.render
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_markdown_escape_renders_as_exactly_the_text(text):
+    for name, render in _renderers():
+        out = render(escape.markdown(text))
+        assert not TAG.findall(out), f"{name} made markup of {text!r}: {out}"
+        shown = html.unescape(re.sub(r"</?(p|code)>", "", out)).strip()
+        assert shown == " ".join(text.split()), f"{name} changed {text!r} into {shown!r}"
+
+
+def test_terminal_text_loses_control_sequences_and_bidi_overrides():
+    said = "clear \x1b[2J\x1b]0;title\x07 bell \x07 rtl \u202eevil\u202c ok\ttab"
+    out = escape.terminal(said)
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "tab" in out and "\t" in out and "clear" in out
+
+
+def test_json_text_is_the_same_data_and_safe_in_html():
+    data = {"text": "</script><img src=x> & \u2028"}
+    out = escape.json_text(data)
+    assert "<" not in out and ">" not in out and "&" not in out and "\u2028" not in out
+    assert json.loads(out) == data
+
+
+def hostile_session():
+    talk = ". ".join(HOSTILE) + ". Then \x1b[2J a clear screen"
+    s = make_session(talk)
+    lines = "\n".join(f"- [00:01] {h}" for h in HOSTILE)
+    sessions.save_summary(s.id, f"Summary (by <b>evil</b>):\n{lines}\n# not our heading\n<img src=https://x.example/y>")
+    return sessions.load(s.id)
+
+
+def test_every_export_keeps_hostile_text_inert():
+    s = hostile_session()
+    out = {}
+    for fmt, write in export.WRITERS.items():
+        buf = io.StringIO()
+        write(s, buf)
+        out[fmt] = buf.getvalue()
+    buf = io.StringIO()
+    export.write_md(s, buf)
+    out["md"] = buf.getvalue()
+    for fmt, text in out.items():
+        assert "\x1b" not in text, fmt
+    assert "<img" not in out["srt"] and "<script" not in out["srt"] and "‹img" in out["srt"]
+    assert "<img" not in out["vtt"] and "&lt;img" in out["vtt"]
+    assert "<" not in out["json"] and json.loads(out["json"])["segments"][0]["text"].startswith("<img")
+    assert json.loads(out["json"])["summary"].startswith("Summary (by <b>evil</b>)")
+    for name, render in _renderers():
+        page = render(out["md"])
+        assert not re.search(r"<(img|script|iframe|a|b)[\s>]", page), f"{name} rendered markup from the session"
+        headings = re.findall(r"<h\d>(.*?)</h\d>", page)
+        assert headings == [
+            f"voicecount session {s.id}",
+            "Counts",
+            "Summary",
+            "Top words",
+            "Hits",
+            "Transcript",
+        ], f"{name}: {headings}"
+
+
+def test_cli_prints_hostile_text_inert(tmp_path):
+    s = hostile_session()
+    shown = run_cli("sessions", "show", s.id)
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "<img" in shown.stdout  # shown as the text it is
+    summary = run_cli("summarize", s.id)
+    assert summary.returncode == 0, summary.stderr
+    assert "\x1b" not in summary.stdout
+    report = tmp_path / "r.md"
+    assert run_cli("export", s.id, "--format", "md", "-o", str(report)).returncode == 0
+    for name, render in _renderers():
+        page = render(report.read_text())
+        assert re.findall(r'<img src="([^"]*)"', page) == ["r.png"], name  # only our plot, beside the file
+        assert not re.search(r"<(script|iframe|a)[\s>]", page), name
