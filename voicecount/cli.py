@@ -215,15 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "summarize",
-        help="summarise a session with a local language model",
-        description="Summarise a session's transcript with a local LLM (llama-cpp-python; no network). Measured "
-        "facts (counts, duration, words per minute, hit times) are printed beside the model's text, never asked "
-        "of it. Long transcripts are summarised in parts, then the parts together. The bundled model "
-        "(SmolLM2-135M) only proves the pipeline; for useful summaries pass --model with a better chat GGUF, "
-        "e.g. Qwen2.5-1.5B-Instruct Q4_K_M.",
+        help="the highlights of a session, or a local model's cited summary",
+        description="Summarise a session. Measured facts (counts, duration, words per minute, hit times) come "
+        "first, computed from the session. Then, by default, highlights: sentences of the transcript itself, "
+        "picked by keyword hits and centrality (LexRank), each with its time; no model is involved, nothing is "
+        "invented. With --model, a local LLM (llama-cpp-python; no network) writes the summary instead: every "
+        "line must cite a time of the transcript and is checked against what was said there; lines the "
+        "transcript does not support are dropped and counted. The bundled model (--model smollm2, "
+        "SmolLM2-135M) is too small to be trusted: most of its lines are dropped. Pass a better chat GGUF, e.g. "
+        "Qwen2.5-1.5B-Instruct Q4_K_M (voicecount models download qwen2.5-1.5b-instruct-q4_k_m.gguf).\n\n"
+        "  voicecount summarize last                 # highlights of the newest session\n"
+        "  voicecount summarize last --lines 5       # five of them\n"
+        "  voicecount summarize last --model qwen2.5-1.5b-instruct-q4_k_m.gguf",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("id", help="session ID, unique prefix, or 'last'")
-    p.add_argument("--model", metavar="PATH|smollm2", help="a chat model in GGUF format (default: the bundled smollm2)")
+    p.add_argument(
+        "--model",
+        metavar="PATH|NAME",
+        help="write the summary with this chat model (GGUF; 'smollm2' is the bundled one) instead of highlights",
+    )
+    p.add_argument("--lines", type=int, default=0, metavar="N", help="highlights to pick (default: by length, 3–12)")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: automatic)")
     p.add_argument("--max-tokens", type=int, default=300, metavar="N", help="length limit of the summary (default 300)")
     p.add_argument("--context", type=int, default=4096, metavar="N", help="model context in tokens (default 4096)")
@@ -722,6 +734,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_summarize(args) -> int:
+    from . import escape
     from . import session as sessions
     from . import summarize as sm
     from .console import progress
@@ -730,31 +743,37 @@ def cmd_summarize(args) -> int:
         raise ConfigError(f"--max-tokens {args.max_tokens} is too small", "give at least 16 (default 300)")
     if args.context < 512:
         raise ConfigError(f"--context {args.context} is too small", "give at least 512 (default 4096)")
+    if args.lines < 0:
+        raise ConfigError(f"--lines {args.lines} is negative", "give a number of highlights, or 0 for automatic")
     _check_threads(args)
     s = sessions.load(args.id)
-    path = sm.resolve_model(args.model)
-    print(f"voicecount: loading {path.name}…", file=sys.stderr)
-    llm = sm.load_llm(str(path), args.threads, args.context)
-    facts = sm.facts_of(s)
-    header = sm.render(facts, "", path.stem).rstrip("\n")
-    print(header, flush=True)
-    bar = None
+    if args.model is None:
+        result = sm.highlights_summary(s, args.lines or None)
+    else:
+        path = sm.resolve_model(args.model)
+        print(f"voicecount: loading {path.name}…", file=sys.stderr)
+        llm = sm.load_llm(str(path), args.threads, args.context)
+        bars = []
 
-    def on_chunk(i: int, n: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = progress(float(n))
-            print(
-                f"voicecount: the transcript is longer than the context: summarising {n} parts first", file=sys.stderr
-            )
-        bar.update(float(i))
+        def on_chunk(i: int, n: int) -> None:
+            if not bars:
+                bars.append(progress(float(n), "summarising", "parts"))
+                print(f"voicecount: the transcript is longer than the context: {n} parts first", file=sys.stderr)
+            bars[-1].update(float(i))
 
-    result = sm.summarize(s, llm, args.max_tokens, on_token=lambda t: print(t, end="", flush=True), on_chunk=on_chunk)
-    if bar is not None:
-        bar.close()
-    print(flush=True)
-    saved = f"Summary (by {path.stem}, a local language model; check it against the transcript):\n{result.text}\n"
-    sessions.save_summary(s.id, saved)
+        def on_token(n: int) -> None:
+            if len(bars) < 2:
+                if bars:
+                    bars[0].close()
+                print("voicecount: writing the summary…", file=sys.stderr)
+                bars.append(progress(float(args.max_tokens), "writing", "tokens at most"))
+            bars[-1].update(float(n))
+
+        result = sm.summarize(s, llm, args.max_tokens, model_name=path.stem, on_token=on_token, on_chunk=on_chunk)
+        for bar in bars:
+            bar.close()
+    print(escape.terminal(sm.render(sm.facts_of(s), result.text)), end="", flush=True)
+    sessions.save_summary(s.id, result.text)
     print(f"voicecount: summary saved in session {s.id} (voicecount export {s.id} --format md)", file=sys.stderr)
     return 0
 

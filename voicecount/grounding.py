@@ -1,0 +1,127 @@
+"""Citations into a transcript, and the check that a cited line says what the transcript says.
+
+Every line voicecount shows as a summary, a highlight or an answer cites the time of
+the transcript it comes from, as ``[mm:ss]`` (``[h:mm:ss]`` past an hour). A line
+is kept only when each time it cites exists in the session and the cited sentences,
+with one neighbour either side, hold enough of the line's content words; the rest
+are dropped and counted, never shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .export import STOPWORDS, Cue
+from .matcher import tokens
+
+SUPPORT_MIN = 0.5  # share of a line's content words that the cited sentences must hold
+NEIGHBOURS = 1  # sentences either side of a cited one that count as its context
+STAMP = re.compile(r"\[(\d{1,2}(?::\d{2}){1,2})\]")
+
+
+def stamp(seconds: float) -> str:
+    """The citation form of a time in the talk: 01:28, or 1:02:03 past an hour."""
+    m, s = divmod(int(max(0.0, seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def parse_stamp(text: str) -> float:
+    seconds = 0
+    for part in text.split(":"):
+        seconds = seconds * 60 + int(part)
+    return float(seconds)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One cited line: its text (citations taken out) and the times it cites."""
+
+    text: str
+    times: tuple[float, ...]
+
+    def render(self) -> str:
+        cites = " ".join(f"[{stamp(t)}]" for t in self.times)
+        return f"- {cites} {self.text}" if cites else f"- {self.text}"
+
+
+@dataclass(frozen=True)
+class Dropped:
+    line: Line
+    why: str
+
+
+@dataclass
+class Checked:
+    kept: list[Line]
+    dropped: list[Dropped]
+
+
+def parse_lines(text: str) -> list[Line]:
+    """The bullet lines of a model's answer, each with the times it cites (other lines are not points)."""
+    out = []
+    for raw in text.splitlines():
+        bullet = re.match(r"\s*(?:[-*•]|\d+[.)])\s+(.*)", raw)
+        if not bullet:
+            continue
+        line = bullet.group(1)
+        times = tuple(parse_stamp(m.group(1)) for m in STAMP.finditer(line))
+        body = " ".join(STAMP.sub(" ", line).split()).strip(" -–:")
+        if body:
+            out.append(Line(body, times))
+    return out
+
+
+def content_words(text: str) -> set[str]:
+    # Five letters stand in for a stem: "counting" and "counted" meet at "count".
+    return {t[:5] for t in tokens(text) if t not in STOPWORDS and len(t) > 1}
+
+
+def cited_cues(cues: Sequence[Cue], t: float) -> list[int]:
+    """Indexes of the sentences a citation of time ``t`` (whole seconds) points at."""
+    return [i for i, c in enumerate(cues) if c.start < t + 1.0 and c.end > t - 0.5]
+
+
+def context(line: Line, cues: Sequence[Cue]) -> str:
+    """The text a line's citations point at: the cited sentences and their neighbours."""
+    near: set[int] = set()
+    for t in line.times:
+        for i in cited_cues(cues, t):
+            near.update(range(max(0, i - NEIGHBOURS), min(len(cues), i + NEIGHBOURS + 1)))
+    return " ".join(cues[i].text for i in sorted(near))
+
+
+def support(line: Line, cues: Sequence[Cue]) -> float:
+    """Share of the line's content words found in the cited sentences and their neighbours."""
+    want = content_words(line.text)
+    if not want:
+        return 0.0
+    return len(want & content_words(context(line, cues))) / len(want)
+
+
+def new_numbers(line: Line, cues: Sequence[Cue]) -> set[str]:
+    """Numbers in the line that the cited sentences do not say (a model's favourite invention)."""
+    said = set(tokens(context(line, cues)))
+    return {t for t in tokens(line.text) if any(ch.isdigit() for ch in t) and t not in said}
+
+
+def check(lines: Sequence[Line], cues: Sequence[Cue], min_support: float = SUPPORT_MIN) -> Checked:
+    """Keep the lines the transcript supports; say why each other line was dropped."""
+    result = Checked([], [])
+    end = cues[-1].end if cues else 0.0
+    for line in lines:
+        missing = [t for t in line.times if not cited_cues(cues, t)]
+        if not line.times:
+            result.dropped.append(Dropped(line, "cites no time"))
+        elif missing:
+            where = ", ".join(stamp(t) for t in missing)
+            result.dropped.append(Dropped(line, f"cites {where}, not in the transcript (it ends at {stamp(end)})"))
+        elif support(line, cues) < min_support:
+            result.dropped.append(Dropped(line, "the cited sentences do not say this"))
+        elif numbers := new_numbers(line, cues):
+            result.dropped.append(Dropped(line, f"the cited sentences do not say {', '.join(sorted(numbers))}"))
+        else:
+            result.kept.append(line)
+    return result
