@@ -9,6 +9,7 @@ live caption. Every line the terminal shows about a run is written here, once.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,6 +19,34 @@ from .events import Caption, CountChange, CountResult, FinalText, KeywordsChange
 if TYPE_CHECKING:
     from .batch import FileResult
     from .pipeline import Subscription
+
+
+# Terminal escape sequences: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), other ESC x, and the 8-bit CSI.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]")
+
+
+def printable(text: str) -> str:
+    """Text from a transcript made safe for a terminal line: escape sequences removed, other controls and
+    invisible format characters (bidi overrides) dropped, line breaks and tabs made spaces."""
+    text = _ESCAPES.sub("", text)
+    return "".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    n = ord(ch)
+    if n < 0x10000:
+        return f"\\u{n:04x}"
+    n -= 0x10000  # beyond the BMP: a surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+
+
+def json_text(data: object) -> str:
+    """JSON that is inert anywhere: in a terminal (no raw control, C1 or bidi characters) and pasted into
+    HTML or a script (< > & and the JavaScript line separators escaped). Readable text stays as it is."""
+    text = json.dumps(data, ensure_ascii=False)
+    # Outside strings JSON is printable ASCII without < > &, so only string contents are changed,
+    # into escapes that mean the same characters.
+    return "".join(ch if ch.isprintable() and ch not in "<>&" else _json_escape(ch) for ch in text)
 
 
 def fmt_time(seconds: float) -> str:
