@@ -116,6 +116,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="vc-bench-search-"))
     os.environ["VOICECOUNT_HOME"] = str(home)
     from voicecount import search
+    from voicecount import session as sessions
 
     load = os.getloadavg()[0]
     try:
@@ -162,10 +163,14 @@ def main() -> int:
         after, found = timed(lambda: search.search("violin"), runs)
         assert search.refresh().indexed == 0
         hook, _ = timed(lambda: search.update_session(w.meta.id), 10)
+        t0 = time.perf_counter()
+        sessions.delete(w.meta.id)  # and its words purged from the index
+        deleted_ms = (time.perf_counter() - t0) * 1000
+        assert search.search("violin")[0].session != w.meta.id
         print(
             f"a new session the index has not seen: {grown[0]:.1f} ms; closed (hook indexes it): close "
             f"{closed_ms:.0f} ms, then search {ms(after)}; update_session alone {ms(hook)}; "
-            f"close() of the archive's sessions {ms(closes)}"
+            f"close() of the archive's sessions {ms(closes)}; sessions delete {deleted_ms:.0f} ms"
         )
 
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -208,6 +213,7 @@ def main() -> int:
         f"| search after it (nothing left to index) | {ms(after)} |\n"
         f"| `update_session` alone, one {a.minutes:.0f}-min session | {ms(hook)} |\n"
         f"| `close()` while writing the archive (journal end + meta + index) | {ms(closes)} |\n"
+        f"| `sessions delete` of that session: folder, index rows, FTS5 segments merged | {deleted_ms:.0f} ms |\n"
         f"| the whole command, `python -m voicecount search '\"…\"' --json` (7 runs) | {ms(cli)} |\n"
         f"| of which starting Python: `python -c pass` (7 runs) | {ms(bare)} |\n\n"
         f"Made by `python scripts/bench_search.py --sessions {a.sessions} --minutes {a.minutes:g} --runs {a.runs}`.\n"

@@ -175,6 +175,20 @@ def test_deleted_sessions_never_appear_by_command_or_by_rm(archive):
     assert search.refresh().sessions == 34
 
 
+def test_a_deleted_sessions_words_are_gone_from_the_index_file_too(archive):
+    """`sessions delete` deletes for good: not only unlisted, its words are no longer in search.sqlite."""
+    search.refresh()
+    assert b"giraffe" in search.index_path().read_bytes()
+    sessions.delete(archive["session"])
+    raw = search.index_path().read_bytes()
+    assert b"giraffe" not in raw and b"giraff" not in raw  # the text, and the stemmed term
+    w, _ = write_session(["A zanzibar quokka, once."])
+    assert b"quokka" in search.index_path().read_bytes()
+    shutil.rmtree(sessions.sessions_dir() / w.meta.id)
+    assert search.search("quokka") == []
+    assert b"quokka" not in search.index_path().read_bytes()
+
+
 def test_a_deleted_index_is_rebuilt(archive):
     assert ids(search.search(f'"{PHRASE}"')) == [archive["session"]]
     search.index_path().unlink()

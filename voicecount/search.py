@@ -211,6 +211,8 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         os.close(fd)
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
+        # A deleted session's text is overwritten in the file, not left in free pages ("delete for good").
+        db.execute("PRAGMA secure_delete = ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             db.execute("BEGIN IMMEDIATE")
@@ -313,6 +315,11 @@ def _drop(db: sqlite3.Connection, sid: str) -> None:
     db.execute("DELETE FROM indexed WHERE session = ?", (sid,))
 
 
+def _purge(db: sqlite3.Connection) -> None:
+    """After sessions were deleted: FTS5 only marks their words deleted; merging the segments removes them."""
+    db.execute("INSERT INTO cue_text (cue_text) VALUES ('optimize')")
+
+
 def _index(db: sqlite3.Connection, sid: str, stamp: str) -> None:
     """Replace one session's rows; inside the caller's write transaction. The stamp was taken before reading."""
     _drop(db, sid)
@@ -351,6 +358,8 @@ def _refresh(db: sqlite3.Connection) -> Changes:
                 _drop(db, sid)
             for sid in stale:
                 _index(db, sid, on_disk[sid])
+            if gone:
+                _purge(db)
 
         _write(db, changes)
     return Changes(len(stale), len(gone), len(on_disk))
@@ -369,7 +378,12 @@ def update_session(sid: str, timeout: float = TIMEOUT) -> None:
 
 def forget(sid: str, timeout: float = TIMEOUT) -> None:
     """Drop one session from the index (it was deleted)."""
-    _with_index(lambda db: _write(db, lambda: _drop(db, sid)), timeout)
+
+    def changes(db: sqlite3.Connection) -> None:
+        _drop(db, sid)
+        _purge(db)
+
+    _with_index(lambda db: _write(db, lambda: changes(db)), timeout)
 
 
 # ---------------------------------------------------------------------------- searching
