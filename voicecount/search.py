@@ -269,8 +269,8 @@ def _with_index(work: Callable[[sqlite3.Connection], T], timeout: float = TIMEOU
                 raise _user_error(e, path) from None
             try:
                 _discard(path)
-            except OSError as e:
-                raise _user_error(e, path) from None
+            except OSError as err:
+                raise _user_error(err, path) from None
         except OSError as e:
             raise _user_error(e, path) from None
     raise AssertionError("unreachable")
