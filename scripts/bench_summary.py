@@ -2,8 +2,9 @@
 
 Builds a real session (written by the journal writer, as a live run would) holding
 about an hour of speech — ~9,000 words at 150 words per minute, made from the
-shared dev scripts and the real/ transcripts — then times `summarize` with the
-bundled GGUF model on N threads (default 2): map-reduce chunks, rounds, seconds.
+shared dev scripts and the real/ transcripts — then times the default highlights
+and `summarize --model` with the bundled GGUF model on N threads (default 2):
+map-reduce chunks, rounds, lines kept and dropped by the check, seconds.
 
     python scripts/bench_summary.py                 # bundled SmolLM2, 2 threads
     python scripts/bench_summary.py --model X.gguf --threads 4
@@ -81,20 +82,25 @@ def main() -> int:
         from voicecount import summarize as sm
 
         session = build_session(args.words)
+        th = time.perf_counter()
+        highlights = sm.highlights_summary(session)
+        highlights_s = time.perf_counter() - th
+        print(highlights.text)
         t0 = time.perf_counter()
         llm = sm.load_llm(args.model, args.threads, args.context)
         load_s = time.perf_counter() - t0
         done = []
         t1 = time.perf_counter()
+        name = Path(str(sm.resolve_model(args.model))).stem
         result = sm.summarize(
             session,
             llm,
             args.max_tokens,
+            model_name=name,
             on_chunk=lambda i, n: (done.append(i), print(f"  chunk {i}/{n}", file=sys.stderr)),
         )
         seconds = time.perf_counter() - t1
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        name = Path(str(sm.resolve_model(args.model))).stem
         words = session.word_count()
         minutes = session.duration / 60
 
@@ -106,17 +112,21 @@ def main() -> int:
     )
     block = (
         f"{MARK_BEGIN}\n## Summary of a one-hour talk\n\nLatest run: {stamp}, commit {commit()}. Machine: {machine()}.\n\n"
-        "| model | transcript | context | chunks | reduce rounds | seconds | threads | tokens out | peak RSS |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
-        f"| {name} | {words} words ({minutes:.0f} min) | {args.context} | {result.chunks} | {result.rounds} | "
-        f"{seconds:.0f} | {args.threads} | {result.tokens_out} | {rss:.0f} MB |\n\n"
+        "| summary | transcript | context | chunks | reduce rounds | lines shown (dropped by the check) | seconds | threads | tokens out | peak RSS |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+        f"| highlights (default) | {words} words ({minutes:.0f} min) | — | — | — | {len(highlights.lines)} (0) | "
+        f"{highlights_s:.2f} | 1 | — | — |\n"
+        f"| {name} (`--model`) | {words} words ({minutes:.0f} min) | {args.context} | {result.chunks} | {result.rounds} | "
+        f"{len(result.lines)} ({len(result.dropped)}) | {seconds:.0f} | {args.threads} | {result.tokens_out} | {rss:.0f} MB |\n\n"
         "Made by `python scripts/bench_summary.py`: a real session file built from the shared scripts and "
-        "transcripts, summarised map-reduce by the local model (load time not included).\n"
+        "transcripts; highlights, then the local model's summary map-reduce with every line checked against the "
+        "transcript (load time not included; peak RSS is the process's, model included).\n"
         f"{MARK_END}"
     )
     line = (
         f"- {stamp} `{commit()}` summary {name} ({words} words, ctx {args.context}, {args.threads} threads): "
-        f"{seconds:.0f} s, {result.chunks} chunks, {result.rounds} rounds, RSS {rss:.0f} MB"
+        f"{seconds:.0f} s, {result.chunks} chunks, {result.rounds} rounds, {len(result.lines)} lines kept, "
+        f"{len(result.dropped)} dropped, RSS {rss:.0f} MB; highlights {highlights_s:.2f} s"
     )
     if not args.no_write:
         write_section(MARK_BEGIN, MARK_END, block, line)

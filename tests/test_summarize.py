@@ -3,6 +3,7 @@ checked lines through llama-cpp-python."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 
@@ -202,3 +203,18 @@ def test_cli_summarize_bad_input(tmp_path, args, fragment):
     proc = run_cli("summarize", s.id, *[a.format(notgguf=notgguf) for a in args])
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert fragment in proc.stderr and " — " in proc.stderr
+
+
+def test_cli_ask_with_a_model_answers_only_with_checked_lines():
+    s = make_session(TALK)
+    proc = run_cli("ask", s.id, "what do nurses worry about?", "--model", "smollm2", "--threads", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert any("Nurses worry" in p["text"] for p in data["passages"])
+    reply = data["answer"]
+    assert reply["label"].startswith("Answer (by SmolLM2") and len(reply["lines"]) + reply["dropped"] >= 1
+    lines = [Line(x["text"], tuple(x["times"])) for x in reply["lines"]]
+    assert check(lines, cues(sessions.load(s.id))).kept == lines
+    shown = run_cli("ask", s.id, "what do nurses worry about?", "--model", "smollm2", "--threads", "2")
+    assert shown.returncode == 0 and "Answer (by SmolLM2" in shown.stdout
+    assert "Nurses worry" in shown.stdout.split("Answer (by", 1)[0]  # the passages come first

@@ -28,6 +28,7 @@ examples:
   voicecount devices                                list microphones (for --device)
   voicecount sessions list                          every saved run, with counts
   voicecount export last --format md -o report.md   a report of the latest session
+  voicecount summarize last                         its highlights, each sentence with its time
   voicecount search '"machine learning"'            every session where the phrase was said, with times
   voicecount ask last "what about the budget?"      the passages of a session that answer a question
   voicecount config edit                            keywords, engine, model, overlay look
@@ -291,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a JSON list of passages (start, end, text, cues with times, rank, score)",
     )
     p.add_argument("-n", type=int, default=5, metavar="N", help="at most N passages (default 5)")
+    p.add_argument(
+        "--model",
+        metavar="PATH|NAME",
+        help="also write an answer from the passages with this chat model (GGUF); each line cites a time and is "
+        "checked against the transcript, unsupported lines are dropped",
+    )
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for --model (0: automatic)")
+    p.add_argument("--context", type=int, default=4096, metavar="N", help="model context in tokens (default 4096)")
 
     p = sub.add_parser(
         "models",
@@ -886,7 +895,7 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     from . import search
-    from .escape import json_text
+    from .escape import json_text, terminal
     from .escape import one_line as printable
     from .export import _clock
 
@@ -894,7 +903,9 @@ def cmd_ask(args) -> int:
         raise ConfigError(f"-n {args.n} is less than 1", "give 1 or more (default 5)")
     found = search.passages(args.id, args.question, args.n)
     if args.json:
-        print(json_text([p.as_json() for p in found]))
+        data = [p.as_json() for p in found]
+        reply = _answer(args, found) if args.model and found else None
+        print(json_text({"passages": data, "answer": _answer_json(reply)} if args.model else data))
     else:
         for p in found:
             print(f"[{_clock(p.start)} – {_clock(p.end)}]")
@@ -911,10 +922,35 @@ def cmd_ask(args) -> int:
         return 1
     print(
         f"voicecount: {_plural(len(found), 'passage')} of session {found[0].session}, best first ('>' marks the matching "
-        "sentences; quotes from the transcript, not an answer)",
+        "sentences; quotes from the transcript)",
         file=sys.stderr,
     )
+    if args.model and not args.json:
+        print(terminal(_answer(args, found).text), end="", flush=True)
     return 0
+
+
+def _answer(args, found):
+    """The --model answer from the passages found (the model is loaded only when there are some)."""
+    from . import session as sessions
+    from . import summarize as sm
+
+    if args.context < 512:
+        raise ConfigError(f"--context {args.context} is too small", "give at least 512 (default 4096)")
+    _check_threads(args)
+    path = sm.resolve_model(args.model)
+    print(f"voicecount: loading {path.name}…", file=sys.stderr)
+    llm = sm.load_llm(str(path), args.threads, args.context)
+    print("voicecount: writing the answer…", file=sys.stderr)
+    return sm.answer(sessions.load(found[0].session), llm, args.question, found, model_name=path.stem)
+
+
+def _answer_json(reply) -> dict:
+    """The --model answer for --json: its cited lines, and how many lines the check dropped."""
+    if reply is None:
+        return {"label": "", "lines": [], "dropped": 0}
+    lines = [{"times": list(line.times), "text": line.text} for line in reply.lines]
+    return {"label": reply.label, "lines": lines, "dropped": len(reply.dropped)}
 
 
 def cmd_models(args) -> int:

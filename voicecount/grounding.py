@@ -3,8 +3,10 @@
 Every line voicecount shows as a summary, a highlight or an answer cites the time of
 the transcript it comes from, as ``[mm:ss]`` (``[h:mm:ss]`` past an hour). A line
 is kept only when each time it cites exists in the session and the cited sentences,
-with one neighbour either side, hold enough of the line's content words; the rest
-are dropped and counted, never shown.
+with one neighbour either side, hold three quarters of the line's content words and
+every number it states; the rest are dropped and counted, never shown. A quarter is
+room for rewording, not for a claim: "we tested three tools" cannot grow into "and
+found a significant improvement in accuracy" (6 of 11 words said: dropped).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from .export import STOPWORDS, Cue
 from .matcher import tokens
 
-SUPPORT_MIN = 0.5  # share of a line's content words that the cited sentences must hold
+SUPPORT_MIN = 0.75  # share of a line's content words the cited sentences must hold: a quarter may be rewording
 NEIGHBOURS = 1  # sentences either side of a cited one that count as its context
 STAMP = re.compile(r"\[(\d{1,2}(?::\d{2}){1,2})\]")
 

@@ -20,7 +20,7 @@ import functools
 import importlib.util
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,11 @@ ASK_REDUCE = (
     "The text above holds points about consecutive parts of one talk, each with the time it comes from. "
     "Merge them into 3 to 5 points about the whole talk. Keep each point's time in square brackets at its "
     "start, like: - [mm:ss] what was said there."
+)
+ASK_QUESTION = (
+    "Answer this question from the transcript excerpts above, in 1 to 3 short points. Start each point with "
+    "'- ' and the time of the transcript line it comes from in square brackets, like: - [mm:ss] what was said. "
+    "Say only what the lines say. Question: {question}"
 )
 # Every answer is bullet lines citing a time that is in the text given, and nothing else:
 # no markup can come out of the model, and no citation of a moment that does not exist.
@@ -333,6 +338,29 @@ def summarize(
     result = check(parse_lines(text), sentences)
     summary.lines = result.kept
     summary.dropped += result.dropped
+    return summary
+
+
+def answer(
+    session: Session,
+    llm,
+    question: str,
+    passages: Sequence,
+    max_tokens: int = 200,
+    *,
+    model_name: str = "a local model",
+) -> Summary:
+    """A model's answer to ``question`` from the passages found for it, each line cited and checked."""
+    summary = Summary(
+        f"Answer (by {model_name}, a local language model; each line cites the transcript and was checked against it):"
+    )
+    body = "\n\n".join("\n".join(f"[{stamp(c.start)}] {c.text}" for c in p.cues) for p in passages)
+    if not body:
+        return summary
+    ask = ASK_QUESTION.format(question=" ".join(question.split()))
+    text, summary.tokens_out = _complete(llm, body, ask, max_tokens, None)
+    result = check(parse_lines(text), cues(session))
+    summary.lines, summary.dropped = result.kept, result.dropped
     return summary
 
 
