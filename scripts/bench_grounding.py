@@ -76,6 +76,7 @@ def main() -> int:
     ap.add_argument("--model-files", default="*hibari-heart__clean*", help="talks the model summarises")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2, help="counting workers")
+    ap.add_argument("--no-model", action="store_true", help="highlights only")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     points = json.loads(KEYPOINTS.read_text())
@@ -118,10 +119,10 @@ def main() -> int:
         print(f"highlights: {len(per_file)} talks, coverage {hl_found}/{hl_points}, grounded {hl_kept}/{hl_lines}")
 
         model_rows = []
-        llm = sm.load_llm(args.model, args.threads, 4096)
+        llm = None if args.no_model else sm.load_llm(args.model, args.threads, 4096)
         model_name = Path(str(sm.resolve_model(args.model))).stem
         for name, sid in sorted(ids.items()):
-            if not fnmatch.fnmatch(name, args.model_files):
+            if llm is None or not fnmatch.fnmatch(name, args.model_files):
                 continue
             s = sessions.load(sid)
             t1 = time.perf_counter()

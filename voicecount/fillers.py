@@ -4,7 +4,7 @@ the ordinary words that are fillers only sometimes.
 Whisper writes what was meant, not what was said: without help it leaves "um" and
 "uh" out, and a filler that is never transcribed can never be counted. A prompt
 that itself holds fillers (OpenAI's guidance for Whisper) makes the decoder keep
-them; it is used whenever a filler is among the keywords (`--preset fillers`).
+them; it ends the prompt whenever a filler is among the keywords (`--preset fillers`).
 
 "like", "so", "you know", "I mean", "actually", "basically", "anyway" are words
 with meanings of their own. They are never counted as keywords by this set; the
@@ -22,8 +22,10 @@ from .matcher import Keyword, Word, parse_keyword, tokens
 # The sounds a speaker makes while thinking, with the spellings Whisper uses for them.
 FILLER_SPECS = ("um=um,umm,uhm,mm", "uh=uh,uhh", "er=er,erm,err", "ah=ah,ahh", "hmm=hmm,hm,hmmm,mhm")
 FILLER_NAMES = frozenset(spec.partition("=")[0] for spec in FILLER_SPECS)
-# A disfluent sentence primes the decoder to write disfluencies (measured: BENCHMARKS.md).
-FILLER_PROMPT = "Umm, let me think like, hmm... Okay, here's what I'm, like, thinking. Uh, so, um."
+# A prompt thick with the filler spellings primes the decoder to write them. Measured on
+# the filler set's clean talks (recording path): OpenAI's example sentence ("Umm, let me
+# think like, hmm...") kept 0.43 of fillers, this one 0.66, precision 1.00 (BENCHMARKS.md).
+FILLER_PROMPT = "Um, uh, so, um, we, uh, hmm. Er, I mean, ah, um, it is, uh, like, um, hard. Uh, um."
 POSSIBLE = ("like", "so", "you know", "i mean", "actually", "basically", "anyway", "right")
 PRESETS = ("fillers",)
 

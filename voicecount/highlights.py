@@ -20,13 +20,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from .export import Cue, cues
-from .grounding import Line
+from .grounding import Line, content_words
 from .session import Session
 
 MIN_WORDS = 5  # shorter sentences ("Thank you.") are not highlights
 SIMILAR = 0.1  # LexRank's edge threshold on cosine similarity
 REPEAT = 0.5  # a candidate this similar to a pick says the same thing again
-SHARE = 0.2  # highlights per sentence of the talk
+SHARE = 0.5  # highlights per sentence: half of a short talk, up to MOST for a long one
 FEWEST, MOST = 3, 12
 PER_KEYWORD = 2  # hit sentences per keyword, at most
 
@@ -63,7 +63,9 @@ def pick(sentences: Sequence[Cue], hits: Sequence[tuple[float, str]] = (), n: in
     texts = [c.text for c in sentences]
     ranks, cosine = centrality(texts)
     n = how_many(len(sentences)) if n is None else n
-    eligible = [i for i, t in enumerate(texts) if len(t.split()) >= MIN_WORDS] or list(range(len(texts)))
+    # A highlight says something: enough words, and some that are not stop words.
+    eligible = [i for i, t in enumerate(texts) if len(t.split()) >= MIN_WORDS and content_words(t)]
+    eligible = eligible or list(range(len(texts)))
     by_rank = sorted(eligible, key=lambda i: -ranks[i])
     chosen: list[int] = []
 

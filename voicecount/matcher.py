@@ -157,10 +157,10 @@ def keyword_prompt(keywords: Sequence[Keyword]) -> str:
     from .fillers import FILLER_PROMPT, any_fillers, is_filler
 
     if any_fillers(keywords):
-        # Filler mode: a disfluent prompt keeps "um" and "uh" in the transcript; the
-        # other keywords' sentence follows it.
+        # Filler mode: the other keywords' sentence, then a disfluent one that keeps "um"
+        # and "uh" in the transcript (the end of a prompt sets the style most).
         rest = keyword_prompt([k for k in keywords if not is_filler(k)])
-        return f"{FILLER_PROMPT} {rest}".strip()
+        return f"{rest} {FILLER_PROMPT}".strip()
     phrases: dict[tuple[str, ...], str] = {}
     names: list[str] = []
     for kw in keywords:
