@@ -103,11 +103,32 @@ def score(entries: list[dict], ids: dict[str, str]) -> dict:
     }
 
 
+def dev_cost(ids_by_mode: dict[str, dict[str, str]], dev: list[dict]) -> dict[str, dict]:
+    """On the dev talks (fluent scripts, no fillers): WER against the script and fillers invented."""
+    import jiwer
+
+    from voicecount import session as sessions
+    from voicecount.coach import fillers_in
+    from voicecount.matcher import tokens
+
+    out = {}
+    for mode, ids in ids_by_mode.items():
+        refs, hyps, invented = [], [], 0
+        for e in dev:
+            words = [w for seg in sessions.load(ids[e["file"]]).segments for w in seg.words]
+            refs.append(" ".join(t for s in e["sentences"] for t in tokens(s["text"])))
+            hyps.append(" ".join(t for w in words for t in tokens(w.text)) or "-")
+            invented += sum(u.count for u in fillers_in(words))
+        out[mode] = {"wer": jiwer.wer(refs, hyps), "invented": invented, "files": len(dev)}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", type=Path, default=OUT, help=f"the filler set (default {OUT})")
     ap.add_argument("--path", choices=("recording", "live"), default="recording")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-dev", dest="dev", action="store_false", help="skip the dev talks' WER and invented fillers")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     manifest = args.set / "manifest.json"
@@ -125,6 +146,15 @@ def main() -> int:
             ids = count(files, extra, args.jobs)
             results[mode] = {**score(entries, ids), "seconds": time.perf_counter() - t0}
             print(mode, json.dumps(results[mode]), file=sys.stderr)
+        dev_ids = {}
+        if args.dev:
+            from bench import AUDIO
+
+            dev = json.loads((AUDIO / "dev" / "manifest.json").read_text())
+            for mode, extra in (("default", live), ("filler mode", [*live, "--preset", "fillers"])):
+                dev_ids[mode] = count([AUDIO / "dev" / e["file"] for e in dev], extra, args.jobs)
+            cost = dev_cost(dev_ids, dev)
+            print("dev", json.dumps(cost), file=sys.stderr)
 
     def row(mode: str) -> str:
         r = results[mode]
@@ -141,6 +171,14 @@ def main() -> int:
             parts.append(f"{name} {group['recall']:.2f}/{group['precision']:.2f}")
         return " · ".join(parts)
 
+    dev_line = ""
+    if dev_ids:
+        d, f = cost["default"], cost["filler mode"]
+        dev_line = (
+            f"On the {d['files']} dev talks (fluent scripts, none has a filler): WER {d['wer']:.3f} default, "
+            f"{f['wer']:.3f} in filler mode; fillers counted that were never said: {d['invented']} default, "
+            f"{f['invented']} in filler mode.\n\n"
+        )
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     n = len(entries)
     first = (entries[0]["voice"], entries[0]["condition"])
@@ -156,6 +194,7 @@ def main() -> int:
         f"{row('default')}\n{row('filler mode')}\n\n"
         f"Per voice and condition, recall/precision — default: {voices('default')}; filler mode: "
         f"{voices('filler mode')}.\n\n"
+        f"{dev_line}"
         "Made by `python scripts/make_fillers.py && python scripts/bench_fillers.py`. Pace error is the transcript's "
         "word count against the script's over the same time.\n"
         f"{MARK_END}"

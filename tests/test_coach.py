@@ -154,12 +154,13 @@ def filler_talk(tmp_path_factory):
 def test_filler_mode_counts_fillers_in_generated_speech(filler_talk):
     plain = run_cli("count", str(filler_talk), "-k", "AI", "--json")
     assert plain.returncode == 0, plain.stderr
+    left_out = coach.of_session(sessions.load("last"))
     filler = run_cli("count", str(filler_talk), "--preset", "fillers", "--json")
     assert filler.returncode == 0, filler.stderr
     counts = json.loads(filler.stdout)["counts"]
     assert set(counts) >= {"AI", "um", "uh", "er", "ah", "hmm"}  # the preset adds to the keywords
-    assert counts["um"] + counts["uh"] >= 4, counts  # 5 said
-    assert counts["um"] <= 3 and counts["uh"] <= 2, counts  # none invented
-    s = sessions.load("last")
-    heard = coach.of_session(s)
+    assert counts["um"] >= 2, counts  # 3 said (flite's "uh" is rarely heard at all: BENCHMARKS.md)
+    assert counts["um"] <= 3 and counts["uh"] <= 2 and counts["er"] + counts["ah"] + counts["hmm"] == 0, counts
+    heard = coach.of_session(sessions.load("last"))
     assert heard.filler_mode and heard.filler_total == sum(counts[k] for k in ("um", "uh", "er", "ah", "hmm"))
+    assert not left_out.filler_mode and left_out.filler_total < heard.filler_total  # what filler mode is for
