@@ -185,13 +185,7 @@ def load(path: Path | None = None) -> Settings:
             "foreground": str,
             "background": str,
         }
-        for key, value in ov.items():
-            if key not in types:
-                raise ConfigError(
-                    f"{path} {_line_of(text, key)}: unknown overlay setting {key!r}",
-                    f"known overlay settings: {', '.join(types)}",
-                )
-            _check_type(path, text, key, value, types[key])
+        _check_table(path, text, "overlay", ov, types)
         s.overlay = replace(s.overlay, **ov)
         if s.overlay.theme not in THEMES:
             raise ConfigError(
@@ -211,15 +205,19 @@ def load(path: Path | None = None) -> Settings:
     return s
 
 
-def _coach_from(path: Path, text: str, table: dict) -> CoachSettings:
-    types = {"pace_min": int, "pace_max": int, "pause": (int, float), "nudge": bool}
+def _check_table(path: Path, text: str, name: str, table: dict, types: dict) -> None:
+    """Every key of a settings table known, and of its type."""
     for key, value in table.items():
         if key not in types:
             raise ConfigError(
-                f"{path} {_line_of(text, key)}: unknown coach setting {key!r}",
-                f"known coach settings: {', '.join(types)}",
+                f"{path} {_line_of(text, key)}: unknown {name} setting {key!r}",
+                f"known {name} settings: {', '.join(types)}",
             )
         _check_type(path, text, key, value, types[key])
+
+
+def _coach_from(path: Path, text: str, table: dict) -> CoachSettings:
+    _check_table(path, text, "coach", table, {"pace_min": int, "pace_max": int, "pause": (int, float), "nudge": bool})
     coach = replace(CoachSettings(), **table)
     if not 20 <= coach.pace_min < coach.pace_max <= 400:
         raise ConfigError(
