@@ -20,6 +20,7 @@ Count how often a speaker says your keywords — live from the microphone or fro
 recording — with speech recognition that runs entirely on this computer.
 
 examples:
+  voicecount count --sample                         count "AI" in the talk shipped with voicecount
   voicecount count talk.wav                         count "AI" (and its aliases) in a recording
   voicecount count talk.mp3 --keyword AI --keyword "LLM=llm,large language model" --json
   voicecount listen --no-gui                        live counts from the default microphone
@@ -85,13 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
         "already counted with the same keywords, engine, model and path is not decoded again, so an\n"
         "interrupted batch continues where it stopped when run again.",
         epilog="examples:\n"
+        "  voicecount count --sample                       # the talk shipped with voicecount: AI: 4\n"
         "  voicecount count talk.mp3\n"
         "  voicecount count talks/ --csv counts.csv          # a folder, every file in it\n"
         "  voicecount count 'archive/**/*.mp4' --jobs 4 --jsonl counts.jsonl\n"
         "  voicecount count archive/ --shard 2/8 --jsonl part2.jsonl   # machine 2 of 8; cat the parts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="recordings: files, folders or quoted globs")
+    p.add_argument("files", nargs="*", metavar="FILE", help="recordings: files, folders or quoted globs")
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="count the short talk shipped with voicecount (it says AI four times): a first run, or a check that an "
+        "install works",
+    )
     _add_engine_args(p)
     p.add_argument(
         "--live",
@@ -484,6 +492,14 @@ def cmd_count(args) -> int:
     from . import console
     from .run import Record, Run, open_file
 
+    if args.sample:
+        from .paths import sample_recording
+
+        args.files = [*args.files, str(sample_recording())]
+    if not args.files:
+        raise ConfigError(
+            "no recording given", "give a FILE, a folder or a glob — or --sample to count the bundled talk"
+        )
     settings = _settings(args)
     _check_engine_name(settings)
     if args.output and not args.export:
