@@ -26,6 +26,7 @@ examples:
   voicecount listen --no-gui                        live counts from the default microphone
   voicecount listen --no-gui --input talk.wav --realtime   replay a recording as if live
   voicecount listen --web                           also show the count in a browser, OBS or on a projector
+  voicecount listen --system-audio --no-gui         count what the computer plays (a webinar, a video)
   voicecount devices                                list microphones (for --device)
   voicecount sessions list                          every saved run, with counts
   voicecount export last --format md -o report.md   a report of the latest session
@@ -163,7 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", metavar="INDEX|NAME", help="microphone index or part of its name (see: voicecount devices)"
     )
-    p.add_argument("--backend", default=None, metavar="NAME", help="audio backend: sounddevice (default) or pyaudio")
+    p.add_argument(
+        "--backend",
+        default=None,
+        metavar="NAME",
+        help="audio backend: sounddevice (default), pyaudio, or system (what the computer plays: as --system-audio)",
+    )
+    p.add_argument(
+        "--system-audio",
+        action="store_true",
+        help="count what the computer plays (a webinar, a video) instead of the microphone: Linux, the monitor of "
+        "the default output (PulseAudio/PipeWire); Windows, WASAPI loopback; macOS, a loopback device such as "
+        "BlackHole (voicecount doctor says how to set one up). --device then picks among: voicecount devices",
+    )
     p.add_argument(
         "--max-backlog",
         type=float,
@@ -192,8 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --web: allow a --host other machines can reach (anyone with the URL can see and control the count)",
     )
 
-    p = sub.add_parser("devices", help="list microphones", description="List the input devices a backend sees.")
-    p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default) or pyaudio")
+    p = sub.add_parser(
+        "devices",
+        help="list microphones, and what can record the computer's output",
+        description="List the input devices a backend sees (* marks the default), then the monitors/loopbacks that "
+        "record what the computer plays (listen --system-audio). Rows: index, name, channels, default rate, host "
+        "API, and [monitor] or [loopback] for inputs that carry an output rather than a microphone.",
+        epilog="examples:\n"
+        "  voicecount devices\n"
+        "  voicecount listen --device 3                  # a microphone by index (or part of its name)\n"
+        "  voicecount listen --system-audio --device 0   # a monitor/loopback from the second list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default), pyaudio or system")
 
     p = sub.add_parser(
         "sessions",
@@ -609,11 +633,18 @@ def cmd_listen(args) -> int:
     _check_engine_name(settings)
     if not args.web and (args.port is not None or args.host is not None or args.allow_remote):
         raise ConfigError("--port, --host and --allow-remote go with --web", "add --web to serve the count to browsers")
+    if args.input and args.system_audio:
+        raise ConfigError("--input and --system-audio both say what to listen to", "give one of them")
     if args.input:
         source = open_file(args.input, args.realtime)
         where, device = str(source.path.resolve()), ""
     else:
-        source = open_microphone(settings.device, settings.backend, args.max_backlog)
+        if args.system_audio or settings.backend == "system":
+            # The configured device is a microphone's name: what plays is chosen by --device alone.
+            device_wanted = args.device if args.system_audio else settings.device
+            source = open_microphone(device_wanted, "system", args.max_backlog)
+        else:
+            source = open_microphone(settings.device, settings.backend, args.max_backlog)
         where, device = source.description, source.device.name
     _recover()
     record = Record("listen", where, device)
@@ -681,7 +712,7 @@ def _open_window():
 def _listen_gui(root, run, settings, args):
     """The overlay on the main thread while the run counts; the result once the window is closed."""
     from . import config
-    from .audio import list_input_devices
+    from .devices import every_input
     from .overlay import Overlay
     from .run import open_microphone
 
@@ -695,9 +726,10 @@ def _listen_gui(root, run, settings, args):
         config.save(stored)
 
     def switch(dev) -> None:
-        run.pipeline.switch_source(open_microphone(str(dev.index), settings.backend, args.max_backlog))
+        # A microphone or a monitor/loopback: each device knows the backend that lists and opens it.
+        run.pipeline.switch_source(open_microphone(str(dev.index), dev.backend, args.max_backlog))
         stored = config.load()
-        stored.device = dev.name
+        stored.device, stored.backend = dev.name, dev.backend
         config.save(stored)
 
     Overlay(
@@ -705,7 +737,7 @@ def _listen_gui(root, run, settings, args):
         run,
         settings=settings.overlay,
         on_settings=save,
-        list_devices=lambda: list_input_devices(settings.backend),
+        list_devices=lambda: every_input(settings.backend),
         switch_device=switch,
     )
     run.start()
@@ -725,18 +757,26 @@ def _listen_gui(root, run, settings, args):
 
 def cmd_devices(args) -> int:
     from .audio import list_input_devices
+    from .devices import describe, system_listing
 
-    devices = list_input_devices(args.backend or "sounddevice")
-    if not devices:
+    backend = args.backend or "sounddevice"
+    devices = list_input_devices(backend)
+    for d in devices:
+        print(describe(d))
+    system, problem = system_listing(backend)
+    if system:
+        print("# what the computer plays: voicecount listen --system-audio [--device INDEX|NAME]")
+        for d in system:
+            print(describe(d))
+    if problem is not None:
+        print(f"voicecount: system audio: {problem}", file=sys.stderr)
+    if not devices and not system:
         print(
             "voicecount: no microphone found — connect one (on macOS allow Terminal/Python in "
-            "System Settings → Privacy → Microphone)",
+            "System Settings → Privacy & Security → Microphone)",
             file=sys.stderr,
         )
         return 1
-    for d in devices:
-        mark = "*" if d.is_default else " "
-        print(f"{mark}{d.index:3d}  {d.name}  ({d.channels} ch, {d.rate:.0f} Hz, {d.host_api})")
     return 0
 
 
