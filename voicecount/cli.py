@@ -28,6 +28,7 @@ examples:
   voicecount listen --web                           also show the count in a browser, OBS or on a projector
   voicecount listen --system-audio --no-gui         count what the computer plays (a webinar, a video)
   voicecount devices                                list microphones (for --device)
+  voicecount doctor                                 check audio, microphone level, window, models, settings
   voicecount sessions list                          every saved run, with counts
   voicecount export last --format md -o report.md   a report of the latest session
   voicecount summarize last                         its highlights, each sentence with its time
@@ -220,6 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default), pyaudio or system")
 
     p = sub.add_parser(
+        "doctor",
+        help="check this computer: audio, microphone level, window, models, settings, disk",
+        description="Check everything voicecount needs, one line each — OK, WARN or FAIL — with the fix for "
+        "anything that is not OK: Python and platform; PortAudio and each audio backend; input devices and "
+        "their rates; 2 seconds of the chosen microphone (silence means muted, wrong device, or on macOS "
+        "no permission); system audio (monitor/loopback); whether a window can open; models; the settings "
+        "file; disk space; the summary model. Exit status 1 when anything FAILs.",
+        epilog="examples:\n"
+        "  voicecount doctor\n"
+        "  voicecount doctor --device 3 --seconds 5     # listen to that microphone for 5 s\n"
+        "  voicecount doctor --json > doctor.json       # attach to a bug report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as JSON (for bug reports)")
+    p.add_argument(
+        "--device", metavar="INDEX|NAME", help="the microphone to check (default: the configured one, else the default)"
+    )
+    p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default), pyaudio or system")
+    p.add_argument(
+        "--seconds", type=float, default=2.0, metavar="S", help="how long to listen for the level check (default 2)"
+    )
+
+    p = sub.add_parser(
         "sessions",
         help="list, show or delete recorded sessions",
         description="Every count and listen run is saved as a session (transcript, hits, counts) in the data "
@@ -394,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _stop_on_sigterm()
-    if args.command in ("listen", "devices"):
+    if args.command in ("listen", "devices", "doctor"):
         from .native_noise import filter_native_stderr
 
         filter_native_stderr()
@@ -405,6 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_listen(args)
         if args.command == "devices":
             return cmd_devices(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
         if args.command == "sessions":
             return cmd_sessions(args, parser)
         if args.command == "export":
@@ -778,6 +804,18 @@ def cmd_devices(args) -> int:
         )
         return 1
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from . import doctor
+    from .escape import json_text
+
+    report = doctor.run_checks(device=args.device, backend=args.backend, seconds=args.seconds)
+    if args.json:
+        print(json_text(report.as_json()))
+    else:
+        print(doctor.render(report), end="")
+    return 1 if report.failed else 0
 
 
 def _interruptions(items: list[dict]) -> str:
