@@ -65,7 +65,7 @@ def count_files(files: list[Path], jobs: int) -> dict[str, str]:
     for line in out.read_text().splitlines():
         r = json.loads(line)
         if r.get("session"):
-            sessions[r["file"]] = r["session"]
+            sessions[Path(r["file"]).name] = r["session"]
     return sessions
 
 

@@ -128,6 +128,7 @@ def main() -> int:
         f"{seconds:.0f} s, {result.chunks} chunks, {result.rounds} rounds, {len(result.lines)} lines kept, "
         f"{len(result.dropped)} dropped, RSS {rss:.0f} MB; highlights {highlights_s:.2f} s"
     )
+    print(block)
     if not args.no_write:
         write_section(MARK_BEGIN, MARK_END, block, line)
         print(f"bench_summary: wrote {BENCH_MD}", file=sys.stderr)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 from voicecount import config
 from voicecount.errors import ConfigError
@@ -28,6 +29,8 @@ def test_no_file_means_defaults(voicecount_home):
 
 def test_save_and_load_round_trip_user_only(voicecount_home):
     s = config.Settings(keywords=[Keyword("LLM", ("LLM", "llm", "large language model"))], engine="vosk", model="/m")
+    s.coach = config.CoachSettings(pace_min=120, pace_max=180, pause=1.5, nudge=False)
+    s.fillers = [Keyword("um", ("um", "umm")), Keyword("uh", ("uh",))]
     s.overlay.font_size = 72
     s.overlay.x, s.overlay.y = 100, 40
     path = config.save(s)
@@ -49,6 +52,11 @@ def test_save_and_load_round_trip_user_only(voicecount_home):
         ("[overlay]\nopacity = 0.01\n", ["opacity", "0.2"]),
         ("[overlay]\nwidth = 3\n", ["unknown overlay setting 'width'"]),
         ("keywords = 3\n", ["keywords must be a list"]),
+        ("[coach]\npace_min = 200\npace_max = 150\n", ["pace range 200–150", "pace_min < pace_max"]),
+        ("[coach]\npause = 0\n", ["pause 0 is out of range"]),
+        ("[coach]\nspeed = 3\n", ["unknown coach setting 'speed'"]),
+        ('[coach]\nnudge = "yes"\n', ["nudge must be a bool"]),
+        ('[[fillers]]\nname = "um"\nalias = ["umm"]\n', ["unknown key 'alias'"]),
     ],
 )
 def test_bad_config_names_the_line_and_the_fix(text, fragments):
@@ -118,3 +126,10 @@ def test_a_broken_config_stops_count_with_one_line(voicecount_home):
     proc = run_cli("count", "whatever.wav", env={"VOICECOUNT_HOME": str(voicecount_home)})
     assert proc.returncode == 1
     assert proc.stderr.count("voicecount:") == 1 and "engine must be a str" in proc.stderr
+
+
+def test_preset_fillers_adds_the_configured_filler_set(voicecount_home):
+    write('[[fillers]]\nname = "um"\naliases = ["um", "umm"]\n[[fillers]]\nname = "hmm"\n')
+    proc = run_cli("count", str(ROOT / "assets" / "sample-ai-talk.wav"), "--preset", "fillers", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert list(json.loads(proc.stdout)["counts"]) == ["AI", "um", "hmm"]

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .errors import ConfigError, VoicecountError
+from .fillers import PRESETS
 from .web import DEFAULT_HOST, DEFAULT_PORT
 
 DESCRIPTION = """\
@@ -52,6 +53,13 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         "--keywords-file",
         metavar="FILE",
         help="read keywords from FILE, one per line as for --keyword (# comments allowed)",
+    )
+    p.add_argument(
+        "--preset",
+        action="append",
+        choices=PRESETS,
+        help="add a keyword set: fillers counts um, uh, er, ah and hmm, and keeps them in the transcript "
+        "(edit the set in the settings: voicecount config edit)",
     )
     p.add_argument(
         "--engine",
@@ -477,6 +485,9 @@ def _settings(args):
 
     s = config.load()
     s.keywords = config.merge_keywords(getattr(args, "keyword", None), getattr(args, "keywords_file", None), s.keywords)
+    if "fillers" in (getattr(args, "preset", None) or ()):
+        have = {k.name.casefold() for k in s.keywords}
+        s.keywords += [k for k in s.fillers if k.name.casefold() not in have]
     engine = getattr(args, "engine", None)
     if engine is not None and engine != s.engine and getattr(args, "model", None) is None:
         s.model = ""  # another engine than configured: its own default model, not the configured one
@@ -765,6 +776,7 @@ def _listen_gui(root, run, settings, args):
         on_settings=save,
         list_devices=lambda: every_input(settings.backend),
         switch_device=switch,
+        pace_range=(settings.coach.pace_min, settings.coach.pace_max) if settings.coach.nudge else None,
     )
     run.start()
     print(
@@ -829,8 +841,9 @@ def _interruptions(items: list[dict]) -> str:
 
 
 def cmd_sessions(args, parser) -> int:
+    from . import coach, config
     from . import session as sessions
-    from .console import fmt_time, totals
+    from .console import fmt_time, print_speaking, totals
     from .escape import one_line
 
     _recover()
@@ -859,6 +872,7 @@ def cmd_sessions(args, parser) -> int:
         print(f"engine    {m.engine} {m.model}")
         print(f"duration  {fmt_time(s.duration)}, {s.word_count()} words")
         print("counts    " + totals(s.counts, ", ", ": "))
+        print_speaking(coach.of_session(s, config.load().coach.pause))
         if m.dropped_seconds:
             print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
         if m.interruptions:
@@ -882,11 +896,11 @@ def cmd_sessions(args, parser) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from . import export
+    from . import config, export
     from . import session as sessions
 
     s = sessions.load(args.id)
-    written = export.export(s, args.format, Path(args.output) if args.output else None)
+    written = export.export(s, args.format, Path(args.output) if args.output else None, config.load().coach)
     if written is not None:
         print(f"voicecount: wrote {written}", file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .fillers import preset
 from .matcher import DEFAULT_KEYWORDS, Keyword, parse_keyword, tokens
 from .paths import config_dir
 
@@ -42,8 +43,20 @@ class OverlaySettings:
 
 
 @dataclass
+class CoachSettings:
+    """The speaking coach: the pace range that triggers the overlay's nudge, and what a long pause is."""
+
+    pace_min: int = 100  # words per minute (PowerPoint Speaker Coach: 100–165)
+    pace_max: int = 165
+    pause: float = 2.0  # seconds of silence between words noted as a pause
+    nudge: bool = True  # show the pace nudge in the overlay
+
+
+@dataclass
 class Settings:
     keywords: list[Keyword] = field(default_factory=lambda: list(DEFAULT_KEYWORDS))
+    fillers: list[Keyword] = field(default_factory=lambda: preset("fillers"))  # --preset fillers
+    coach: CoachSettings = field(default_factory=CoachSettings)
     engine: str = "whisper"
     model: str = ""  # empty: the engine's default
     device: str = ""  # empty: the default input
@@ -152,6 +165,10 @@ def load(path: Path | None = None) -> Settings:
             raise ConfigError(
                 f"{path} {_line_of(text, 'keywords')}: no keywords", "add at least one [[keywords]] table"
             )
+    if "fillers" in data:
+        s.fillers = _keywords_from(path, text, data["fillers"])
+    if "coach" in data:
+        s.coach = _coach_from(path, text, _check_type(path, text, "coach", data["coach"], dict))
     for key in ("engine", "model", "device", "backend"):
         if key in data:
             setattr(s, key, _check_type(path, text, key, data[key], (str, int) if key == "device" else str))
@@ -194,6 +211,28 @@ def load(path: Path | None = None) -> Settings:
     return s
 
 
+def _coach_from(path: Path, text: str, table: dict) -> CoachSettings:
+    types = {"pace_min": int, "pace_max": int, "pause": (int, float), "nudge": bool}
+    for key, value in table.items():
+        if key not in types:
+            raise ConfigError(
+                f"{path} {_line_of(text, key)}: unknown coach setting {key!r}",
+                f"known coach settings: {', '.join(types)}",
+            )
+        _check_type(path, text, key, value, types[key])
+    coach = replace(CoachSettings(), **table)
+    if not 20 <= coach.pace_min < coach.pace_max <= 400:
+        raise ConfigError(
+            f"{path} {_line_of(text, 'pace_min')}: pace range {coach.pace_min}–{coach.pace_max} is not a range",
+            "give 20 ≤ pace_min < pace_max ≤ 400 words per minute (default 100 and 165)",
+        )
+    if not 0.3 <= coach.pause <= 60:
+        raise ConfigError(
+            f"{path} {_line_of(text, 'pause')}: pause {coach.pause} is out of range", "give 0.3 to 60 seconds"
+        )
+    return coach
+
+
 def to_toml(s: Settings) -> str:
     import tomli_w
 
@@ -203,6 +242,8 @@ def to_toml(s: Settings) -> str:
         "device": s.device,
         "backend": s.backend,
         "keywords": [{"name": k.name, "aliases": list(k.aliases)} for k in s.keywords],
+        "fillers": [{"name": k.name, "aliases": list(k.aliases)} for k in s.fillers],
+        "coach": asdict(s.coach),
         "overlay": {k: v for k, v in asdict(s.overlay).items() if v is not None},
     }
     header = "# voicecount settings — edit with `voicecount config edit`; flags on the command line win.\n\n"

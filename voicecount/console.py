@@ -17,6 +17,7 @@ from .events import Caption, CountChange, CountResult, FinalText, KeywordsChange
 
 if TYPE_CHECKING:
     from .batch import FileResult
+    from .coach import Coaching
     from .pipeline import Subscription
 
 
@@ -305,3 +306,28 @@ class BatchProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def print_speaking(c: Coaching) -> None:
+    """The coach's numbers in `sessions show`: pace, fillers, pauses, repeated phrases."""
+    line = f"pace      {c.wpm:.0f} words per minute"
+    if len(c.pace) > 1:
+        fast = max(c.pace, key=lambda p: p[1])
+        line += f" (fastest 30 s: {fast[1]:.0f} at {fmt_time(fast[0])})"
+    print(line)
+    which = ", ".join(f"{one_line(u.text)} {u.count}" for u in c.fillers)
+    floor = "" if c.filler_mode else "  (not in filler mode: a floor)"
+    print(
+        f"fillers   {c.filler_total}{': ' + which if which else ''} "
+        f"({c.fillers_per_minute:.1f}/min, {c.filler_share:.1%} of words){floor}"
+    )
+    if c.possible:
+        print(
+            "possible  "
+            + ", ".join(f"{one_line(u.text)} {u.count}" for u in c.possible)
+            + " (ordinary words set off by commas)"
+        )
+    if c.pauses:
+        print("pauses    " + ", ".join(f"{p.seconds:.1f} s at {fmt_time(p.start)}" for p in c.pauses))
+    if c.phrases:
+        print("repeated  " + ", ".join(f"“{one_line(u.text)}” {u.count}×" for u in c.phrases[:5]))

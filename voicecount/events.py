@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from .errors import VoicecountError
 from .matcher import Hit, HitChange, Keyword, Word
+from .pace import PACE_WINDOW, QUIET, pace
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,17 @@ class LiveState:
     audio_seconds: float = 0.0
     last: LastChange | None = None
     events: int = 0  # how many events were folded in: a version number for views
+    # Pace: start times of the words said in the last PACE_WINDOW seconds of talk.
+    word_starts: tuple[float, ...] = ()
+    first_word: float | None = None
+    last_word_end: float = 0.0
+
+    @property
+    def wpm(self) -> float | None:
+        """Words per minute over the last half minute of talk; None before enough talk or in a long silence."""
+        if self.first_word is None or self.audio_seconds - self.last_word_end > QUIET:
+            return None
+        return pace(self.word_starts, self.last_word_end, self.first_word)
 
     @classmethod
     def start(cls, keywords: tuple[Keyword, ...] | list[Keyword]) -> LiveState:
@@ -168,7 +180,20 @@ class LiveState:
         if isinstance(ev, Caption):
             return replace(self, caption=ev.text, events=n)
         if isinstance(ev, FinalText):
-            return replace(self, final=ev.text, caption="", events=n)
+            if not ev.words:
+                return replace(self, final=ev.text, caption="", events=n)
+            end = max(self.last_word_end, ev.words[-1].end)
+            starts = tuple(t for t in (*self.word_starts, *(w.start for w in ev.words)) if t >= end - PACE_WINDOW)
+            first = ev.words[0].start if self.first_word is None else self.first_word
+            return replace(
+                self,
+                final=ev.text,
+                caption="",
+                word_starts=starts,
+                first_word=first,
+                last_word_end=end,
+                events=n,
+            )
         if isinstance(ev, CountChange):
             hit, kind = ev.change.hit, ev.change.kind
             pending = dict(self.pending)
@@ -207,6 +232,7 @@ class LiveState:
             "audio_seconds": round(self.audio_seconds, 1),
             "last": None if self.last is None else vars(self.last),
             "version": self.events,
+            "wpm": None if self.wpm is None else round(self.wpm),
         }
 
 

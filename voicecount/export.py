@@ -11,13 +11,14 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 from . import escape
+from .config import CoachSettings
 from .errors import ConfigError
 from .matcher import Word, tokens
 from .session import Session, seconds_not_heard
@@ -151,6 +152,9 @@ def write_json(session: Session, f: TextIO) -> None:
     }
     if m.summary:
         data["summary"] = m.summary
+    from .coach import of_session
+
+    data["speaking"] = of_session(session).as_json()
     f.write(escape.json_text(data, indent=1) + "\n")
 
 
@@ -220,7 +224,7 @@ def _sentence_of(session: Session, start: float, end: float) -> str:
     return ""
 
 
-def write_md(session: Session, f: TextIO, plot_path: Path | None = None) -> None:
+def write_md(session: Session, f: TextIO, plot_path: Path | None = None, coach: CoachSettings | None = None) -> None:
     m = session.meta
     minutes = session.duration / 60
     words = session.word_count()
@@ -244,6 +248,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None) -> None
     f.write("\n")
     if plot_path is not None:
         f.write(f"![Cumulative hits over time]({plot_path.name})\n\n")
+    write_speaking(session, f, coach, None if plot_path is None else _pace_png(plot_path))
     if m.summary:
         f.write("## Summary\n\n" + summary_md(m.summary) + "\n")
         f.write("_The counts above are measured, not generated._\n\n")
@@ -261,6 +266,71 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None) -> None
     f.write("\n## Transcript\n\n")
     for c in cues(session):
         f.write(f"**{_clock(c.start)}** {_md(c.text)}  \n")
+
+
+def _pace_png(plot_path: Path) -> Path:
+    return plot_path.with_name(plot_path.stem + "-pace.png")
+
+
+def _times(times: Sequence[float], most: int = 6) -> str:
+    shown = ", ".join(_clock(t) for t in times[:most])
+    return shown + (f", … (+{len(times) - most})" if len(times) > most else "")
+
+
+def write_speaking(
+    session: Session, f: TextIO, coach: CoachSettings | None = None, pace_png: Path | None = None
+) -> None:
+    """The coach's part of the report: pace, fillers, pauses, repeated phrases, each with times."""
+    from .coach import of_session
+
+    coach = coach or CoachSettings()
+    c = of_session(session, coach.pause)
+    f.write("## Speaking\n\n")
+    line = f"- Pace: {c.wpm:.0f} words per minute overall (your range: {coach.pace_min}–{coach.pace_max})"
+    if len(c.pace) > 1:
+        fast = max(c.pace, key=lambda p: p[1])
+        slow = min(c.pace, key=lambda p: p[1])
+        line += f"; fastest 30 s {fast[1]:.0f} at {_clock(fast[0])}, slowest {slow[1]:.0f} at {_clock(slow[0])}"
+    f.write(line + "  \n")
+    fillers = "; ".join(f"{_md(u.text)} {u.count} ({_times(u.times)})" for u in c.fillers) or "none heard"
+    f.write(
+        f"- Fillers: {c.filler_total} ({c.fillers_per_minute:.1f} per minute, {c.filler_share:.1%} of words): {fillers}  \n"
+    )
+    if c.possible:
+        possible = "; ".join(f"{_md(u.text)} {u.count} ({_times(u.times)})" for u in c.possible)
+        f.write(f"- Possible fillers (ordinary words set off by commas, not in the count): {possible}  \n")
+    pauses = ", ".join(f"{p.seconds:.1f} s at {_clock(p.start)}" for p in c.pauses) or f"none over {coach.pause:g} s"
+    f.write(f"- Longest pauses: {pauses}  \n")
+    phrases = "; ".join(f"“{_md(u.text)}” {u.count}× ({_times(u.times)})" for u in c.phrases) or "none"
+    f.write(f"- Repeated phrases: {phrases}\n\n")
+    for note in c.notes:
+        f.write(f"_{_md(note)}_\n\n")
+    if pace_png is not None and c.pace:
+        plot_pace(c.pace, (coach.pace_min, coach.pace_max), pace_png)
+        f.write(f"![Pace over time]({pace_png.name})\n\n")
+
+
+def plot_pace(series: Sequence[tuple[float, float]], band: tuple[int, int], path: Path) -> Path:
+    """A PNG of words per minute over time, with the user's range shaded (headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.6), dpi=100)
+    xs = [t / 60 for t, _ in series]
+    ax.axhspan(band[0], band[1], color="tab:green", alpha=0.12, label=f"range {band[0]}–{band[1]}")
+    ax.plot(xs, [w for _, w in series], linewidth=2, label="words per minute (last 30 s)")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("wpm")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Pace over time")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _md(text: str) -> str:
@@ -291,7 +361,7 @@ def default_name(session: Session, fmt: str) -> str:
     return f"voicecount-{session.id}.{fmt}"
 
 
-def export(session: Session, fmt: str, out: Path | None) -> Path | None:
+def export(session: Session, fmt: str, out: Path | None, coach: CoachSettings | None = None) -> Path | None:
     """Write ``session`` as ``fmt`` to ``out`` (a file or a folder), or to stdout when ``out`` is None.
 
     Returns the file written (None for stdout). The Markdown report writes its plot
@@ -306,7 +376,7 @@ def export(session: Session, fmt: str, out: Path | None) -> Path | None:
 
         buf = io.StringIO()
         if fmt == "md":
-            write_md(session, buf)
+            write_md(session, buf, coach=coach)
         else:
             WRITERS[fmt](session, buf)
         sys.stdout.write(buf.getvalue())
@@ -317,7 +387,7 @@ def export(session: Session, fmt: str, out: Path | None) -> Path | None:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             if fmt == "md":
                 plot = plot_hits(session, out.with_suffix(".png"))
-                write_md(session, f, plot)
+                write_md(session, f, plot, coach)
             else:
                 WRITERS[fmt](session, f)
         tmp.replace(out)

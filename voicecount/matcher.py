@@ -151,8 +151,16 @@ def keyword_prompt(keywords: Sequence[Keyword]) -> str:
     Letter-by-letter variants ("a i") and spellings with dots are left out: they are
     how engines mishear a word, not how it should be written. A sentence that names
     the keywords twice primed Whisper tiny.en better than a bare list (noisy dev talks:
-    27 of 33 found instead of 24; see BENCHMARKS.md).
+    27 of 33 found instead of 24; see BENCHMARKS.md). With filler keywords the prompt
+    starts with a disfluent sentence (fillers.py).
     """
+    from .fillers import FILLER_PROMPT, any_fillers, is_filler
+
+    if any_fillers(keywords):
+        # Filler mode: a disfluent prompt keeps "um" and "uh" in the transcript; the
+        # other keywords' sentence follows it.
+        rest = keyword_prompt([k for k in keywords if not is_filler(k)])
+        return f"{FILLER_PROMPT} {rest}".strip()
     phrases: dict[tuple[str, ...], str] = {}
     names: list[str] = []
     for kw in keywords:

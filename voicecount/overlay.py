@@ -29,15 +29,18 @@ from .events import (
     Caption,
     CountChange,
     Failed,
+    FinalText,
     Finished,
     KeywordsChanged,
     LiveState,
+    Progress,
     Ready,
     Resync,
     Status,
     error_text,
 )
 from .matcher import Keyword
+from .pace import nudge
 
 if TYPE_CHECKING:
     from .run import Run
@@ -77,6 +80,7 @@ class Overlay:
         on_settings: Callable[[OverlaySettings, Sequence[Keyword]], None] | None = None,
         list_devices: Callable[[], list] | None = None,
         switch_device: Callable[[object], None] | None = None,
+        pace_range: tuple[int, int] | None = (100, 165),
     ) -> None:
         self.root = root
         self.pipeline = run.pipeline
@@ -88,6 +92,7 @@ class Overlay:
         self.on_settings = on_settings
         self.list_devices = list_devices
         self.switch_device = switch_device
+        self.pace_range = pace_range  # None: no pace nudge
         self.result = None
         self.error: BaseException | None = None
         self.state = LiveState.start(self.keywords)
@@ -155,6 +160,11 @@ class Overlay:
         )
         if self.settings.caption:
             self.caption.pack(fill="x")
+        # The coach's one live hint, shown only while the pace is out of range.
+        self.nudge_var = tk.StringVar(value="")
+        self.nudge = tk.Label(
+            self.frame, textvariable=self.nudge_var, font=self.small, fg=t["pending"], bg=t["bg"], anchor="w"
+        )
         status = tk.Frame(self.frame, bg=t["bg"])
         status.pack(fill="x")
         self.dot = tk.Canvas(status, width=DOT, height=DOT, bg=t["bg"], highlightthickness=0)
@@ -259,6 +269,8 @@ class Overlay:
         elif isinstance(ev, Caption):
             if ev.text:
                 self.caption_var.set(ev.text[-60:])
+        elif isinstance(ev, (FinalText, Progress)):
+            self._show_pace()
         elif isinstance(ev, (Ready, Status)):
             if self.state.status in STATUS_COLOURS:
                 self._set_status(self.state.status, self.state.detail)
@@ -287,6 +299,17 @@ class Overlay:
         self.caption_var.set(self.state.caption[-60:])
         if self.state.status in STATUS_COLOURS:
             self._set_status(self.state.status, self.state.detail)
+        self._show_pace()
+
+    def _show_pace(self) -> None:
+        hint = "" if self.pace_range is None else nudge(self.state.wpm, *self.pace_range)
+        if hint == self.nudge_var.get():
+            return
+        self.nudge_var.set(hint)
+        if hint:
+            self.nudge.pack(fill="x", before=self.dot.master)
+        else:
+            self.nudge.pack_forget()
 
     def _show_count(self, name: str, kind: str) -> None:
         label = self.count_labels.get(name)
@@ -346,6 +369,7 @@ class Overlay:
             w.configure(bg=t["bg"])
         for w in (self.caption, self.status_label, *self.name_labels.values()):
             w.configure(bg=t["bg"], fg=t["dim"])
+        self.nudge.configure(bg=t["bg"], fg=t["pending"])
         for name in self.count_labels:
             self.count_labels[name].configure(bg=t["bg"])
             self._recolour(name)

@@ -1,0 +1,165 @@
+"""The speaking coach: the report's numbers on a known session, the live pace, the overlay's nudge,
+and fillers counted in generated speech by the real model."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+
+import pytest
+from conftest import run_cli
+from test_overlay import pump, shown, talk, tk_root  # noqa: F401 — tk_root is a fixture
+
+from voicecount import coach, export
+from voicecount import session as sessions
+from voicecount.events import FinalText, LiveState, Progress
+from voicecount.matcher import DEFAULT_KEYWORDS, Word
+from voicecount.pace import nudge
+
+TALK = "d03_mixed__flite-slt__clean.wav"
+
+
+def known_session(keywords=DEFAULT_KEYWORDS):
+    """120 words at 2 words a second (120 wpm), one 5-s pause, known fillers and repeats (two rounds)."""
+    sentences = [
+        "So, um, artificial intelligence is everywhere now and people use it daily.",
+        "It was, like, a surprise to me how fast artificial intelligence grew.",
+        "Uh, we measured the latency of the search service again last week.",
+        "Um, artificial intelligence is everywhere now, and the search service is faster.",
+        "Hmm, teams ship quickly with small models that run on laptops offline.",
+    ]
+    w = sessions.SessionWriter.create("count", "coach-test", "whisper", "tiny.en", keywords)
+    t = 0.0
+    n = 0
+    while n < 120:
+        for sentence in sentences:
+            words = []
+            for token in sentence.split():
+                words.append(Word(token, t, t + 0.4))
+                t += 0.5
+                n += 1
+            w.final(words)
+            if n == 48:
+                t += 5.0  # the one long pause, after the 48th word
+    w.close({"AI": 0}, t)
+    return sessions.load(w.meta.id), t
+
+
+def test_report_numbers_on_a_known_session():
+    s, end = known_session()
+    c = coach.of_session(s, pause=2.0)
+    words = [w for seg in s.segments for w in seg.words]
+    assert c.words == len(words) == 120
+    assert c.wpm == pytest.approx(120 / (end / 60))
+    fillers = {u.text: u.count for u in c.fillers}
+    assert fillers == {"um": 4, "uh": 2, "hmm": 2}
+    assert c.filler_total == 8 and c.filler_share == pytest.approx(8 / 120)
+    assert c.fillers_per_minute == pytest.approx(8 / (end / 60))
+    assert {u.text: u.count for u in c.possible} == {"so": 2, "like": 2}
+    assert len(c.pauses) == 1 and c.pauses[0].seconds == pytest.approx(5.1) and c.pauses[0].start == pytest.approx(23.9)
+    phrases = {u.text: u.count for u in c.phrases}
+    assert phrases["artificial intelligence is everywhere"] == 4
+    assert "intelligence is everywhere now" not in phrases  # the same repeat, one word on: shown once
+    assert phrases["artificial intelligence"] == 6  # said more often than the longer phrase: kept
+    assert "intelligence is" not in phrases  # hidden: never said apart from the longer phrase
+    assert all(" um" not in p and not p.startswith("um") for p in phrases)
+    # Steady 2 words a second: every full window reads 120 wpm, except across the pause.
+    assert c.pace[0][1] == pytest.approx(120, abs=7)
+    assert min(w for _, w in c.pace) < 115
+    assert not c.filler_mode and c.notes  # fillers were not being counted: said so
+
+    report = io.StringIO()
+    export.write_md(s, report)
+    md = report.getvalue()
+    assert "## Speaking" in md and "- Fillers: 8 (" in md and "um 4 (" in md
+    assert "5.1 s at 00:23.9" in md and "“artificial intelligence is everywhere” 4×" in md
+    data = io.StringIO()
+    export.write_json(s, data)
+    speaking = json.loads(data.getvalue())["speaking"]
+    assert speaking["filler_total"] == 8 and speaking["words"] == 120
+    assert speaking["pauses"][0]["seconds"] == pytest.approx(5.1)
+
+
+def test_sessions_show_and_the_report_files_carry_the_coach(tmp_path):
+    s, _ = known_session()
+    shown_ = run_cli("sessions", "show", s.id)
+    assert shown_.returncode == 0, shown_.stderr
+    assert "fillers   8: um 4, hmm 2, uh 2" in shown_.stdout and "pauses    5.1 s at 00:23.9" in shown_.stdout
+    out = tmp_path / "report.md"
+    assert run_cli("export", s.id, "-f", "md", "-o", str(out)).returncode == 0
+    assert (tmp_path / "report-pace.png").stat().st_size > 1000
+    assert "![Pace over time](report-pace.png)" in out.read_text()
+
+
+def test_a_session_recorded_before_the_coach_reports_what_it_can():
+    # An old session: no fillers transcribed, no filler keywords, only words with times.
+    w = sessions.SessionWriter.create("listen", "old", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.final([Word(f"word{i}", i * 0.4, i * 0.4 + 0.3) for i in range(60)])
+    w.close({"AI": 0}, 24.0)
+    c = coach.of_session(sessions.load(w.meta.id))
+    assert c.filler_total == 0 and c.wpm == pytest.approx(150) and c.pace and c.notes
+
+
+def test_live_pace_and_its_nudge():
+    state = LiveState.start(DEFAULT_KEYWORDS)
+    t = 0.0
+    for _ in range(8):  # 3 words a second: 180 wpm
+        words = tuple(Word(f"w{i}", t + i / 3, t + i / 3 + 0.25) for i in range(6))
+        state = state.apply(FinalText(words, " ".join(w.text for w in words)))
+        t += 2.0
+        state = state.apply(Progress(t, t))
+    assert state.wpm == pytest.approx(180, abs=12)
+    assert nudge(state.wpm, 100, 165).endswith("slow down")
+    assert nudge(state.wpm, 100, 200) == ""
+    assert state.as_json()["wpm"] == round(state.wpm)
+    quiet = state.apply(Progress(t + 15, t + 15))  # a long silence: not speaking, no pace
+    assert quiet.wpm is None and nudge(quiet.wpm, 100, 165) == ""
+
+
+@pytest.mark.parametrize("pace_range, hint", [((20, 60), "slow down"), ((300, 400), "a little faster"), (None, "")])
+def test_the_overlay_nudges_when_the_pace_leaves_the_range(
+    tk_root,  # noqa: F811
+    whisper_engine,
+    shared_audio,
+    pace_range,
+    hint,
+):
+    ov = shown(tk_root, talk(whisper_engine, shared_audio / "dev" / TALK), pace_range=pace_range)
+    seen = []
+    ov.nudge_var.trace_add("write", lambda *a: seen.append((ov.nudge_var.get(), ov.nudge.winfo_ismapped())))
+    pump(tk_root, lambda: ov.result is not None, 180, "the talk to finish")
+    tk_root.update()
+    if hint:
+        assert any(text.endswith(hint) for text, _ in seen), seen
+        assert ov.nudge.winfo_ismapped() and ov.nudge_var.get().endswith(hint)  # the talk ended out of range
+    else:
+        assert not seen and not ov.nudge.winfo_ismapped()
+
+
+@pytest.fixture(scope="module")
+def filler_talk(tmp_path_factory):
+    for tool in ("flite", "sox"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed — .ci/run installs it")
+    d = tmp_path_factory.mktemp("fillers")
+    text = "So, um, today I want to, uh, talk about our plans. Um, the first thing is, uh, hiring. Um, that is all."
+    raw, wav = d / "raw.wav", d / "fillers.wav"
+    subprocess.run(["flite", "-voice", "rms", "-t", text, "-o", str(raw)], check=True)
+    subprocess.run(["sox", str(raw), "-b", "16", "-c", "1", str(wav), "rate", "16000", "pad", "0.5", "0.5"], check=True)
+    return wav  # 3 "um", 2 "uh"
+
+
+def test_filler_mode_counts_fillers_in_generated_speech(filler_talk):
+    plain = run_cli("count", str(filler_talk), "-k", "AI", "--json")
+    assert plain.returncode == 0, plain.stderr
+    filler = run_cli("count", str(filler_talk), "--preset", "fillers", "--json")
+    assert filler.returncode == 0, filler.stderr
+    counts = json.loads(filler.stdout)["counts"]
+    assert set(counts) >= {"AI", "um", "uh", "er", "ah", "hmm"}  # the preset adds to the keywords
+    assert counts["um"] + counts["uh"] >= 4, counts  # 5 said
+    assert counts["um"] <= 3 and counts["uh"] <= 2, counts  # none invented
+    s = sessions.load("last")
+    heard = coach.of_session(s)
+    assert heard.filler_mode and heard.filler_total == sum(counts[k] for k in ("um", "uh", "er", "ah", "hmm"))

@@ -1,0 +1,200 @@
+"""The speaking coach's numbers: pace, fillers, pauses and repeated phrases of a talk.
+
+Pure functions of the transcript's words (text and times), so a session recorded
+before the coach existed reports all it can: pace, pauses and phrases always;
+fillers as far as its transcript kept them (only filler mode keeps them well).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .export import STOPWORDS
+from .fillers import FILLER_SPECS, any_fillers, possible_fillers
+from .matcher import Word, parse_keyword, tokens
+from .pace import PACE_MIN_SPAN, pace
+from .session import Session
+
+PACE_STEP = 5.0  # seconds between points of the pace-over-time series
+PHRASE_LENGTHS = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Use:
+    """A filler (or a phrase) and when it was said."""
+
+    text: str
+    times: tuple[float, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+
+@dataclass(frozen=True)
+class Pause:
+    start: float
+    seconds: float
+
+
+@dataclass
+class Coaching:
+    words: int
+    minutes: float
+    wpm: float
+    fillers: list[Use]  # um, uh, er, ah, hmm: most used first
+    possible: list[Use]  # like, so, you know…: only where set off by commas
+    pace: list[tuple[float, float]]  # (time, words per minute over the window before it)
+    pauses: list[Pause]  # longest first
+    phrases: list[Use]  # most repeated 2–4-word phrases
+    filler_mode: bool = False  # the transcript was decoded to keep fillers
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def filler_total(self) -> int:
+        return sum(u.count for u in self.fillers)
+
+    @property
+    def fillers_per_minute(self) -> float:
+        return self.filler_total / self.minutes if self.minutes > 0 else 0.0
+
+    @property
+    def filler_share(self) -> float:
+        """Fillers as a share of all words said."""
+        return self.filler_total / self.words if self.words else 0.0
+
+    def as_json(self) -> dict:
+        def uses(items: list[Use]) -> list[dict]:
+            return [{"text": u.text, "count": u.count, "times": [round(t, 2) for t in u.times]} for u in items]
+
+        return {
+            "words": self.words,
+            "minutes": round(self.minutes, 2),
+            "words_per_minute": round(self.wpm, 1),
+            "fillers": uses(self.fillers),
+            "filler_total": self.filler_total,
+            "fillers_per_minute": round(self.fillers_per_minute, 2),
+            "filler_share": round(self.filler_share, 4),
+            "filler_mode": self.filler_mode,
+            "possible_fillers": uses(self.possible),
+            "pace": [{"time": round(t, 1), "wpm": round(w, 1)} for t, w in self.pace],
+            "pauses": [{"start": round(p.start, 2), "seconds": round(p.seconds, 2)} for p in self.pauses],
+            "repeated_phrases": uses(self.phrases),
+            "notes": self.notes,
+        }
+
+
+def _filler_of() -> dict[tuple[str, ...], str]:
+    out = {}
+    for spec in FILLER_SPECS:
+        kw = parse_keyword(spec)
+        for alias in kw.aliases:
+            out[tuple(tokens(alias))] = kw.name
+    return out
+
+
+def fillers_in(words: Sequence[Word]) -> list[Use]:
+    """Each filler sound said, most used first."""
+    table = _filler_of()
+    times: dict[str, list[float]] = defaultdict(list)
+    for w in words:
+        for t in tokens(w.text):
+            if (t,) in table:
+                times[table[(t,)]].append(w.start)
+    return sorted((Use(k, tuple(v)) for k, v in times.items()), key=lambda u: (-u.count, u.text))
+
+
+def pace_series(words: Sequence[Word], duration: float) -> list[tuple[float, float]]:
+    """Pace every PACE_STEP seconds, each over the PACE_WINDOW before it."""
+    if not words:
+        return []
+    starts = [w.start for w in words]
+    first = starts[0]
+    out = []
+    t = first + PACE_MIN_SPAN
+    end = max(duration, words[-1].end)
+    while t <= end + 1e-6:
+        wpm = pace(starts, t, first)
+        if wpm is not None:
+            out.append((t, wpm))
+        t += PACE_STEP
+    return out
+
+
+def pauses_in(words: Sequence[Word], longer_than: float, top: int = 5) -> list[Pause]:
+    gaps = [Pause(a.end, b.start - a.end) for a, b in zip(words, words[1:]) if b.start - a.end >= longer_than]
+    return sorted(gaps, key=lambda p: -p.seconds)[:top]
+
+
+def repeated_phrases(words: Sequence[Word], top: int = 8) -> list[Use]:
+    """The 2–4-word phrases said most often (at least twice), without fillers or stop-word-only ones.
+
+    Each repeat is shown once: a phrase inside a longer one said as often is left
+    out, and so is a phrase that only ever overlaps one already shown (the 4-word
+    windows of a longer repeated sentence).
+    """
+    filler = {k[0] for k in _filler_of()}
+    toks: list[tuple[str, float]] = [(t, w.start) for w in words for t in tokens(w.text) if t not in filler]
+    at: dict[tuple[str, ...], list[int]] = defaultdict(list)  # phrase → token positions
+    for n in PHRASE_LENGTHS:
+        for i in range(len(toks) - n + 1):
+            gram = tuple(t for t, _ in toks[i : i + n])
+            if not all(t in STOPWORDS for t in gram):
+                at[gram].append(i)
+    repeated = {g: ps for g, ps in at.items() if len(ps) >= 2}
+    hidden = set()
+    for gram, ps in repeated.items():
+        for size in range(PHRASE_LENGTHS[0], len(gram)):
+            for i in range(len(gram) - size + 1):
+                part = gram[i : i + size]
+                if part in repeated and len(repeated[part]) == len(ps):
+                    hidden.add(part)
+    ranked = sorted(
+        (g for g in repeated if g not in hidden), key=lambda g: (-len(repeated[g]), -len(g), repeated[g][0])
+    )
+    kept: list[tuple[str, ...]] = []
+    for gram in ranked:
+        ps = repeated[gram]
+        if any(
+            len(repeated[k]) == len(ps) and all(any(p < q < p + len(k) for p in repeated[k]) for q in ps) for k in kept
+        ):
+            continue
+        kept.append(gram)
+        if len(kept) == top:
+            break
+    return [Use(" ".join(g), tuple(toks[i][1] for i in repeated[g])) for g in kept]
+
+
+def coaching(words: Sequence[Word], duration: float, pause: float = 2.0, filler_mode: bool = False) -> Coaching:
+    """Every number of the end-of-talk report, from the transcript's words."""
+    minutes = max(duration, words[-1].end if words else 0.0) / 60
+    fillers = fillers_in(words)
+    possible: dict[str, list[float]] = defaultdict(list)
+    for phrase, t in possible_fillers(words):
+        possible[phrase].append(t)
+    notes = []
+    if not filler_mode:
+        notes.append(
+            "Fillers were not being counted (no --preset fillers): the transcript leaves most of them out, "
+            "so the filler figures are a floor."
+        )
+    return Coaching(
+        words=len(words),
+        minutes=minutes,
+        wpm=len(words) / minutes if minutes > 0 else 0.0,
+        fillers=fillers,
+        possible=sorted((Use(k, tuple(v)) for k, v in possible.items()), key=lambda u: (-u.count, u.text)),
+        pace=pace_series(words, duration),
+        pauses=pauses_in(words, pause),
+        phrases=repeated_phrases(words),
+        filler_mode=filler_mode,
+        notes=notes,
+    )
+
+
+def of_session(session: Session, pause: float = 2.0) -> Coaching:
+    """The report's numbers for a saved session (filler mode if fillers were among its keywords)."""
+    words = [w for seg in session.segments for w in seg.words]
+    return coaching(words, session.duration, pause, any_fillers(session.meta.keyword_objects()))
