@@ -1,4 +1,4 @@
-"""Regenerate assets/sample-ai-talk.wav, the short talk the README counts.
+"""Regenerate voicecount/assets/sample-ai-talk.wav (shipped in the package: count --sample), the short talk the README counts.
 
 Spoken by flite's "slt" voice, 16 kHz mono 16-bit. Says "AI" four times
 (three times as "AI", once as "artificial intelligence"); tests/test_cli.py holds
@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "assets" / "sample-ai-talk.wav"
+OUT = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"
 
 TEXT = (
     "Good morning everyone. This talk is about AI in the office. "

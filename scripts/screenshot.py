@@ -24,7 +24,7 @@ from voicecount.run import Run  # noqa: E402
 
 def main() -> int:
     engine = create_engine("whisper", "tiny.en")
-    sample = ROOT / "assets" / "sample-ai-talk.wav"
+    sample = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"
     root = tk.Tk()
     keywords = [parse_keyword("AI"), parse_keyword("Roadmap=roadmap,road map")]
     run = Run(FileSource(sample, realtime=True, speed=1.5), engine.fresh, keywords)

@@ -50,7 +50,11 @@ def main() -> int:
         os.environ["VOICECOUNT_HOME"] = home  # the web token file goes here
         engine = create_engine("whisper", "tiny.en")
         keywords = [parse_keyword("AI"), parse_keyword("Roadmap=roadmap,road map")]
-        run = Run(FileSource(ROOT / "assets" / "sample-ai-talk.wav", realtime=True, speed=1.5), engine.fresh, keywords)
+        run = Run(
+            FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav", realtime=True, speed=1.5),
+            engine.fresh,
+            keywords,
+        )
         web = WebView(run, port=0)
         url = web.start()
         browser = launch_browser(p)

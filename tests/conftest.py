@@ -184,3 +184,57 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+# ---------------------------------------------------------------------------- a private PulseAudio server
+# The microphone, system-audio and doctor tests share it: a null sink "vmic" whose monitor is the
+# default source, so what paplay plays into the sink is what a microphone (or the monitor) hears.
+
+VMIC = "module-null-sink sink_name=vmic rate=48000 channels=2"
+
+
+def start_pulse(root, *modules: str):
+    """A private PulseAudio server whose default source is the monitor of the null sink "vmic"."""
+    for tool in ("pulseaudio", "pactl", "paplay"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed — .ci/run installs it (apt-get install pulseaudio)")
+    runtime = root / "rt"
+    runtime.mkdir(mode=0o700)
+    sock = runtime / "native"
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), HOME=str(root), PULSE_SERVER=f"unix:{sock}")
+    args = ["-L", f"module-native-protocol-unix socket={sock} auth-anonymous=1", "-L", VMIC]
+    for m in modules:
+        args += ["-L", m]
+    proc = subprocess.Popen(
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--disable-shm=yes",
+            "--use-pid-file=no",
+            f"--log-target=file:{root / 'log'}",
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"PulseAudio did not start: {(root / 'log').read_text() if (root / 'log').exists() else ''}")
+        time.sleep(0.2)
+    make_vmic_default(env)
+    return env, proc
+
+
+def make_vmic_default(env) -> None:
+    subprocess.run(["pactl", "set-default-sink", "vmic"], env=env, check=True)
+    subprocess.run(["pactl", "set-default-source", "vmic.monitor"], env=env, check=True)
+
+
+def play(env, wav) -> None:
+    subprocess.run(["paplay", str(wav)], env=env, check=True, timeout=300)
+    time.sleep(2.5)  # the last words' end of utterance

@@ -18,7 +18,7 @@ from conftest import ROOT, run_cli
 from voicecount import batch
 from voicecount.matcher import DEFAULT_KEYWORDS
 
-SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
+SAMPLE = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"
 SAMPLE_AI = 4
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import ROOT, run_cli
 
-SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
+SAMPLE = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"
 
 
 def one_line_error(proc, *fragments: str) -> str:
@@ -128,7 +128,7 @@ def test_no_input_device_explains_the_microphone_permission():
     for backend in ("sounddevice", "pyaudio"):
         proc = run_cli("listen", "--no-gui", "--backend", backend)
         line = one_line_error(proc, "no microphone found")
-        assert "Privacy → Microphone" in line
+        assert "Privacy & Security → Microphone" in line
 
 
 def test_output_into_a_closed_pipe_is_not_an_error_message():

@@ -130,6 +130,6 @@ def test_a_broken_config_stops_count_with_one_line(voicecount_home):
 
 def test_preset_fillers_adds_the_configured_filler_set(voicecount_home):
     write('[[fillers]]\nname = "um"\naliases = ["um", "umm"]\n[[fillers]]\nname = "hmm"\n')
-    proc = run_cli("count", str(ROOT / "assets" / "sample-ai-talk.wav"), "--preset", "fillers", "--json")
+    proc = run_cli("count", str(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), "--preset", "fillers", "--json")
     assert proc.returncode == 0, proc.stderr
     assert list(json.loads(proc.stdout)["counts"]) == ["AI", "um", "hmm"]

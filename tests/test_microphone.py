@@ -13,7 +13,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,56 +20,11 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, VMIC, make_vmic_default, play, run_cli, start_pulse
 
 from voicecount.pipeline import DROP_REPORT
 
 TALK = "d03_mixed__flite-slt__clean.wav"
-
-
-VMIC = "module-null-sink sink_name=vmic rate=48000 channels=2"
-
-
-def start_pulse(root, *modules: str):
-    """A private PulseAudio server whose default source is the monitor of the null sink "vmic"."""
-    for tool in ("pulseaudio", "pactl", "paplay"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed — .ci/run installs it (apt-get install pulseaudio)")
-    runtime = root / "rt"
-    runtime.mkdir(mode=0o700)
-    sock = runtime / "native"
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), HOME=str(root), PULSE_SERVER=f"unix:{sock}")
-    args = ["-L", f"module-native-protocol-unix socket={sock} auth-anonymous=1", "-L", VMIC]
-    for m in modules:
-        args += ["-L", m]
-    proc = subprocess.Popen(
-        [
-            "pulseaudio",
-            "-n",
-            "--daemonize=no",
-            "--exit-idle-time=-1",
-            "--disable-shm=yes",
-            "--use-pid-file=no",
-            f"--log-target=file:{root / 'log'}",
-            *args,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"PulseAudio did not start: {(root / 'log').read_text() if (root / 'log').exists() else ''}")
-        time.sleep(0.2)
-    make_vmic_default(env)
-    return env, proc
-
-
-def make_vmic_default(env) -> None:
-    subprocess.run(["pactl", "set-default-sink", "vmic"], env=env, check=True)
-    subprocess.run(["pactl", "set-default-source", "vmic.monitor"], env=env, check=True)
 
 
 @pytest.fixture(scope="module")
@@ -84,21 +38,11 @@ def pulse(tmp_path_factory):
 class Listener:
     """`voicecount listen --no-gui` on the virtual microphone, its stderr read line by line."""
 
-    def __init__(self, pulse, backend: str, *extra: str) -> None:
+    def __init__(self, pulse, backend: str | None, *extra: str) -> None:
         env = dict(pulse, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])  # this test's own data dir
+        device = ["--device", "pulse", "--backend", backend] if backend else []
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "voicecount",
-                "listen",
-                "--no-gui",
-                "--device",
-                "pulse",
-                "--backend",
-                backend,
-                *extra,
-            ],
+            [sys.executable, "-m", "voicecount", "listen", "--no-gui", *device, *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -147,11 +91,6 @@ class Listener:
             self.proc.kill()
 
 
-def play(env, wav) -> None:
-    subprocess.run(["paplay", str(wav)], env=env, check=True, timeout=300)
-    time.sleep(2.5)  # the last words' end of utterance
-
-
 def listen_to_playback(pulse, backend: str, wav, *extra: str) -> tuple[int, str, str]:
     """Run listen on the virtual microphone while the talk plays into it; stop it with SIGTERM."""
     listener = Listener(pulse, backend, *extra)
@@ -180,11 +119,42 @@ def test_live_counts_from_a_virtual_microphone_match_counting_the_file(
     assert len(" ".join(finals).split()) > 40  # the whole talk came through, not a fragment
 
 
+def test_system_audio_counts_what_the_default_output_plays(tmp_path, shared_audio, file_result, dev_manifest):
+    """listen --system-audio records the monitor of the default output (soundcard → libpulse), not a microphone.
+
+    A second, silent null sink's monitor is made the default source: the microphone path would
+    hear nothing at all, so every word counted came through the output's monitor.
+    """
+    env, server = start_pulse(tmp_path, "module-null-sink sink_name=quiet sink_properties=device.description=Quiet")
+    try:
+        subprocess.run(["pactl", "set-default-source", "quiet.monitor"], env=env, check=True)
+        listed = run_cli("devices", env=env)
+        assert listed.returncode == 0, listed.stderr
+        monitors = [ln for ln in listed.stdout.splitlines() if ln.endswith("[monitor]")]
+        assert len(monitors) == 2, listed.stdout  # Null Output's and Quiet's, marked as monitors
+        [default] = [ln for ln in monitors if ln.startswith("*")]
+        assert "Monitor of Null Output" in default  # the default output's, whatever the default source is
+
+        listener = Listener(env, None, "--system-audio")
+        ready = listener.wait_for("listening to")
+        assert "Monitor of Null Output (system)" in ready
+        play(env, shared_audio / "dev" / TALK)
+        count, out, err = listener.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "Traceback" not in err
+    assert abs(count - file_result["counts"]["AI"]) <= 1, (count, file_result["counts"])
+    assert abs(count - dev_manifest[TALK]["keywords"]) <= 1
+    finals = [ln[2:] for ln in out.splitlines() if ln.startswith("> ")]
+    assert len(" ".join(finals).split()) > 40  # the whole talk came through, not a fragment
+
+
 @pytest.mark.parametrize("backend", ["sounddevice", "pyaudio"])
 def test_a_microphone_that_disappears_mid_session_is_retried_and_the_session_goes_on(tmp_path, backend):
     """The sink behind the microphone is unloaded (no fallback sink), then loaded again."""
     env, server = start_pulse(tmp_path)
-    sample = ROOT / "assets" / "sample-ai-talk.wav"  # says "AI" four times
+    sample = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"  # says "AI" four times
     try:
         listener = Listener(env, backend)
         listener.wait_for("listening to")
@@ -242,7 +212,7 @@ def test_an_engine_slower_than_speech_drops_audio_counts_it_says_so_and_recovers
             proc.kill()
             pytest.fail("the throttled listener went quiet: " + proc.stderr.read())
 
-    sample = ROOT / "assets" / "sample-ai-talk.wav"
+    sample = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"
     try:
         assert next_line() == {"ready": True}
         play(env, sample)  # heard while the engine is 3× too slow

@@ -137,7 +137,9 @@ def test_provisional_hits_show_in_the_pending_colour_and_retractions_flash(tk_ro
     def no_model():
         raise RuntimeError("no model in this test")
 
-    ov = shown(tk_root, Run(FileSource(ROOT / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS))
+    ov = shown(
+        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
+    )
     pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
     assert "no model in this test" in ov.status_var.get()
     hit = Hit(1, "AI", "AI", 1.0, 1.3, 1.5)
@@ -164,7 +166,7 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
     from voicecount.overlay import DOT, GAP, STATUS_COLOURS
     from voicecount.session import load
 
-    sample = FileSource(ROOT / "assets" / "sample-ai-talk.wav")
+    sample = FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav")
     back_now, stopped = threading.Event(), threading.Event()
 
     class Unplugged:

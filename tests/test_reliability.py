@@ -17,7 +17,7 @@ from voicecount import cli
 from voicecount import session as sessions
 from voicecount.audio import FileSource
 
-SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
+SAMPLE = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from voicecount.audio import FileSource
 from voicecount.matcher import DEFAULT_KEYWORDS, Hit, HitChange, Word
 from voicecount.run import Record, Run
 
-SAMPLE = ROOT / "assets" / "sample-ai-talk.wav"
+SAMPLE = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"
 
 
 def record_sample(whisper_engine, path=SAMPLE):

@@ -298,7 +298,7 @@ def test_bad_web_options_are_one_line_with_the_fix(args, fragments):
         busy.listen()
         port = str(busy.getsockname()[1])
         fill = lambda s: s.replace("{busy}", port)
-        sample = str(ROOT / "assets" / "sample-ai-talk.wav")
+        sample = str(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav")
         proc = run_cli("listen", "--no-gui", "--input", sample, *map(fill, args), timeout=120)
     one_line_error(proc, *map(fill, fragments))
 

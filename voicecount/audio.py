@@ -8,10 +8,7 @@ A source's ``chunks()`` generator runs in the pipeline's reader thread.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,12 +18,15 @@ from typing import Protocol
 
 import numpy as np
 
+from .backends import BACKENDS, Backend, InputDevice, Stream, get_backend, no_microphone
 from .errors import AudioError
+from .escape import one_line
+
+__all__ = ["BACKENDS", "InputDevice"]  # re-exported: callers find devices here, as before
 
 SAMPLE_RATE = 16000
 CHUNK_SECONDS = 0.1
 CHUNK = int(SAMPLE_RATE * CHUNK_SECONDS)
-BACKENDS = ("sounddevice", "pyaudio")
 STALL_SECONDS = 3.0  # a running stream that delivers nothing for this long has lost its device
 RETRY_SECONDS = 2.0  # how often a lost microphone is looked for again
 
@@ -220,135 +220,24 @@ def probe_duration(path: Path) -> float | None:
     return None
 
 
-# ---------------------------------------------------------------------------- microphones
-
-
-@dataclass(frozen=True)
-class InputDevice:
-    index: int
-    name: str
-    channels: int
-    rate: float
-    host_api: str = ""
-    is_default: bool = False
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Hide what ALSA/JACK print from C while PortAudio probes devices (noise, not errors).
-
-    Our own errors still reach the user: they are raised, not printed, in here.
-    """
-    if os.environ.get("VOICECOUNT_DEBUG") or threading.current_thread() is not threading.main_thread():
-        # fd 2 is shared by every thread: redirecting it from a worker would swallow the main thread's messages.
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _import_sounddevice():
-    try:
-        with _quiet_native_stderr():
-            import sounddevice
-    except OSError as e:  # the wheel has no PortAudio on Linux
-        raise AudioError(
-            f"the sounddevice backend cannot load PortAudio ({e})",
-            "install PortAudio (Debian/Ubuntu: sudo apt install libportaudio2) or use --backend pyaudio",
-        ) from None
-    return sounddevice
-
-
-def _import_pyaudio():
-    try:
-        import pyaudio
-    except ImportError:
-        raise AudioError(
-            "the PyAudio backend is not installed",
-            'install it with: pip install "voicecount[pyaudio]" (needs portaudio19-dev on Linux), '
-            "or use the default --backend sounddevice",
-        ) from None
-    return pyaudio
+# ---------------------------------------------------------------------------- live input
 
 
 def list_input_devices(backend: str = "sounddevice") -> list[InputDevice]:
-    """Every device that can record, as the chosen backend sees it."""
-    if backend == "sounddevice":
-        sd = _import_sounddevice()
-        try:
-            devices = sd.query_devices()
-            apis = sd.query_hostapis()
-            default_in = sd.default.device[0] if sd.default.device else -1
-        except sd.PortAudioError as e:
-            raise AudioError(f"cannot list audio devices ({e})", "check that the sound system is running") from None
-        return [
-            InputDevice(
-                i,
-                d["name"],
-                int(d["max_input_channels"]),
-                float(d["default_samplerate"]),
-                apis[d["hostapi"]]["name"],
-                i == default_in,
-            )
-            for i, d in enumerate(devices)
-            if d["max_input_channels"] > 0
-        ]
-    if backend == "pyaudio":
-        pa_mod = _import_pyaudio()
-        with _quiet_native_stderr():
-            pa = pa_mod.PyAudio()
-        try:
-            try:
-                default_in = pa.get_default_input_device_info()["index"]
-            except OSError:
-                default_in = -1
-            out = []
-            for i in range(pa.get_device_count()):
-                d = pa.get_device_info_by_index(i)
-                if d["maxInputChannels"] > 0:
-                    api = pa.get_host_api_info_by_index(d["hostApi"])["name"]
-                    out.append(
-                        InputDevice(
-                            i,
-                            d["name"],
-                            int(d["maxInputChannels"]),
-                            float(d["defaultSampleRate"]),
-                            api,
-                            i == default_in,
-                        )
-                    )
-            return out
-        finally:
-            pa.terminate()
-    raise AudioError(f"unknown audio backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")
+    """Every device that can record, as the chosen backend sees it ("system": monitors and loopbacks)."""
+    return get_backend(backend).devices()
 
 
-def choose_device(devices: list[InputDevice], wanted: str | None) -> InputDevice:
+def choose_device(devices: list[InputDevice], wanted: str | None, none_found: AudioError | None = None) -> InputDevice:
     """Pick by index or by a case-insensitive fragment of the name; default input when None."""
     if not devices:
-        raise AudioError(
-            "no microphone found",
-            "connect one (on macOS allow Terminal/Python in System Settings → Privacy → Microphone), "
-            "or count a recording with: voicecount count FILE",
-        )
+        raise none_found or no_microphone()
     if wanted is None or wanted == "":
         for d in devices:
             if d.is_default:
                 return d
         return devices[0]
-    names = "; ".join(f"{d.index}: {d.name}" for d in devices)
+    names = "; ".join(f"{d.index}: {one_line(d.name)}" for d in devices)
     if wanted.strip().isdigit():
         for d in devices:
             if d.index == int(wanted):
@@ -361,19 +250,20 @@ def choose_device(devices: list[InputDevice], wanted: str | None) -> InputDevice
     if len(exact) == 1:
         return exact[0]
     if not hits:
-        raise AudioError(f"no input device matches {wanted!r}", f"choose one of: {names}")
-    many = "; ".join(f"{d.index}: {d.name}" for d in hits)
+        raise AudioError(f"no input device matches {one_line(wanted)!r}", f"choose one of: {names}")
+    many = "; ".join(f"{d.index}: {one_line(d.name)}" for d in hits)
     raise AudioError(
-        f"{wanted!r} matches several input devices ({many})", "give the index or a longer part of the name"
+        f"{one_line(wanted)!r} matches several input devices ({many})", "give the index or a longer part of the name"
     )
 
 
 class MicrophoneSource:
-    """Live input. The backend's callback thread only enqueues; a full queue drops audio and counts it.
+    """Live input from a backend (a microphone, or a monitor/loopback of what the computer plays).
 
-    If the device stops delivering audio (unplugged, sound server restarted), ``chunks()``
-    says so with an ``InputNotice``, keeps looking for it every ``RETRY_SECONDS`` and carries
-    on when it is back: the session goes on, nothing counted so far is lost.
+    The backend's thread only enqueues; a full queue drops audio and counts it. If the device
+    stops delivering audio (unplugged, sound server restarted), ``chunks()`` says so with an
+    ``InputNotice``, keeps looking for it every ``RETRY_SECONDS`` and carries on when it is
+    back: the session goes on, nothing counted so far is lost.
     """
 
     live = True
@@ -382,25 +272,24 @@ class MicrophoneSource:
         self, device: str | None = None, backend: str = "sounddevice", max_queue_seconds: float = 30.0
     ) -> None:
         self.backend = backend
-        self.device = choose_device(list_input_devices(backend), device)
+        self._backend: Backend = get_backend(backend)
+        self._set_device(choose_device(self._backend.devices(), device, self._backend.none_found()))
         self._follows_default = device is None or device == ""
-        self._set_device(self.device)
         blocks = max(1, int(max_queue_seconds / CHUNK_SECONDS))
         self._q: queue.Queue[np.ndarray] = queue.Queue(maxsize=blocks)
         self._stop = threading.Event()
         self._dropped = 0
-        self._status_errors = 0
-        self._opened = None  # (stop, close, alive) once the stream runs
+        self._stream: Stream | None = None
 
     def _set_device(self, device: InputDevice) -> None:
         self.device = device
-        self.description = f"{device.name} ({self.backend})"
+        self.description = f"{one_line(device.name)} ({self.backend})"
         self._rate = int(device.rate) or SAMPLE_RATE
 
     def open(self) -> None:
         """Start the device now (call on the main thread): a device that will not open fails here, clearly."""
-        if self._opened is None:
-            self._opened = self._open_sounddevice() if self.backend == "sounddevice" else self._open_pyaudio()
+        if self._stream is None:
+            self._stream = self._backend.open(self.device, self._rate, int(self._rate * CHUNK_SECONDS), self._push)
 
     @property
     def dropped_seconds(self) -> float:
@@ -420,90 +309,21 @@ class MicrophoneSource:
         except queue.Full:
             self._dropped += data.shape[0]
 
-    def _open_sounddevice(self):
-        sd = _import_sounddevice()
-
-        def callback(indata, frames, time_info, status):  # PortAudio's thread: enqueue only
-            if status:
-                self._status_errors += 1
-            self._push(indata[:, 0].copy())
-
-        try:
-            stream = sd.InputStream(
-                samplerate=self._rate,
-                channels=1,
-                dtype="int16",
-                device=self.device.index,
-                blocksize=int(self._rate * CHUNK_SECONDS),
-                callback=callback,
-            )
-            stream.start()
-        except Exception as e:  # PortAudioError and ValueError both mean: this device will not open
-            raise _cannot_open(self.device, e) from None
-        # abort, not stop: stop waits for PortAudio's buffers, which can take seconds on ALSA/pulse.
-        return stream.abort, stream.close, lambda: stream.active
-
-    def _open_pyaudio(self):
-        pa_mod = _import_pyaudio()
-        with _quiet_native_stderr():
-            pa = pa_mod.PyAudio()
-
-        def callback(in_data, frame_count, time_info, status):
-            if self._stop.is_set():
-                return (None, pa_mod.paComplete)  # lets the stream end by itself: stop_stream can hang on ALSA
-            self._push(np.frombuffer(in_data, dtype=np.int16).copy())
-            return (None, pa_mod.paContinue)
-
-        try:
-            stream = pa.open(
-                format=pa_mod.paInt16,
-                channels=1,
-                rate=self._rate,
-                input=True,
-                input_device_index=self.device.index,
-                frames_per_buffer=int(self._rate * CHUNK_SECONDS),
-                stream_callback=callback,
-            )
-            stream.start_stream()
-        except Exception as e:
-            pa.terminate()
-            raise _cannot_open(self.device, e) from None
-
-        def stop():
-            deadline = time.monotonic() + 2.0
-            while stream.is_active() and time.monotonic() < deadline:
-                time.sleep(0.02)
-
-        def close():
-            stream.close()  # aborts the stream if it is still running
-            pa.terminate()
-
-        return stop, close, stream.is_active
-
     def _close(self) -> None:
-        if self._opened is not None:
-            stop, close, _ = self._opened
-            self._opened = None
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
             try:
-                stop()
-                close()
+                stream.stop()
+                stream.close()
             except Exception:  # closing a stream whose device is gone may fail; it is gone either way
                 pass
 
     def _reopen(self) -> None:
         """Find the device again (by name, or the new default) and open it; AudioError if not there yet."""
-        if self.backend == "sounddevice":
-            sd = _import_sounddevice()
-            # PortAudio lists devices once, at initialisation: re-initialise to see a replugged one.
-            if hasattr(sd, "_terminate") and hasattr(sd, "_initialize"):
-                try:
-                    sd._terminate()
-                    sd._initialize()
-                except Exception:
-                    pass
-        devices = list_input_devices(self.backend)
+        self._backend.rescan()
+        devices = self._backend.devices()
         if self._follows_default:
-            found = choose_device(devices, None)
+            found = choose_device(devices, None, self._backend.none_found())
         else:
             same = [d for d in devices if d.name == self.device.name]
             if not same:
@@ -514,13 +334,14 @@ class MicrophoneSource:
 
     def _pieces(self, resample: _Resampler) -> Iterator[np.ndarray]:
         """The stream's audio until stop() (returns) or until the device stops delivering (returns too)."""
-        _, _, alive = self._opened
+        stream = self._stream
+        assert stream is not None
         last = time.monotonic()
         while not self._stop.is_set():
             try:
                 data = self._q.get(timeout=0.2)
             except queue.Empty:
-                if not alive() or time.monotonic() - last > STALL_SECONDS:
+                if not stream.active or time.monotonic() - last > STALL_SECONDS:
                     return
                 continue
             last = time.monotonic()
@@ -552,11 +373,3 @@ class MicrophoneSource:
                 yield InputNotice("back", f"{self.description} is back after {missing:.0f} s", missing)
         finally:
             self._close()
-
-
-def _cannot_open(device: InputDevice, e: Exception) -> AudioError:
-    return AudioError(
-        f"cannot open input device {device.index} ({device.name}): {e}",
-        "pick another with --device (see: voicecount devices); on macOS allow the microphone "
-        "in System Settings → Privacy → Microphone",
-    )

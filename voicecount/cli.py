@@ -21,12 +21,15 @@ Count how often a speaker says your keywords — live from the microphone or fro
 recording — with speech recognition that runs entirely on this computer.
 
 examples:
+  voicecount count --sample                         count "AI" in the talk shipped with voicecount
   voicecount count talk.wav                         count "AI" (and its aliases) in a recording
   voicecount count talk.mp3 --keyword AI --keyword "LLM=llm,large language model" --json
   voicecount listen --no-gui                        live counts from the default microphone
   voicecount listen --no-gui --input talk.wav --realtime   replay a recording as if live
   voicecount listen --web                           also show the count in a browser, OBS or on a projector
+  voicecount listen --system-audio --no-gui         count what the computer plays (a webinar, a video)
   voicecount devices                                list microphones (for --device)
+  voicecount doctor                                 check audio, microphone level, window, models, settings
   voicecount sessions list                          every saved run, with counts
   voicecount export last --format md -o report.md   a report of the latest session
   voicecount summarize last                         its highlights, each sentence with its time
@@ -93,13 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
         "already counted with the same keywords, engine, model and path is not decoded again, so an\n"
         "interrupted batch continues where it stopped when run again.",
         epilog="examples:\n"
+        "  voicecount count --sample                       # the talk shipped with voicecount: AI: 4\n"
         "  voicecount count talk.mp3\n"
         "  voicecount count talks/ --csv counts.csv          # a folder, every file in it\n"
         "  voicecount count 'archive/**/*.mp4' --jobs 4 --jsonl counts.jsonl\n"
         "  voicecount count archive/ --shard 2/8 --jsonl part2.jsonl   # machine 2 of 8; cat the parts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="recordings: files, folders or quoted globs")
+    p.add_argument("files", nargs="*", metavar="FILE", help="recordings: files, folders or quoted globs")
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="count the short talk shipped with voicecount (it says AI four times): a first run, or a check that an "
+        "install works",
+    )
     _add_engine_args(p)
     p.add_argument(
         "--live",
@@ -163,7 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", metavar="INDEX|NAME", help="microphone index or part of its name (see: voicecount devices)"
     )
-    p.add_argument("--backend", default=None, metavar="NAME", help="audio backend: sounddevice (default) or pyaudio")
+    p.add_argument(
+        "--backend",
+        default=None,
+        metavar="NAME",
+        help="audio backend: sounddevice (default), pyaudio, or system (what the computer plays: as --system-audio)",
+    )
+    p.add_argument(
+        "--system-audio",
+        action="store_true",
+        help="count what the computer plays (a webinar, a video) instead of the microphone: Linux, the monitor of "
+        "the default output (PulseAudio/PipeWire); Windows, WASAPI loopback; macOS, a loopback device such as "
+        "BlackHole (voicecount doctor says how to set one up). --device then picks among: voicecount devices",
+    )
     p.add_argument(
         "--max-backlog",
         type=float,
@@ -192,8 +214,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --web: allow a --host other machines can reach (anyone with the URL can see and control the count)",
     )
 
-    p = sub.add_parser("devices", help="list microphones", description="List the input devices a backend sees.")
-    p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default) or pyaudio")
+    p = sub.add_parser(
+        "devices",
+        help="list microphones, and what can record the computer's output",
+        description="List the input devices a backend sees (* marks the default), then the monitors/loopbacks that "
+        "record what the computer plays (listen --system-audio). Rows: index, name, channels, default rate, host "
+        "API, and [monitor] or [loopback] for inputs that carry an output rather than a microphone.",
+        epilog="examples:\n"
+        "  voicecount devices\n"
+        "  voicecount listen --device 3                  # a microphone by index (or part of its name)\n"
+        "  voicecount listen --system-audio --device 0   # a monitor/loopback from the second list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default), pyaudio or system")
+
+    p = sub.add_parser(
+        "doctor",
+        help="check this computer: audio, microphone level, window, models, settings, disk",
+        description="Check everything voicecount needs, one line each — OK, WARN or FAIL — with the fix for "
+        "anything that is not OK: Python and platform; PortAudio and each audio backend; input devices and "
+        "their rates; 2 seconds of the chosen microphone (silence means muted, wrong device, or on macOS "
+        "no permission); system audio (monitor/loopback); whether a window can open; models; the settings "
+        "file; disk space; the summary model. Exit status 1 when anything FAILs.",
+        epilog="examples:\n"
+        "  voicecount doctor\n"
+        "  voicecount doctor --device 3 --seconds 5     # listen to that microphone for 5 s\n"
+        "  voicecount doctor --json > doctor.json       # attach to a bug report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as JSON (for bug reports)")
+    p.add_argument(
+        "--device", metavar="INDEX|NAME", help="the microphone to check (default: the configured one, else the default)"
+    )
+    p.add_argument("--backend", default=None, metavar="NAME", help="sounddevice (default), pyaudio or system")
+    p.add_argument(
+        "--seconds", type=float, default=2.0, metavar="S", help="how long to listen for the level check (default 2)"
+    )
 
     p = sub.add_parser(
         "sessions",
@@ -370,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _stop_on_sigterm()
-    if args.command in ("listen", "devices"):
+    if args.command in ("listen", "devices", "doctor"):
         from .native_noise import filter_native_stderr
 
         filter_native_stderr()
@@ -381,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_listen(args)
         if args.command == "devices":
             return cmd_devices(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
         if args.command == "sessions":
             return cmd_sessions(args, parser)
         if args.command == "export":
@@ -495,6 +553,14 @@ def cmd_count(args) -> int:
     from . import console
     from .run import Record, Run, open_file
 
+    if args.sample:
+        from .paths import sample_recording
+
+        args.files = [*args.files, str(sample_recording())]
+    if not args.files:
+        raise ConfigError(
+            "no recording given", "give a FILE, a folder or a glob — or --sample to count the bundled talk"
+        )
     settings = _settings(args)
     _check_engine_name(settings)
     if args.output and not args.export:
@@ -604,11 +670,18 @@ def cmd_listen(args) -> int:
     _check_engine_name(settings)
     if not args.web and (args.port is not None or args.host is not None or args.allow_remote):
         raise ConfigError("--port, --host and --allow-remote go with --web", "add --web to serve the count to browsers")
+    if args.input and args.system_audio:
+        raise ConfigError("--input and --system-audio both say what to listen to", "give one of them")
     if args.input:
         source = open_file(args.input, args.realtime)
         where, device = str(source.path.resolve()), ""
     else:
-        source = open_microphone(settings.device, settings.backend, args.max_backlog)
+        if args.system_audio or settings.backend == "system":
+            # The configured device is a microphone's name: what plays is chosen by --device alone.
+            device_wanted = args.device if args.system_audio else settings.device
+            source = open_microphone(device_wanted, "system", args.max_backlog)
+        else:
+            source = open_microphone(settings.device, settings.backend, args.max_backlog)
         where, device = source.description, source.device.name
     _recover()
     record = Record("listen", where, device)
@@ -676,7 +749,7 @@ def _open_window():
 def _listen_gui(root, run, settings, args):
     """The overlay on the main thread while the run counts; the result once the window is closed."""
     from . import config
-    from .audio import list_input_devices
+    from .devices import every_input
     from .overlay import Overlay
     from .run import open_microphone
 
@@ -690,9 +763,10 @@ def _listen_gui(root, run, settings, args):
         config.save(stored)
 
     def switch(dev) -> None:
-        run.pipeline.switch_source(open_microphone(str(dev.index), settings.backend, args.max_backlog))
+        # A microphone or a monitor/loopback: each device knows the backend that lists and opens it.
+        run.pipeline.switch_source(open_microphone(str(dev.index), dev.backend, args.max_backlog))
         stored = config.load()
-        stored.device = dev.name
+        stored.device, stored.backend = dev.name, dev.backend
         config.save(stored)
 
     Overlay(
@@ -700,7 +774,7 @@ def _listen_gui(root, run, settings, args):
         run,
         settings=settings.overlay,
         on_settings=save,
-        list_devices=lambda: list_input_devices(settings.backend),
+        list_devices=lambda: every_input(settings.backend),
         switch_device=switch,
         pace_range=(settings.coach.pace_min, settings.coach.pace_max) if settings.coach.nudge else None,
     )
@@ -721,19 +795,39 @@ def _listen_gui(root, run, settings, args):
 
 def cmd_devices(args) -> int:
     from .audio import list_input_devices
+    from .devices import describe, system_listing
 
-    devices = list_input_devices(args.backend or "sounddevice")
-    if not devices:
+    backend = args.backend or "sounddevice"
+    devices = list_input_devices(backend)
+    for d in devices:
+        print(describe(d))
+    system, problem = system_listing(backend)
+    if system:
+        print("# what the computer plays: voicecount listen --system-audio [--device INDEX|NAME]")
+        for d in system:
+            print(describe(d))
+    if problem is not None:
+        print(f"voicecount: system audio: {problem}", file=sys.stderr)
+    if not devices and not system:
         print(
             "voicecount: no microphone found — connect one (on macOS allow Terminal/Python in "
-            "System Settings → Privacy → Microphone)",
+            "System Settings → Privacy & Security → Microphone)",
             file=sys.stderr,
         )
         return 1
-    for d in devices:
-        mark = "*" if d.is_default else " "
-        print(f"{mark}{d.index:3d}  {d.name}  ({d.channels} ch, {d.rate:.0f} Hz, {d.host_api})")
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from . import doctor
+    from .escape import json_text
+
+    report = doctor.run_checks(device=args.device, backend=args.backend, seconds=args.seconds)
+    if args.json:
+        print(json_text(report.as_json()))
+    else:
+        print(doctor.render(report), end="")
+    return 1 if report.failed else 0
 
 
 def _interruptions(items: list[dict]) -> str:

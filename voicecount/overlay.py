@@ -22,6 +22,7 @@ from tkinter import messagebox
 from typing import TYPE_CHECKING
 
 from .config import OverlaySettings, parse_keyword_lines
+from .devices import describe
 from .errors import VoicecountError
 from .events import (
     STATUS_TEXT,
@@ -412,7 +413,7 @@ class Overlay:
         if not devices:
             messagebox.showerror(
                 "voicecount",
-                "No microphone found. On macOS allow Terminal/Python in System Settings → Privacy → Microphone.",
+                "No microphone found. On macOS allow Terminal/Python in System Settings → Privacy & Security → Microphone.",
                 parent=self.root,
             )
             return
@@ -501,7 +502,7 @@ class KeywordDialog:
 
 
 class DeviceDialog:
-    """Pick a microphone from a list."""
+    """Pick a microphone, or a monitor/loopback of what the computer plays, from a list."""
 
     def __init__(self, parent: tk.Tk, devices: list, choose: Callable[[object], None]) -> None:
         self.devices, self.choose = devices, choose
@@ -510,9 +511,7 @@ class DeviceDialog:
         self.top.attributes("-topmost", True)
         self.list = tk.Listbox(self.top, width=60, height=min(12, max(3, len(devices))))
         for d in devices:
-            self.list.insert(
-                "end", f"{'*' if d.is_default else ' '} {d.index}: {d.name} ({d.channels} ch, {d.rate:.0f} Hz)"
-            )
+            self.list.insert("end", describe(d))
         self.list.pack(fill="both", expand=True, padx=8, pady=8)
         buttons = tk.Frame(self.top)
         buttons.pack(fill="x", padx=8, pady=(0, 8))

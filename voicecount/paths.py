@@ -36,3 +36,8 @@ def config_dir() -> Path:
 def models_dir() -> Path:
     """Where `voicecount models download` puts models and where Vosk models are looked for."""
     return data_dir() / "models"
+
+
+def sample_recording() -> Path:
+    """The short talk shipped inside the package (it says "AI" four times): count --sample, the CI smoke test."""
+    return Path(__file__).resolve().parent / "assets" / "sample-ai-talk.wav"

@@ -172,7 +172,7 @@ class _Health:
                     Status(
                         "silent",
                         "the microphone gives only silence: check it is not muted; on macOS allow "
-                        "Terminal/Python in System Settings → Privacy → Microphone",
+                        "Terminal/Python in System Settings → Privacy & Security → Microphone",
                     )
                 )
         dropped = self.pipeline.dropped_seconds

@@ -1,0 +1,41 @@
+"""Listing inputs for people: microphones and what records the computer's output, one line each.
+
+Used by ``voicecount devices``, the overlay's microphone menu and ``doctor``. Device names
+come from drivers and sound servers: they are data and are printed through ``one_line``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .backends import InputDevice, get_backend
+from .errors import AudioError
+from .escape import one_line
+
+
+def describe(d: InputDevice) -> str:
+    """`*  3  USB Mic  (1 ch, 48000 Hz, ALSA)  [monitor]`: default mark, index, name, format, kind."""
+    mark = "*" if d.is_default else " "
+    rate = f"{d.rate:.0f} Hz" if d.rate else "any rate"
+    kind = f"  [{d.kind}]" if d.plays_output else ""
+    return f"{mark}{d.index:3d}  {one_line(d.name)}  ({d.channels} ch, {rate}, {one_line(d.host_api)}){kind}"
+
+
+def system_listing(backend: str) -> tuple[list[InputDevice], str | None]:
+    """The monitors/loopbacks of the "system" backend and, when they cannot be listed, why (with the fix).
+
+    On macOS the loopbacks are among the sounddevice inputs already (marked), so with that
+    backend nothing is listed twice.
+    """
+    if backend == "system" or (sys.platform == "darwin" and backend == "sounddevice"):
+        return [], None
+    try:
+        return get_backend("system").devices(), None
+    except AudioError as e:
+        return [], str(e)
+
+
+def every_input(backend: str) -> list[InputDevice]:
+    """Microphones of ``backend``, then what records the output: the overlay's microphone menu."""
+    devices = get_backend(backend).devices()
+    return devices + system_listing(backend)[0]
