@@ -105,6 +105,7 @@ def test_every_export_keeps_hostile_text_inert():
         assert headings == [
             f"voicecount session {s.id}",
             "Counts",
+            "Speaking",
             "Summary",
             "Top words",
             "Hits",
@@ -124,5 +125,5 @@ def test_cli_prints_hostile_text_inert(tmp_path):
     assert run_cli("export", s.id, "--format", "md", "-o", str(report)).returncode == 0
     for name, render in _renderers():
         page = render(report.read_text())
-        assert re.findall(r'<img src="([^"]*)"', page) == ["r.png"], name  # only our plot, beside the file
+        assert re.findall(r'<img src="([^"]*)"', page) == ["r.png", "r-pace.png"], name  # only our plots, beside it
         assert not re.search(r"<(script|iframe|a)[\s>]", page), name
