@@ -59,8 +59,14 @@ def test_nothing_touches_the_network(no_network, in_process_cli, capsys, tmp_pat
     assert "total AI:" in capsys.readouterr().out
     for fmt in ("md", "srt", "json"):
         assert in_process_cli("export", "last", "--format", fmt, "-o", str(tmp_path / f"out.{fmt}")) == 0
-    assert in_process_cli("summarize", "last", "--max-tokens", "40", "--threads", "2", "--context", "1024") == 0
+    assert in_process_cli("summarize", "last") == 0
+    assert "Highlights (" in capsys.readouterr().out
+    model = ("--model", "smollm2", "--max-tokens", "40", "--threads", "2", "--context", "1024")
+    assert in_process_cli("summarize", "last", *model) == 0
     assert "Summary (by" in capsys.readouterr().out
+    assert in_process_cli("search", "users") == 0
+    assert in_process_cli("ask", "last", "what do the users need?", *model[:2]) == 0
+    assert "Answer (by" in capsys.readouterr().out
 
 
 def test_a_three_hour_file_is_streamed_not_loaded(tmp_path):
