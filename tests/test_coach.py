@@ -164,3 +164,18 @@ def test_filler_mode_counts_fillers_in_generated_speech(filler_talk):
     heard = coach.of_session(sessions.load("last"))
     assert heard.filler_mode and heard.filler_total == sum(counts[k] for k in ("um", "uh", "er", "ah", "hmm"))
     assert not left_out.filler_mode and left_out.filler_total < heard.filler_total  # what filler mode is for
+
+
+def test_the_overlay_shows_all_fillers_in_one_row(tk_root, whisper_engine, filler_talk):  # noqa: F811
+    from voicecount.audio import FileSource
+    from voicecount.fillers import preset
+    from voicecount.run import Run
+
+    keywords = [*DEFAULT_KEYWORDS, *preset("fillers")]
+    ov = shown(tk_root, Run(FileSource(filler_talk), whisper_engine.fresh, keywords))
+    assert list(ov.count_labels) == ["AI", "fillers"]  # five filler keywords, one quiet row
+    pump(tk_root, lambda: ov.result is not None, 180, "the talk to finish")
+    tk_root.update()
+    said = sum(ov.result.counts[k.name] for k in preset("fillers"))
+    assert said >= 2 and ov.count_labels["fillers"].cget("text") == str(said)
+    assert ov.count_labels["AI"].cget("text") == str(ov.result.counts["AI"])

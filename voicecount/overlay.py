@@ -39,6 +39,7 @@ from .events import (
     Status,
     error_text,
 )
+from .fillers import is_filler
 from .matcher import Keyword
 from .pace import nudge
 
@@ -66,6 +67,7 @@ STATUS_COLOURS = {
     "error": "#e74c3c",
     "finished": "#3498db",
 }
+FILLER_ROW = "fillers"  # the one row all filler keywords share
 KEYS_HELP = "space pause · u undo · r reset · k keywords · m microphone · c caption · +/− size · t theme · q quit"
 
 
@@ -193,11 +195,17 @@ class Overlay:
         for child in self.rows.winfo_children():
             child.destroy()
         self.count_labels, self.name_labels = {}, {}
-        for i, kw in enumerate(self.keywords):
-            name = tk.Label(self.rows, text=kw.name, font=self.name_font, fg=t["dim"], bg=t["bg"], anchor="w")
+        # One row per keyword, except fillers: one "fillers" row for all of them, so the
+        # filler preset adds one quiet number, not five big ones.
+        self.members: dict[str, tuple[str, ...]] = {}
+        for kw in self.keywords:
+            row = FILLER_ROW if is_filler(kw) else kw.name
+            self.members[row] = (*self.members.get(row, ()), kw.name)
+        for i, row in enumerate(self.members):
+            name = tk.Label(self.rows, text=row, font=self.name_font, fg=t["dim"], bg=t["bg"], anchor="w")
             count = tk.Label(
                 self.rows,
-                text=str(self.state.counts.get(kw.name, 0)),
+                text=str(self._count(row)),
                 font=self.big,
                 fg=t["fg"],
                 bg=t["bg"],
@@ -206,8 +214,14 @@ class Overlay:
             name.grid(row=i, column=0, sticky="w", padx=(0, 16))
             count.grid(row=i, column=1, sticky="e")
             self.rows.grid_columnconfigure(1, weight=1)
-            self.name_labels[kw.name] = name
-            self.count_labels[kw.name] = count
+            self.name_labels[row] = name
+            self.count_labels[row] = count
+
+    def _row(self, keyword: str) -> str:
+        return next((row for row, names in self.members.items() if keyword in names), keyword)
+
+    def _count(self, row: str) -> int:
+        return sum(self.state.counts.get(name, 0) for name in self.members.get(row, (row,)))
 
     def _bind(self) -> None:
         r = self.root
@@ -293,9 +307,9 @@ class Overlay:
         if [k.name for k in self.keywords] != list(self.state.keywords):
             self.keywords = [self._known.get(n, Keyword(n, (n,))) for n in self.state.keywords]
             self._build_rows()
-        for name in self.count_labels:
-            self.count_labels[name].configure(text=str(self.state.counts.get(name, 0)))
-            self._recolour(name)
+        for row in self.count_labels:
+            self.count_labels[row].configure(text=str(self._count(row)))
+            self._recolour(row)
         self.caption_var.set(self.state.caption[-60:])
         if self.state.status in STATUS_COLOURS:
             self._set_status(self.state.status, self.state.detail)
@@ -312,23 +326,25 @@ class Overlay:
             self.nudge.pack_forget()
 
     def _show_count(self, name: str, kind: str) -> None:
-        label = self.count_labels.get(name)
+        row = self._row(name)
+        label = self.count_labels.get(row)
         if label is None:
             return
         t = self.theme
-        label.configure(text=str(self.state.counts.get(name, 0)))
+        label.configure(text=str(self._count(row)))
         if kind == "retracted":
             # Withdrawn visibly: a short red flash, then back to normal.
             label.configure(fg=t["retracted"])
-            self.root.after(600, lambda: self._recolour(name))
+            self.root.after(600, lambda: self._recolour(row))
         else:
-            self._recolour(name)
+            self._recolour(row)
 
-    def _recolour(self, name: str) -> None:
-        label = self.count_labels.get(name)
+    def _recolour(self, row: str) -> None:
+        label = self.count_labels.get(row)
         if label is not None and label.winfo_exists():
             t = self.theme
-            label.configure(fg=t["pending"] if self.state.pending.get(name) else t["fg"])
+            pending = any(self.state.pending.get(name) for name in self.members.get(row, (row,)))
+            label.configure(fg=t["pending"] if pending else t["fg"])
 
     def _set_status(self, state: str, detail: str = "") -> None:
         self.dot.itemconfigure(self.dot_item, fill=STATUS_COLOURS.get(state, STATUS_COLOURS["error"]))
