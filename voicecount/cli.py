@@ -503,6 +503,20 @@ def _check_threads(args) -> None:
         raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
 
 
+def _check_context(args) -> None:
+    if args.context < 512:
+        raise ConfigError(f"--context {args.context} is too small", "give at least 512 (default 4096)")
+
+
+def _load_llm(args):
+    """The --model chat model, loaded (it says so first: loading takes a moment); and its name."""
+    from . import summarize as sm
+
+    path = sm.resolve_model(args.model)
+    print(f"voicecount: loading {path.name}…", file=sys.stderr)
+    return sm.load_llm(str(path), args.threads, args.context), path.stem
+
+
 def _engine_loader(args, settings):
     """What the run calls (on its worker thread) to load the engine; the message is printed now."""
     from .engines import create_engine
@@ -914,8 +928,7 @@ def cmd_summarize(args) -> int:
 
     if args.max_tokens < 16:
         raise ConfigError(f"--max-tokens {args.max_tokens} is too small", "give at least 16 (default 300)")
-    if args.context < 512:
-        raise ConfigError(f"--context {args.context} is too small", "give at least 512 (default 4096)")
+    _check_context(args)
     if args.lines < 0:
         raise ConfigError(f"--lines {args.lines} is negative", "give a number of highlights, or 0 for automatic")
     _check_threads(args)
@@ -923,9 +936,7 @@ def cmd_summarize(args) -> int:
     if args.model is None:
         result = sm.highlights_summary(s, args.lines or None)
     else:
-        path = sm.resolve_model(args.model)
-        print(f"voicecount: loading {path.name}…", file=sys.stderr)
-        llm = sm.load_llm(str(path), args.threads, args.context)
+        llm, name = _load_llm(args)
         bars = []
 
         def on_chunk(i: int, n: int) -> None:
@@ -942,7 +953,7 @@ def cmd_summarize(args) -> int:
                 bars.append(progress(float(args.max_tokens), "writing", "tokens at most"))
             bars[-1].update(float(n))
 
-        result = sm.summarize(s, llm, args.max_tokens, model_name=path.stem, on_token=on_token, on_chunk=on_chunk)
+        result = sm.summarize(s, llm, args.max_tokens, model_name=name, on_token=on_token, on_chunk=on_chunk)
         for bar in bars:
             bar.close()
     print(escape.terminal(sm.render(sm.facts_of(s), result.text)), end="", flush=True)
@@ -1043,14 +1054,11 @@ def _answer(args, found):
     from . import session as sessions
     from . import summarize as sm
 
-    if args.context < 512:
-        raise ConfigError(f"--context {args.context} is too small", "give at least 512 (default 4096)")
+    _check_context(args)
     _check_threads(args)
-    path = sm.resolve_model(args.model)
-    print(f"voicecount: loading {path.name}…", file=sys.stderr)
-    llm = sm.load_llm(str(path), args.threads, args.context)
+    llm, name = _load_llm(args)
     print("voicecount: writing the answer…", file=sys.stderr)
-    return sm.answer(sessions.load(found[0].session), llm, args.question, found, model_name=path.stem)
+    return sm.answer(sessions.load(found[0].session), llm, args.question, found, model_name=name)
 
 
 def _answer_json(reply) -> dict:

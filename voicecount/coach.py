@@ -8,12 +8,12 @@ fillers as far as its transcript kept them (only filler mode keeps them well).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .export import STOPWORDS
-from .fillers import FILLER_SPECS, any_fillers, possible_fillers
-from .matcher import Word, parse_keyword, tokens
+from .fillers import any_fillers, possible_fillers, preset
+from .matcher import Word, find_matches, tokens
 from .pace import PACE_MIN_SPAN, pace
 from .session import Session
 
@@ -53,6 +53,15 @@ class Coaching:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def fastest(self) -> tuple[float, float] | None:
+        """(time, wpm) of the fastest half minute; None with fewer than two points of pace."""
+        return max(self.pace, key=lambda p: p[1]) if len(self.pace) > 1 else None
+
+    @property
+    def slowest(self) -> tuple[float, float] | None:
+        return min(self.pace, key=lambda p: p[1]) if len(self.pace) > 1 else None
+
+    @property
     def filler_total(self) -> int:
         return sum(u.count for u in self.fillers)
 
@@ -86,24 +95,17 @@ class Coaching:
         }
 
 
-def _filler_of() -> dict[tuple[str, ...], str]:
-    out = {}
-    for spec in FILLER_SPECS:
-        kw = parse_keyword(spec)
-        for alias in kw.aliases:
-            out[tuple(tokens(alias))] = kw.name
-    return out
+def _uses(said: Iterable[tuple[str, float]]) -> list[Use]:
+    """(text, time) pairs gathered into one Use per text, most used first."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for text, t in said:
+        times[text].append(t)
+    return sorted((Use(k, tuple(v)) for k, v in times.items()), key=lambda u: (-u.count, u.text))
 
 
 def fillers_in(words: Sequence[Word]) -> list[Use]:
-    """Each filler sound said, most used first."""
-    table = _filler_of()
-    times: dict[str, list[float]] = defaultdict(list)
-    for w in words:
-        for t in tokens(w.text):
-            if (t,) in table:
-                times[table[(t,)]].append(w.start)
-    return sorted((Use(k, tuple(v)) for k, v in times.items()), key=lambda u: (-u.count, u.text))
+    """Each filler sound said, most used first (the matcher finds them, as it finds keywords)."""
+    return _uses((m.keyword, m.start) for m in find_matches(words, preset("fillers")))
 
 
 def pace_series(words: Sequence[Word], duration: float) -> list[tuple[float, float]]:
@@ -135,7 +137,7 @@ def repeated_phrases(words: Sequence[Word], top: int = 8) -> list[Use]:
     out, and so is a phrase that only ever overlaps one already shown (the 4-word
     windows of a longer repeated sentence).
     """
-    filler = {k[0] for k in _filler_of()}
+    filler = {t for kw in preset("fillers") for alias in kw.aliases for t in tokens(alias)}
     toks: list[tuple[str, float]] = [(t, w.start) for w in words for t in tokens(w.text) if t not in filler]
     at: dict[tuple[str, ...], list[int]] = defaultdict(list)  # phrase → token positions
     for n in PHRASE_LENGTHS:
@@ -170,10 +172,6 @@ def repeated_phrases(words: Sequence[Word], top: int = 8) -> list[Use]:
 def coaching(words: Sequence[Word], duration: float, pause: float = 2.0, filler_mode: bool = False) -> Coaching:
     """Every number of the end-of-talk report, from the transcript's words."""
     minutes = max(duration, words[-1].end if words else 0.0) / 60
-    fillers = fillers_in(words)
-    possible: dict[str, list[float]] = defaultdict(list)
-    for phrase, t in possible_fillers(words):
-        possible[phrase].append(t)
     notes = []
     if not filler_mode:
         notes.append(
@@ -184,8 +182,8 @@ def coaching(words: Sequence[Word], duration: float, pause: float = 2.0, filler_
         words=len(words),
         minutes=minutes,
         wpm=len(words) / minutes if minutes > 0 else 0.0,
-        fillers=fillers,
-        possible=sorted((Use(k, tuple(v)) for k, v in possible.items()), key=lambda u: (-u.count, u.text)),
+        fillers=fillers_in(words),
+        possible=_uses(possible_fillers(words)),
         pace=pace_series(words, duration),
         pauses=pauses_in(words, pause),
         phrases=repeated_phrases(words),

@@ -311,9 +311,8 @@ class BatchProgress:
 def print_speaking(c: Coaching) -> None:
     """The coach's numbers in `sessions show`: pace, fillers, pauses, repeated phrases."""
     line = f"pace      {c.wpm:.0f} words per minute"
-    if len(c.pace) > 1:
-        fast = max(c.pace, key=lambda p: p[1])
-        line += f" (fastest 30 s: {fast[1]:.0f} at {fmt_time(fast[0])})"
+    if c.fastest:
+        line += f" (fastest 30 s: {c.fastest[1]:.0f} at {fmt_time(c.fastest[0])})"
     print(line)
     which = ", ".join(f"{one_line(u.text)} {u.count}" for u in c.fillers)
     floor = "" if c.filler_mode else "  (not in filler mode: a floor)"

@@ -11,11 +11,12 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import escape
 from .config import CoachSettings
@@ -190,35 +191,44 @@ def top_words(session: Session, n: int = 10) -> list[tuple[str, int]]:
     return counter.most_common(n)
 
 
-def plot_hits(session: Session, path: Path) -> Path:
-    """A PNG of cumulative hits over time, one line per keyword (headless)."""
+@contextmanager
+def _png(path: Path, height: float) -> Iterator[Any]:
+    """Axes for a headless plot against minutes, saved to ``path`` as PNG when the block ends."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3), dpi=100)
-    end_min = max(session.duration, 1.0) / 60
-    for kw in session.meta.keyword_objects():
-        times = sorted(h.start / 60 for h in session.counted if h.keyword == kw.name)
-        xs = [0.0] + [t for t in times for _ in (0, 1)] + [end_min]
-        ys = [0] + [v for i in range(len(times)) for v in (i, i + 1)] + [len(times)]
-        ax.plot(xs, ys, label=f"{kw.name} ({len(times)})", linewidth=2)
-    ax.set_xlabel("minutes")
-    ax.set_ylabel("hits so far")
-    ax.set_xlim(0, end_min)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    ax.set_title("Keyword hits over time")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, height), dpi=100)
+    try:
+        yield ax
+        ax.set_xlabel("minutes")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+
+
+def plot_hits(session: Session, path: Path) -> Path:
+    """A PNG of cumulative hits over time, one line per keyword."""
+    with _png(path, 3) as ax:
+        end_min = max(session.duration, 1.0) / 60
+        for kw in session.meta.keyword_objects():
+            times = sorted(h.start / 60 for h in session.counted if h.keyword == kw.name)
+            xs = [0.0] + [t for t in times for _ in (0, 1)] + [end_min]
+            ys = [0] + [v for i in range(len(times)) for v in (i, i + 1)] + [len(times)]
+            ax.plot(xs, ys, label=f"{kw.name} ({len(times)})", linewidth=2)
+        ax.set_ylabel("hits so far")
+        ax.set_xlim(0, end_min)
+        ax.legend(loc="upper left")
+        ax.set_title("Keyword hits over time")
     return path
 
 
-def _sentence_of(session: Session, start: float, end: float) -> str:
-    for c in cues(session):
+def _sentence_of(sentences: Sequence[Cue], start: float, end: float) -> str:
+    for c in sentences:
         if (c.start - 0.05 <= start and end <= c.end + 0.05) or c.start <= (start + end) / 2 <= c.end:
             return c.text
     return ""
@@ -226,6 +236,7 @@ def _sentence_of(session: Session, start: float, end: float) -> str:
 
 def write_md(session: Session, f: TextIO, plot_path: Path | None = None, coach: CoachSettings | None = None) -> None:
     m = session.meta
+    sentences = cues(session)
     minutes = session.duration / 60
     words = session.word_count()
     wpm = words / minutes if minutes > 0 else 0.0
@@ -259,12 +270,12 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, coach: 
         f.write("| time | keyword | heard | sentence |\n|---|---|---|---|\n")
         for h in session.counted:
             f.write(
-                f"| {_clock(h.start)} | {_md(h.keyword)} | {_md(h.text)} | {_md(_sentence_of(session, h.start, h.end))} |\n"
+                f"| {_clock(h.start)} | {_md(h.keyword)} | {_md(h.text)} | {_md(_sentence_of(sentences, h.start, h.end))} |\n"
             )
     else:
         f.write("No hits.\n")
     f.write("\n## Transcript\n\n")
-    for c in cues(session):
+    for c in sentences:
         f.write(f"**{_clock(c.start)}** {_md(c.text)}  \n")
 
 
@@ -287,9 +298,8 @@ def write_speaking(
     c = of_session(session, coach.pause)
     f.write("## Speaking\n\n")
     line = f"- Pace: {c.wpm:.0f} words per minute overall (your range: {coach.pace_min}–{coach.pace_max})"
-    if len(c.pace) > 1:
-        fast = max(c.pace, key=lambda p: p[1])
-        slow = min(c.pace, key=lambda p: p[1])
+    if c.fastest and c.slowest:
+        fast, slow = c.fastest, c.slowest
         line += f"; fastest 30 s {fast[1]:.0f} at {_clock(fast[0])}, slowest {slow[1]:.0f} at {_clock(slow[0])}"
     f.write(line + "  \n")
     fillers = "; ".join(f"{_md(u.text)} {u.count} ({_times(u.times)})" for u in c.fillers) or "none heard"
@@ -311,25 +321,13 @@ def write_speaking(
 
 
 def plot_pace(series: Sequence[tuple[float, float]], band: tuple[int, int], path: Path) -> Path:
-    """A PNG of words per minute over time, with the user's range shaded (headless)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 2.6), dpi=100)
-    xs = [t / 60 for t, _ in series]
-    ax.axhspan(band[0], band[1], color="tab:green", alpha=0.12, label=f"range {band[0]}–{band[1]}")
-    ax.plot(xs, [w for _, w in series], linewidth=2, label="words per minute (last 30 s)")
-    ax.set_xlabel("minutes")
-    ax.set_ylabel("wpm")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Pace over time")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    """A PNG of words per minute over time, with the user's range shaded."""
+    with _png(path, 2.6) as ax:
+        ax.axhspan(band[0], band[1], color="tab:green", alpha=0.12, label=f"range {band[0]}–{band[1]}")
+        ax.plot([t / 60 for t, _ in series], [w for _, w in series], linewidth=2, label="words per minute (last 30 s)")
+        ax.set_ylabel("wpm")
+        ax.legend(loc="lower right", fontsize=8)
+        ax.set_title("Pace over time")
     return path
 
 
@@ -357,6 +355,14 @@ WRITERS: dict[str, Callable[[Session, TextIO], None]] = {
 }
 
 
+def _write(session: Session, fmt: str, f: TextIO, coach: CoachSettings | None, plot: Path | None = None) -> None:
+    """One format's writer; the report also draws its plots beside ``plot`` when given one."""
+    if fmt == "md":
+        write_md(session, f, None if plot is None else plot_hits(session, plot), coach)
+    else:
+        WRITERS[fmt](session, f)
+
+
 def default_name(session: Session, fmt: str) -> str:
     return f"voicecount-{session.id}.{fmt}"
 
@@ -375,21 +381,14 @@ def export(session: Session, fmt: str, out: Path | None, coach: CoachSettings | 
         import sys
 
         buf = io.StringIO()
-        if fmt == "md":
-            write_md(session, buf, coach=coach)
-        else:
-            WRITERS[fmt](session, buf)
+        _write(session, fmt, buf, coach)
         sys.stdout.write(buf.getvalue())
         return None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".part")
         with open(tmp, "w", encoding="utf-8", newline="") as f:
-            if fmt == "md":
-                plot = plot_hits(session, out.with_suffix(".png"))
-                write_md(session, f, plot, coach)
-            else:
-                WRITERS[fmt](session, f)
+            _write(session, fmt, f, coach, out.with_suffix(".png") if fmt == "md" else None)
         tmp.replace(out)
     except OSError as e:
         raise ConfigError(f"cannot write {out} ({e.strerror})", "choose a writable place with -o PATH") from None

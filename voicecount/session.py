@@ -272,18 +272,22 @@ class SessionWriter:
             raise SessionError(
                 f"cannot finish the session in {self.path} ({e.strerror})", "free some disk space"
             ) from None
-        _index_quietly(self.meta.id)
+        _tell_index(self.meta.id)
 
 
-def _index_quietly(sid: str) -> None:
-    """Make a finished session searchable now; best effort: a search catches up on whatever this misses."""
+def _tell_index(sid: str, gone: bool = False) -> None:
+    """Bring the search index up to date with one session (finished, or deleted when ``gone``).
+
+    Best effort: the next search catches up on whatever this misses, so a busy or
+    broken index never fails a recording or a delete.
+    """
     import sqlite3
 
     from . import search
 
     try:
         # A short wait only: another process indexing must not hold up the end of a recording.
-        search.update_session(sid, timeout=1.0)
+        (search.forget if gone else search.update_session)(sid, timeout=1.0)
     except (OSError, sqlite3.Error, VoicecountError):
         pass
 
@@ -474,14 +478,7 @@ def save_summary(sid: str, summary: str) -> None:
 def delete(sid: str) -> Path:
     path = _session_path(sid)
     shutil.rmtree(path)
-    import sqlite3
-
-    from . import search
-
-    try:
-        search.forget(path.name, timeout=1.0)
-    except (OSError, sqlite3.Error, VoicecountError):
-        pass  # the next search drops it anyway: it is no longer on disk
+    _tell_index(path.name, gone=True)
     return path
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, ModelError
-from .export import cues
+from .export import Cue, cues
 from .grounding import STAMP, Dropped, Line, check, parse_lines, stamp
 from .paths import models_dir
 from .session import Session
@@ -179,9 +179,9 @@ class Summary:
         return "\n".join(body) + "\n"
 
 
-def model_label(model_name: str) -> str:
+def model_label(model_name: str, what: str = "Summary") -> str:
     return (
-        f"Summary (by {model_name}, a local language model; each line cites the transcript and was checked against it):"
+        f"{what} (by {model_name}, a local language model; each line cites the transcript and was checked against it):"
     )
 
 
@@ -192,8 +192,13 @@ def highlights_summary(session: Session, n: int | None = None) -> Summary:
     return Summary(HIGHLIGHTS_LABEL, highlights(session, n), chunks=0)
 
 
+def _cited(cue: Cue) -> str:
+    """A transcript sentence as the model reads it: its time, then its text."""
+    return f"[{stamp(cue.start)}] {cue.text}"
+
+
 def transcript_lines(session: Session) -> list[str]:
-    return [f"[{stamp(c.start)}] {c.text}" for c in cues(session)]
+    return [_cited(c) for c in cues(session)]
 
 
 def _as_data(text: str) -> str:
@@ -284,7 +289,7 @@ def summarize(
     ``on_token(n)`` reports the final answer's progress, ``on_chunk(i, n)`` the map step's.
     """
     sentences = cues(session)
-    lines = [f"[{stamp(c.start)}] {c.text}" for c in sentences]
+    lines = [_cited(c) for c in sentences]
     summary = Summary(model_label(model_name))
     if not lines:
         summary.chunks = 0
@@ -297,10 +302,10 @@ def summarize(
             "lower --max-tokens or raise --context",
         )
 
-    def checked(text: str) -> list[str]:
+    def checked(text: str) -> list[Line]:
         result = check(parse_lines(text), sentences)
         summary.dropped += result.dropped
-        return [line.render() for line in result.kept]
+        return result.kept
 
     body = "\n".join(lines)
     ask = ASK_FINAL
@@ -314,7 +319,7 @@ def summarize(
         for i, chunk in enumerate(chunks, 1):
             text, n = _complete(llm, chunk, ASK_CHUNK, map_tokens, None)
             summary.tokens_out += n
-            points += checked(text)
+            points += [line.render() for line in checked(text)]
             if on_chunk is not None:
                 on_chunk(i, len(chunks))
         # Reduce until the points fit in one prompt.
@@ -327,7 +332,7 @@ def summarize(
             for group in split_to_fit(llm, points, map_budget):
                 text, n = _complete(llm, group, ASK_REDUCE, map_tokens, None)
                 summary.tokens_out += n
-                merged += checked(text)
+                merged += [line.render() for line in checked(text)]
             # A round must shrink, or this never ends.
             points = merged if len(merged) < len(points) else merged[: len(points) // 2 or 1]
         ask = ASK_REDUCE
@@ -335,9 +340,7 @@ def summarize(
         return summary
     text, n = _complete(llm, body, ask, max_tokens, on_token)
     summary.tokens_out += n
-    result = check(parse_lines(text), sentences)
-    summary.lines = result.kept
-    summary.dropped += result.dropped
+    summary.lines = checked(text)
     return summary
 
 
@@ -351,10 +354,8 @@ def answer(
     model_name: str = "a local model",
 ) -> Summary:
     """A model's answer to ``question`` from the passages found for it, each line cited and checked."""
-    summary = Summary(
-        f"Answer (by {model_name}, a local language model; each line cites the transcript and was checked against it):"
-    )
-    body = "\n\n".join("\n".join(f"[{stamp(c.start)}] {c.text}" for c in p.cues) for p in passages)
+    summary = Summary(model_label(model_name, "Answer"))
+    body = "\n\n".join("\n".join(_cited(c) for c in p.cues) for p in passages)
     if not body:
         return summary
     ask = ASK_QUESTION.format(question=" ".join(question.split()))
