@@ -49,7 +49,7 @@ def known_session(keywords=DEFAULT_KEYWORDS):
 
 def test_report_numbers_on_a_known_session():
     s, end = known_session()
-    c = coach.of_session(s, pause=2.0)
+    c = coach.of_session(s)
     words = [w for seg in s.segments for w in seg.words]
     assert c.words == len(words) == 120
     assert c.wpm == pytest.approx(120 / (end / 60))
@@ -91,6 +91,37 @@ def test_sessions_show_and_the_report_files_carry_the_coach(tmp_path):
     assert run_cli("export", s.id, "-f", "md", "-o", str(out)).returncode == 0
     assert (tmp_path / "report-pace.png").stat().st_size > 1000
     assert "![Pace over time](report-pace.png)" in out.read_text()
+
+
+def test_every_report_uses_the_users_pause_and_filler_set(tmp_path):
+    # A 1-s pause setting and a [[fillers]] set of the user's own ("like" as a filler, "um"
+    # spelt their way): sessions show, the md report and the JSON export all agree.
+    from voicecount import config
+
+    config.config_path().parent.mkdir(parents=True, exist_ok=True)
+    config.config_path().write_text(
+        '[coach]\npause = 1.0\n\n[[fillers]]\nname = "um"\naliases = ["um", "umm"]\n\n'
+        '[[fillers]]\nname = "like"\naliases = ["like"]\n'
+    )
+    w = sessions.SessionWriter.create(
+        "count", "own-fillers", "whisper", "tiny.en", [*DEFAULT_KEYWORDS, *config.load().fillers]
+    )
+    said = "Um, it was like a surprise. Like, really. Uh, fine."
+    words = [Word(token, i * 0.5, i * 0.5 + 0.4) for i, token in enumerate(said.split())]
+    words[5:] = [Word(x.text, x.start + 1.2, x.end + 1.2) for x in words[5:]]  # a 1.3-s pause after "surprise."
+    w.final(words)
+    w.close({"AI": 0, "um": 1, "like": 2}, 8.0)
+
+    shown_ = run_cli("sessions", "show", w.meta.id)
+    assert "fillers   3: like 2, um 1" in shown_.stdout, shown_.stdout
+    assert "pauses    1.3 s at 00:02.4" in shown_.stdout
+    md = tmp_path / "r.md"
+    assert run_cli("export", w.meta.id, "-f", "md", "-o", str(md)).returncode == 0
+    assert "- Fillers: 3 (" in md.read_text() and "- Longest pauses: 1.3 s at" in md.read_text()
+    out = run_cli("export", w.meta.id, "-f", "json")
+    speaking = json.loads(out.stdout)["speaking"]
+    assert speaking["filler_total"] == 3 and speaking["filler_mode"]
+    assert [p["seconds"] for p in speaking["pauses"]] == [pytest.approx(1.3)]
 
 
 def test_a_session_recorded_before_the_coach_reports_what_it_can():

@@ -602,7 +602,7 @@ def cmd_count(args) -> int:
         out = (
             Path(args.output) if args.output else source.path.with_name(f"{source.path.stem}.voicecount.{args.export}")
         )
-        written = export.export(sessions.load(result.session_id), args.export, out)
+        written = export.export(sessions.load(result.session_id), args.export, out, settings)
         print(f"voicecount: wrote {written}", file=sys.stderr)
     console.print_count_result(result, args.json)
     return 0
@@ -886,7 +886,7 @@ def cmd_sessions(args, parser) -> int:
         print(f"engine    {m.engine} {m.model}")
         print(f"duration  {fmt_time(s.duration)}, {s.word_count()} words")
         print("counts    " + totals(s.counts, ", ", ": "))
-        print_speaking(coach.of_session(s, config.load().coach.pause))
+        print_speaking(coach.of_session(s, config.load()))
         if m.dropped_seconds:
             print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
         if m.interruptions:
@@ -914,7 +914,7 @@ def cmd_export(args) -> int:
     from . import session as sessions
 
     s = sessions.load(args.id)
-    written = export.export(s, args.format, Path(args.output) if args.output else None, config.load().coach)
+    written = export.export(s, args.format, Path(args.output) if args.output else None, config.load())
     if written is not None:
         print(f"voicecount: wrote {written}", file=sys.stderr)
     return 0

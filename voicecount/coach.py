@@ -11,9 +11,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .config import Settings
 from .export import STOPWORDS
 from .fillers import any_fillers, possible_fillers, preset
-from .matcher import Word, find_matches, tokens
+from .matcher import Keyword, Word, find_matches, tokens
 from .pace import PACE_MIN_SPAN, pace
 from .session import Session
 
@@ -103,9 +104,12 @@ def _uses(said: Iterable[tuple[str, float]]) -> list[Use]:
     return sorted((Use(k, tuple(v)) for k, v in times.items()), key=lambda u: (-u.count, u.text))
 
 
-def fillers_in(words: Sequence[Word]) -> list[Use]:
-    """Each filler sound said, most used first (the matcher finds them, as it finds keywords)."""
-    return _uses((m.keyword, m.start) for m in find_matches(words, preset("fillers")))
+def fillers_in(words: Sequence[Word], fillers: Sequence[Keyword] | None = None) -> list[Use]:
+    """Each filler said (the built-in set unless ``fillers`` is given), most used first.
+
+    The matcher finds them, as it finds keywords.
+    """
+    return _uses((m.keyword, m.start) for m in find_matches(words, fillers or preset("fillers")))
 
 
 def pace_series(words: Sequence[Word], duration: float) -> list[tuple[float, float]]:
@@ -130,14 +134,14 @@ def pauses_in(words: Sequence[Word], longer_than: float, top: int = 5) -> list[P
     return sorted(gaps, key=lambda p: -p.seconds)[:top]
 
 
-def repeated_phrases(words: Sequence[Word], top: int = 8) -> list[Use]:
+def repeated_phrases(words: Sequence[Word], top: int = 8, fillers: Sequence[Keyword] | None = None) -> list[Use]:
     """The 2–4-word phrases said most often (at least twice), without fillers or stop-word-only ones.
 
     Each repeat is shown once: a phrase inside a longer one said as often is left
     out, and so is a phrase that only ever overlaps one already shown (the 4-word
     windows of a longer repeated sentence).
     """
-    filler = {t for kw in preset("fillers") for alias in kw.aliases for t in tokens(alias)}
+    filler = {t for kw in fillers or preset("fillers") for alias in (kw.name, *kw.aliases) for t in tokens(alias)}
     toks: list[tuple[str, float]] = [(t, w.start) for w in words for t in tokens(w.text) if t not in filler]
     at: dict[tuple[str, ...], list[int]] = defaultdict(list)  # phrase → token positions
     for n in PHRASE_LENGTHS:
@@ -169,8 +173,16 @@ def repeated_phrases(words: Sequence[Word], top: int = 8) -> list[Use]:
     return [Use(" ".join(g), tuple(toks[i][1] for i in repeated[g])) for g in kept]
 
 
-def coaching(words: Sequence[Word], duration: float, pause: float = 2.0, filler_mode: bool = False) -> Coaching:
+def coaching(
+    words: Sequence[Word],
+    duration: float,
+    pause: float = 2.0,
+    filler_mode: bool = False,
+    fillers: Sequence[Keyword] | None = None,
+) -> Coaching:
     """Every number of the end-of-talk report, from the transcript's words."""
+    # A word the user counts as a filler ([[fillers]] with "like") is not also a "possible" one.
+    counted = {" ".join(tokens(a)) for kw in fillers or () for a in (kw.name, *kw.aliases)}
     minutes = max(duration, words[-1].end if words else 0.0) / 60
     notes = []
     if not filler_mode:
@@ -182,17 +194,24 @@ def coaching(words: Sequence[Word], duration: float, pause: float = 2.0, filler_
         words=len(words),
         minutes=minutes,
         wpm=len(words) / minutes if minutes > 0 else 0.0,
-        fillers=fillers_in(words),
-        possible=_uses(possible_fillers(words)),
+        fillers=fillers_in(words, fillers),
+        possible=_uses(p for p in possible_fillers(words) if p[0] not in counted),
         pace=pace_series(words, duration),
         pauses=pauses_in(words, pause),
-        phrases=repeated_phrases(words),
+        phrases=repeated_phrases(words, fillers=fillers),
         filler_mode=filler_mode,
         notes=notes,
     )
 
 
-def of_session(session: Session, pause: float = 2.0) -> Coaching:
-    """The report's numbers for a saved session (filler mode if fillers were among its keywords)."""
+def of_session(session: Session, settings: Settings | None = None) -> Coaching:
+    """The report's numbers for a saved session, with the user's pause and filler set.
+
+    Filler mode if any filler (built-in or of the user's `[[fillers]]`) was among its keywords.
+    """
+    settings = settings or Settings()
     words = [w for seg in session.segments for w in seg.words]
-    return coaching(words, session.duration, pause, any_fillers(session.meta.keyword_objects()))
+    used = session.meta.keyword_objects()
+    names = {k.name.casefold() for k in settings.fillers}
+    mode = any_fillers(used) or any(k.name.casefold() in names for k in used)
+    return coaching(words, session.duration, settings.coach.pause, mode, settings.fillers)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import escape
-from .config import CoachSettings
+from .config import Settings
 from .errors import ConfigError
 from .matcher import Word, tokens
 from .session import Session, seconds_not_heard
@@ -115,7 +115,7 @@ def _hit_dict(h) -> dict:
     return {**h.as_dict(), "confidence": round(h.probability, 3)}
 
 
-def write_json(session: Session, f: TextIO) -> None:
+def write_json(session: Session, f: TextIO, settings: Settings | None = None) -> None:
     m = session.meta
     data = {
         "id": m.id,
@@ -155,7 +155,7 @@ def write_json(session: Session, f: TextIO) -> None:
         data["summary"] = m.summary
     from .coach import of_session
 
-    data["speaking"] = of_session(session).as_json()
+    data["speaking"] = of_session(session, settings).as_json()
     f.write(escape.json_text(data, indent=1) + "\n")
 
 
@@ -234,7 +234,7 @@ def _sentence_of(sentences: Sequence[Cue], start: float, end: float) -> str:
     return ""
 
 
-def write_md(session: Session, f: TextIO, plot_path: Path | None = None, coach: CoachSettings | None = None) -> None:
+def write_md(session: Session, f: TextIO, plot_path: Path | None = None, settings: Settings | None = None) -> None:
     m = session.meta
     sentences = cues(session)
     minutes = session.duration / 60
@@ -259,7 +259,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, coach: 
     f.write("\n")
     if plot_path is not None:
         f.write(f"![Cumulative hits over time]({plot_path.name})\n\n")
-    write_speaking(session, f, coach, None if plot_path is None else _pace_png(plot_path))
+    write_speaking(session, f, settings, None if plot_path is None else _pace_png(plot_path))
     if m.summary:
         f.write("## Summary\n\n" + summary_md(m.summary) + "\n")
         f.write("_The counts above are measured, not generated._\n\n")
@@ -288,14 +288,13 @@ def _times(times: Sequence[float], most: int = 6) -> str:
     return shown + (f", … (+{len(times) - most})" if len(times) > most else "")
 
 
-def write_speaking(
-    session: Session, f: TextIO, coach: CoachSettings | None = None, pace_png: Path | None = None
-) -> None:
+def write_speaking(session: Session, f: TextIO, settings: Settings | None = None, pace_png: Path | None = None) -> None:
     """The coach's part of the report: pace, fillers, pauses, repeated phrases, each with times."""
     from .coach import of_session
 
-    coach = coach or CoachSettings()
-    c = of_session(session, coach.pause)
+    settings = settings or Settings()
+    coach = settings.coach
+    c = of_session(session, settings)
     f.write("## Speaking\n\n")
     line = f"- Pace: {c.wpm:.0f} words per minute overall (your range: {coach.pace_min}–{coach.pace_max})"
     if c.fastest and c.slowest:
@@ -355,10 +354,12 @@ WRITERS: dict[str, Callable[[Session, TextIO], None]] = {
 }
 
 
-def _write(session: Session, fmt: str, f: TextIO, coach: CoachSettings | None, plot: Path | None = None) -> None:
+def _write(session: Session, fmt: str, f: TextIO, settings: Settings | None, plot: Path | None = None) -> None:
     """One format's writer; the report also draws its plots beside ``plot`` when given one."""
     if fmt == "md":
-        write_md(session, f, None if plot is None else plot_hits(session, plot), coach)
+        write_md(session, f, None if plot is None else plot_hits(session, plot), settings)
+    elif fmt == "json":
+        write_json(session, f, settings)
     else:
         WRITERS[fmt](session, f)
 
@@ -367,7 +368,7 @@ def default_name(session: Session, fmt: str) -> str:
     return f"voicecount-{session.id}.{fmt}"
 
 
-def export(session: Session, fmt: str, out: Path | None, coach: CoachSettings | None = None) -> Path | None:
+def export(session: Session, fmt: str, out: Path | None, settings: Settings | None = None) -> Path | None:
     """Write ``session`` as ``fmt`` to ``out`` (a file or a folder), or to stdout when ``out`` is None.
 
     Returns the file written (None for stdout). The Markdown report writes its plot
@@ -381,14 +382,14 @@ def export(session: Session, fmt: str, out: Path | None, coach: CoachSettings | 
         import sys
 
         buf = io.StringIO()
-        _write(session, fmt, buf, coach)
+        _write(session, fmt, buf, settings)
         sys.stdout.write(buf.getvalue())
         return None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".part")
         with open(tmp, "w", encoding="utf-8", newline="") as f:
-            _write(session, fmt, f, coach, out.with_suffix(".png") if fmt == "md" else None)
+            _write(session, fmt, f, settings, out.with_suffix(".png") if fmt == "md" else None)
         tmp.replace(out)
     except OSError as e:
         raise ConfigError(f"cannot write {out} ({e.strerror})", "choose a writable place with -o PATH") from None
