@@ -106,6 +106,20 @@ def test_a_phrase_must_be_there_word_for_word_words_need_not(voicecount_home):
     assert ids(search.search("CAFÉ")) == [c.meta.id]
 
 
+def test_an_initialism_is_found_however_it_was_written(voicecount_home):
+    # Whisper prints "A.I.", "AI" or "a i" for one word; the matcher counts all three, so search finds all three.
+    dotted, _ = write_session(["We use A.I. every day."])
+    plain, _ = write_session(["AI is everywhere now."])
+    spaced, _ = write_session(["The a i model was small."])
+    write_session(["A rainy day in Aix.", "Said I, a lion."])  # neither "ai" nor its letters together
+    everywhere = sorted([dotted.meta.id, plain.meta.id, spaced.meta.id])
+    assert sorted(ids(search.search("AI"))) == everywhere
+    assert sorted(ids(search.search("A.I."))) == everywhere
+    r = search.search("A.I. every")[0]
+    assert r.session == dotted.meta.id and r.all_words and "«A.I»" in r.snippet  # one cue: "A.I." ends no sentence
+    assert search.passages(dotted.meta.id, "what about AI?")[0].start == 0.0
+
+
 def test_every_word_first_then_some_of_the_words(voicecount_home):
     both, _ = write_session(["The giraffe budget was approved."])
     one, _ = write_session(["A giraffe walked in.", "The budget is tight.", "Nothing else."])

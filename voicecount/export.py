@@ -28,6 +28,7 @@ FORMATS = ("txt", "srt", "vtt", "json", "csv", "md")
 CUE_MAX = 7.0  # seconds: a subtitle longer than this is hard to read
 CUE_GAP = 1.2  # seconds of silence that start a new cue
 _SENTENCE_END = re.compile(r"[.!?…]['\"”)]*$")
+_INITIALISM = re.compile(r"(?:[^\W\d_]\.){2,}")  # "A.I.", "U.S.": their last dot ends no sentence
 
 # Common English words left out of the report's "top words".
 STOPWORDS = frozenset(
@@ -62,7 +63,7 @@ def cues(session: Session) -> list[Cue]:
             if words and (w.start - words[-1].end > CUE_GAP or w.end - words[0].start > CUE_MAX):
                 flush()
             words.append(w)
-            if _SENTENCE_END.search(w.text):
+            if _SENTENCE_END.search(w.text) and not _INITIALISM.fullmatch(w.text):
                 flush()
     flush()
     # Cues must not overlap: word times from separate passes can touch.

@@ -23,6 +23,7 @@ meta.json's inode and mtime_ns (the journal only grows; meta.json is replaced wh
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Callable, Iterable
@@ -148,8 +149,23 @@ def _quoted(text: str) -> str:
     return '"' + " ".join(text.split()) + '"'
 
 
+_INITIALISM = re.compile(r"(?:[^\W\d_]\.?){2,4}")
+
+
+def _word(text: str) -> str:
+    """A query word as FTS5; a short one also matches its letters written or said apart.
+
+    The index splits "A.I." into "a" "i", so "AI" is also looked for as the phrase "a i"
+    (and "A.I." as "ai"), the way the keyword matcher treats them as one word.
+    """
+    if _INITIALISM.fullmatch(text):
+        letters = "".join(ch for ch in text if ch != ".")
+        return f"({_quoted(letters)} OR {_quoted(' '.join(letters))})"
+    return _quoted(text)
+
+
 def parse_query(query: str) -> tuple[list[str], list[str]]:
-    """Split free text into quoted phrases and loose words, each an FTS5 string that cannot be syntax.
+    """Split free text into quoted phrases and loose words, each FTS5 strings that cannot be syntax.
 
     Text between double quotes is a phrase; an unclosed quote runs to the end. Everything
     else is split on spaces. Operators (AND OR NOT NEAR * - ^ : parentheses) are only
@@ -169,7 +185,7 @@ def parse_query(query: str) -> tuple[list[str], list[str]]:
             key = chunk.casefold()
             if _has_word(chunk) and key not in seen:
                 seen.add(key)
-                words.append(_quoted(chunk))
+                words.append(_word(chunk))
     return phrases, words
 
 
@@ -484,7 +500,7 @@ def passages(session_id: str, question: str, n: int = 5, context: int = 1) -> li
             'ask with the words the speaker would have used, e.g. voicecount ask last "kubernetes costs"',
         )
     sid = resolve(session_id)
-    expression = " OR ".join(_quoted(t) for t in terms)
+    expression = " OR ".join(_word(t) for t in terms)
 
     def find(db: sqlite3.Connection) -> list[Passage]:
         _refresh(db)
