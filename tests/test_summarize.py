@@ -12,8 +12,9 @@ from conftest import run_cli
 
 from voicecount import session as sessions
 from voicecount import summarize as sm
+from voicecount.clock import stamp
 from voicecount.export import cues
-from voicecount.grounding import Line, check, parse_lines, stamp
+from voicecount.grounding import Line, check, parse_lines
 from voicecount.matcher import DEFAULT_KEYWORDS, Hit, HitChange, Word
 
 TALK = (

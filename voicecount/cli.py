@@ -846,18 +846,19 @@ def cmd_doctor(args) -> int:
 
 def _interruptions(items: list[dict]) -> str:
     """ "microphone lost 2× (14 s not heard) at 12:03, 40:10" for sessions show."""
-    from .console import fmt_time
+    from .clock import clock
     from .session import seconds_not_heard
 
     missing = seconds_not_heard(items)
-    at = ", ".join(fmt_time(i.get("at", 0.0)) for i in items)
+    at = ", ".join(clock(i.get("at", 0.0)) for i in items)
     return f"microphone lost {len(items)}× ({missing:.0f} s not heard) at {at}"
 
 
 def cmd_sessions(args, parser) -> int:
     from . import coach, config
     from . import session as sessions
-    from .console import fmt_time, print_speaking, totals
+    from .clock import clock
+    from .console import print_speaking, totals
     from .escape import one_line
 
     _recover()
@@ -873,9 +874,7 @@ def cmd_sessions(args, parser) -> int:
             m = s.meta
             counts = totals(s.counts)
             when = m.started_at.replace("T", " ")[:16]
-            print(
-                f"{m.id}  {when}  {fmt_time(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {one_line(m.source)}"
-            )
+            print(f"{m.id}  {when}  {clock(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {one_line(m.source)}")
         return 0
     if args.action == "show":
         s = sessions.load(args.id)
@@ -884,7 +883,7 @@ def cmd_sessions(args, parser) -> int:
         print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
         print(f"source    {one_line(m.source)}" + (f" [{one_line(m.device)}]" if m.device else ""))
         print(f"engine    {m.engine} {m.model}")
-        print(f"duration  {fmt_time(s.duration)}, {s.word_count()} words")
+        print(f"duration  {clock(s.duration)}, {s.word_count()} words")
         print("counts    " + totals(s.counts, ", ", ": "))
         print_speaking(coach.of_session(s, config.load()))
         if m.dropped_seconds:
@@ -977,9 +976,9 @@ def _highlight(text: str) -> str:
 
 def cmd_search(args) -> int:
     from . import search
+    from .clock import clock
     from .escape import json_text
     from .escape import one_line as printable
-    from .export import _clock
 
     if args.limit < 1:
         raise ConfigError(f"--limit {args.limit} is less than 1", "give 1 or more (default 20)")
@@ -989,9 +988,7 @@ def cmd_search(args) -> int:
     else:
         for r in results:
             when = r.started_at.replace("T", " ")[:16]
-            print(
-                f"{printable(r.session)}  {printable(when)}  {_clock(r.start):>8}  {_highlight(printable(r.snippet))}"
-            )
+            print(f"{printable(r.session)}  {printable(when)}  {clock(r.start):>8}  {_highlight(printable(r.snippet))}")
     if not results:
         where = f"session {args.session}" if args.session else "any session"
         print(
@@ -1014,9 +1011,9 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     from . import search
+    from .clock import clock
     from .escape import json_text, terminal
     from .escape import one_line as printable
-    from .export import _clock
 
     if args.n < 1:
         raise ConfigError(f"-n {args.n} is less than 1", "give 1 or more (default 5)")
@@ -1027,9 +1024,9 @@ def cmd_ask(args) -> int:
         print(json_text({"passages": data, "answer": _answer_json(reply)} if args.model else data))
     else:
         for p in found:
-            print(f"[{_clock(p.start)} – {_clock(p.end)}]")
+            print(f"[{clock(p.start)} – {clock(p.end)}]")
             for i, c in enumerate(p.cues):
-                print(f"{'>' if i in p.matched else ' '} {_clock(c.start):>8}  {printable(c.text)}")
+                print(f"{'>' if i in p.matched else ' '} {clock(c.start):>8}  {printable(c.text)}")
             print()
     if not found:
         words = ", ".join(search.question_terms(args.question))

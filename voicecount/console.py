@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .clock import clock, hms
 from .escape import json_text, one_line
 from .events import Caption, CountChange, CountResult, FinalText, KeywordsChanged, Progress, Ready, Resync, Status
 
@@ -19,11 +20,6 @@ if TYPE_CHECKING:
     from .batch import FileResult
     from .coach import Coaching
     from .pipeline import Subscription
-
-
-def fmt_time(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    return f"{int(m):02d}:{s:04.1f}"
 
 
 def totals(counts: dict[str, int], sep: str = " ", eq: str = "=") -> str:
@@ -128,7 +124,7 @@ def print_count_result(result: CountResult, as_json: bool) -> None:
     for name, n in result.counts.items():
         print(f"{name}: {n}")
     print(
-        f"voicecount: {fmt_time(result.duration)} of audio, {result.engine} {result.model}; "
+        f"voicecount: {clock(result.duration)} of audio, {result.engine} {result.model}; "
         f"session {result.session_id} saved (voicecount export {result.session_id} --format md)",
         file=sys.stderr,
     )
@@ -163,7 +159,7 @@ def follow_listen(view: Subscription) -> None:
                 "confirmed": "confirmed",
                 "retracted": "-1 retracted",
             }[ev.change.kind]
-            print(f"[{fmt_time(h.start)}] {h.keyword} {what} ({h.text!r})  {totals(ev.counts)}", flush=True)
+            print(f"[{clock(h.start)}] {h.keyword} {what} ({h.text!r})  {totals(ev.counts)}", flush=True)
         elif isinstance(ev, KeywordsChanged):
             print(f"voicecount: keywords {', '.join(k.name for k in ev.keywords)}", file=sys.stderr)
         elif isinstance(ev, Status):
@@ -183,7 +179,7 @@ def print_listen_result(result: CountResult) -> None:
         return  # stopped while the model was loading: nothing was heard
     if sys.stderr.isatty():
         print("\r\033[K", end="", file=sys.stderr)
-    print(f"total {totals(result.counts, ', ', ': ')} in {fmt_time(result.duration)}", flush=True)
+    print(f"total {totals(result.counts, ', ', ': ')} in {clock(result.duration)}", flush=True)
     print(
         f"voicecount: session {result.session_id} saved — export it with: "
         f"voicecount export {result.session_id} --format md",
@@ -194,13 +190,6 @@ def print_listen_result(result: CountResult) -> None:
 
 
 # ---------------------------------------------------------------------------- count, many files
-
-
-def fmt_duration(seconds: float) -> str:
-    """h:mm:ss for an archive's lengths."""
-    m, s = divmod(round(max(0.0, seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}"
 
 
 class BatchTable:
@@ -234,17 +223,15 @@ class BatchTable:
         for k in self.keywords:
             self.counts[k] += r.counts.get(k, 0)
         counts = [str(r.counts.get(k, 0)) for k in self.keywords]
-        return self._line(r.file, fmt_duration(r.duration), f"{r.wpm:.0f}", counts, "(counted before)" * r.cached)
+        return self._line(r.file, hms(r.duration), f"{r.wpm:.0f}", counts, "(counted before)" * r.cached)
 
     def total(self) -> str:
         wpm = self.words / (self.duration / 60) if self.duration > 0 else 0.0
-        return self._line(
-            "total", fmt_duration(self.duration), f"{wpm:.0f}", [str(self.counts[k]) for k in self.keywords]
-        )
+        return self._line("total", hms(self.duration), f"{wpm:.0f}", [str(self.counts[k]) for k in self.keywords])
 
     def summary(self) -> str:
         """The closing message (stderr)."""
-        parts = [f"{self.done} files counted ({fmt_duration(self.duration)} of audio)"]
+        parts = [f"{self.done} files counted ({hms(self.duration)} of audio)"]
         if self.cached:
             parts.append(f"{self.cached} of them counted before with the same settings (--force counts again)")
         text = "voicecount: " + "; ".join(parts)
@@ -312,7 +299,7 @@ def print_speaking(c: Coaching) -> None:
     """The coach's numbers in `sessions show`: pace, fillers, pauses, repeated phrases."""
     line = f"pace      {c.wpm:.0f} words per minute"
     if c.fastest:
-        line += f" (fastest 30 s: {c.fastest[1]:.0f} at {fmt_time(c.fastest[0])})"
+        line += f" (fastest 30 s: {c.fastest[1]:.0f} at {clock(c.fastest[0])})"
     print(line)
     which = ", ".join(f"{one_line(u.text)} {u.count}" for u in c.fillers)
     floor = "" if c.filler_mode else "  (not in filler mode: a floor)"
@@ -327,6 +314,6 @@ def print_speaking(c: Coaching) -> None:
             + " (ordinary words set off by commas)"
         )
     if c.pauses:
-        print("pauses    " + ", ".join(f"{p.seconds:.1f} s at {fmt_time(p.start)}" for p in c.pauses))
+        print("pauses    " + ", ".join(f"{p.seconds:.1f} s at {clock(p.start)}" for p in c.pauses))
     if c.phrases:
         print("repeated  " + ", ".join(f"“{one_line(u.text)}” {u.count}×" for u in c.phrases[:5]))

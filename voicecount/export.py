@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import escape
+from .clock import clock
 from .config import Settings
 from .errors import ConfigError
 from .matcher import Word, tokens
@@ -74,15 +75,9 @@ def cues(session: Session) -> list[Cue]:
     return fixed
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h:d}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
-
-
 def write_txt(session: Session, f: TextIO) -> None:
     for c in cues(session):
-        f.write(f"[{_clock(c.start)}] {escape.terminal(c.text)}\n")
+        f.write(f"[{clock(c.start)}] {escape.terminal(c.text)}\n")
 
 
 def write_srt(session: Session, f: TextIO) -> None:
@@ -173,7 +168,7 @@ def write_csv(session: Session, f: TextIO) -> None:
     for h in session.counted:
         w.writerow(
             [
-                _clock(h.start),
+                clock(h.start),
                 csv_cell(escape.one_line(h.keyword)),
                 csv_cell(escape.one_line(h.text)),
                 f"{h.probability:.3f}",
@@ -245,7 +240,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     f.write(
         f"- Started: {_md(m.started_at)}  \n- Source: {_md(m.source)}  \n- Engine: {_md(m.engine)} {_md(m.model)}  \n"
     )
-    f.write(f"- Duration: {_clock(session.duration)} · {words} words · {wpm:.0f} words per minute  \n")
+    f.write(f"- Duration: {clock(session.duration)} · {words} words · {wpm:.0f} words per minute  \n")
     notes = []
     if m.dropped_seconds:
         notes.append(f"audio dropped: {m.dropped_seconds:.1f} s")
@@ -271,13 +266,13 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
         f.write("| time | keyword | heard | sentence |\n|---|---|---|---|\n")
         for h in session.counted:
             f.write(
-                f"| {_clock(h.start)} | {_md(h.keyword)} | {_md(h.text)} | {_md(_sentence_of(sentences, h.start, h.end))} |\n"
+                f"| {clock(h.start)} | {_md(h.keyword)} | {_md(h.text)} | {_md(_sentence_of(sentences, h.start, h.end))} |\n"
             )
     else:
         f.write("No hits.\n")
     f.write("\n## Transcript\n\n")
     for c in sentences:
-        f.write(f"**{_clock(c.start)}** {_md(c.text)}  \n")
+        f.write(f"**{clock(c.start)}** {_md(c.text)}  \n")
 
 
 def _pace_png(plot_path: Path) -> Path:
@@ -285,7 +280,7 @@ def _pace_png(plot_path: Path) -> Path:
 
 
 def _times(times: Sequence[float], most: int = 6) -> str:
-    shown = ", ".join(_clock(t) for t in times[:most])
+    shown = ", ".join(clock(t) for t in times[:most])
     return shown + (f", … (+{len(times) - most})" if len(times) > most else "")
 
 
@@ -300,7 +295,7 @@ def write_speaking(session: Session, f: TextIO, settings: Settings | None = None
     line = f"- Pace: {c.wpm:.0f} words per minute overall (your range: {coach.pace_min}–{coach.pace_max})"
     if c.fastest and c.slowest:
         fast, slow = c.fastest, c.slowest
-        line += f"; fastest 30 s {fast[1]:.0f} at {_clock(fast[0])}, slowest {slow[1]:.0f} at {_clock(slow[0])}"
+        line += f"; fastest 30 s {fast[1]:.0f} at {clock(fast[0])}, slowest {slow[1]:.0f} at {clock(slow[0])}"
     f.write(line + "  \n")
     fillers = "; ".join(f"{_md(u.text)} {u.count} ({_times(u.times)})" for u in c.fillers) or "none heard"
     f.write(
@@ -309,7 +304,7 @@ def write_speaking(session: Session, f: TextIO, settings: Settings | None = None
     if c.possible:
         possible = "; ".join(f"{_md(u.text)} {u.count} ({_times(u.times)})" for u in c.possible)
         f.write(f"- Possible fillers (ordinary words set off by commas, not in the count): {possible}  \n")
-    pauses = ", ".join(f"{p.seconds:.1f} s at {_clock(p.start)}" for p in c.pauses) or f"none over {coach.pause:g} s"
+    pauses = ", ".join(f"{p.seconds:.1f} s at {clock(p.start)}" for p in c.pauses) or f"none over {coach.pause:g} s"
     f.write(f"- Longest pauses: {pauses}  \n")
     phrases = "; ".join(f"“{_md(u.text)}” {u.count}× ({_times(u.times)})" for u in c.phrases) or "none"
     f.write(f"- Repeated phrases: {phrases}\n\n")

@@ -15,19 +15,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .clock import stamp
 from .export import STOPWORDS, Cue
 from .matcher import tokens
 
 SUPPORT_MIN = 0.75  # share of a line's content words the cited sentences must hold: a quarter may be rewording
 NEIGHBOURS = 1  # sentences either side of a cited one that count as its context
 STAMP = re.compile(r"\[(\d{1,2}(?::\d{2}){1,2})\]")
-
-
-def stamp(seconds: float) -> str:
-    """The citation form of a time in the talk: 01:28, or 1:02:03 past an hour."""
-    m, s = divmod(int(max(0.0, seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 def parse_stamp(text: str) -> float:

@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .clock import stamp
 from .errors import ConfigError, ModelError
 from .export import Cue, cues
-from .grounding import STAMP, Dropped, Line, check, parse_lines, stamp
+from .grounding import STAMP, Dropped, Line, check, parse_lines
 from .paths import models_dir
 from .session import Session
 
