@@ -46,10 +46,10 @@ def test_count_json_contract_on_the_bundled_sample(path):
         assert list(hit) == ["keyword", "text", "start", "end", "emitted_at", "confirmed"]
         assert hit["keyword"] == "AI" and hit["confirmed"] is True
         assert 0 <= hit["start"] <= hit["end"] <= out["duration"]
-        # Counted once the word had been heard. Live: not long after (the live clock; Whisper's word
-        # ends are approximate, so the count may come a little before the estimated end). Recording:
-        # when its utterance was decoded, at the latest a buffer (15 s) later.
-        assert hit["start"] < hit["emitted_at"] <= hit["end"] + (5 if path == "live" else 16)
+        # Counted once the word had been heard, and at the latest a buffer (15 s) later. How soon
+        # the live path counts is latency, measured by scripts/bench.py: its clock includes decode
+        # time, so a bound here would fail on a busy machine, not on a bug.
+        assert hit["start"] < hit["emitted_at"] <= hit["end"] + 16
         assert hit["start"] > previous
         previous = hit["start"]
 
