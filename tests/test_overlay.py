@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import queue
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, start_pulse
 
 from voicecount.audio import FileSource
 from voicecount.config import OverlaySettings
@@ -214,3 +219,120 @@ def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(t
     pump(tk_root, lambda: ov.result is not None, 120, "the end")
     saved = load(ov.result.session_id)
     assert [i["missing"] for i in saved.meta.interruptions] == [3.0]
+
+
+def test_the_microphone_menu_switches_a_running_listen_to_what_plays_and_remembers_it(
+    tk_root, whisper_engine, speak, tmp_path, monkeypatch
+):
+    """Real PulseAudio: paplay plays into the default output "vmic"; the default *source* is the
+    monitor of a second, silent sink, so the microphone hears nothing of what plays. The menu's
+    "Microphone…" entry, its dialog's monitor line and "Use" move the running listen to the monitor
+    of the output: only then is the keyword counted. The choice is saved, and the next
+    `voicecount listen` opens the monitor (and its menu still offers the microphones)."""
+    import tkinter as tk
+
+    from voicecount import config
+    from voicecount.cli import overlay_hooks
+    from voicecount.devices import every_input
+    from voicecount.run import open_microphone
+
+    (tmp_path / "pulse").mkdir()
+    env, server = start_pulse(
+        tmp_path / "pulse", "module-null-sink sink_name=quiet sink_properties=device.description=Quiet"
+    )
+    for name in ("PULSE_SERVER", "XDG_RUNTIME_DIR"):  # this process's sound clients (PortAudio, soundcard)
+        monkeypatch.setenv(name, env[name])
+    subprocess.run(["pactl", "set-default-source", "quiet.monitor"], env=env, check=True)
+    said = speak("We talk about AI today. AI is everywhere, and AI helps us.")  # 5 s, "AI" three times
+    try:
+        settings = config.load()
+        microphone = open_microphone("pulse", "sounddevice", 30)
+        run = Run(microphone, whisper_engine.fresh, settings.keywords, Record("listen", microphone.description))
+        ov = shown(tk_root, run, settings=settings.overlay, **overlay_hooks(run, settings, 30))
+        pump(tk_root, lambda: ov.status == "listening", 120, "listening")
+
+        # The microphone does not hear what plays.
+        player = subprocess.Popen(["paplay", str(said)], env=env)
+        pump(tk_root, lambda: player.poll() is not None, 30, "the speech to play")
+        end = time.monotonic() + 3
+        pump(tk_root, lambda: time.monotonic() > end, 10, "3 s more of listening")
+        assert count_text(ov) == "0" and ov.caption_var.get() == ""
+
+        entries = range(ov.menu.index("end") + 1)
+        [entry] = [i for i in entries if ov.menu.type(i) == "command" and "Microphone" in ov.menu.entrycget(i, "label")]
+        ov.menu.invoke(entry)
+        [dialog] = [w for w in tk_root.winfo_children() if isinstance(w, tk.Toplevel)]
+        [listbox] = [w for w in dialog.winfo_children() if isinstance(w, tk.Listbox)]
+        lines = listbox.get(0, "end")
+        [monitor] = [i for i, line in enumerate(lines) if "Monitor of Null Output" in line]
+        assert lines[monitor].endswith("[monitor]"), lines
+        assert any("pulse" in line and "[" not in line for line in lines), lines  # the microphones are listed too
+        listbox.selection_set(monitor)
+        [use] = [
+            b
+            for f in dialog.winfo_children()
+            for b in f.winfo_children()
+            if isinstance(b, tk.Button) and b.cget("text") == "Use"
+        ]
+        use.invoke()
+        pump(tk_root, lambda: "now: Monitor of Null Output (system)" in ov.status_var.get(), 30, "the switch")
+        assert not dialog.winfo_exists()
+
+        player = subprocess.Popen(["paplay", str(said)], env=env)
+        pump(tk_root, lambda: int(count_text(ov)) >= 2, 60, "the keyword heard through the monitor")
+        player.wait(timeout=30)
+        ov.quit()
+        pump(tk_root, lambda: ov._closed, 60, "a clean quit")
+        assert ov.result is not None and ov.result.counts["AI"] >= 2, ov.result
+
+        stored = config.load()
+        assert (stored.device, stored.backend) == ("Monitor of Null Output", "system")
+        # What the next listen's menu offers: the microphones still, and the monitor.
+        kinds = {d.kind for d in every_input(stored.backend)}
+        assert kinds == {"microphone", "monitor"}, kinds
+        listen = Launched(env, "listen", "--no-gui")
+        assert "listening to Monitor of Null Output (system)" in listen.wait_for("listening to")
+        listen.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+class Launched:
+    """The CLI in a fresh process, its stderr read line by line."""
+
+    def __init__(self, env: dict, *args: str) -> None:
+        env = dict(env, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voicecount", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.proc.stderr], daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        self.proc.kill()
+        pytest.fail(f"never said {text!r}: " + "".join(self.seen))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.communicate(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()

@@ -760,11 +760,13 @@ def _open_window():
         ) from None
 
 
-def _listen_gui(root, run, settings, args):
-    """The overlay on the main thread while the run counts; the result once the window is closed."""
+def overlay_hooks(run, settings, max_backlog: float) -> dict:
+    """What the overlay calls back: save its look, list inputs, switch to one and remember it.
+
+    The keyword arguments for ``Overlay`` (the tests give them to a window of their own).
+    """
     from . import config
     from .devices import every_input
-    from .overlay import Overlay
     from .run import open_microphone
 
     started_with = list(settings.keywords)
@@ -778,19 +780,24 @@ def _listen_gui(root, run, settings, args):
 
     def switch(dev) -> None:
         # A microphone or a monitor/loopback: each device knows the backend that lists and opens it.
-        run.pipeline.switch_source(open_microphone(str(dev.index), dev.backend, args.max_backlog))
+        run.pipeline.switch_source(open_microphone(str(dev.index), dev.backend, max_backlog))
         stored = config.load()
         stored.device, stored.backend = dev.name, dev.backend
         config.save(stored)
+
+    return {"on_settings": save, "list_devices": lambda: every_input(settings.backend), "switch_device": switch}
+
+
+def _listen_gui(root, run, settings, args):
+    """The overlay on the main thread while the run counts; the result once the window is closed."""
+    from .overlay import Overlay
 
     Overlay(
         root,
         run,
         settings=settings.overlay,
-        on_settings=save,
-        list_devices=lambda: every_input(settings.backend),
-        switch_device=switch,
         pace_range=(settings.coach.pace_min, settings.coach.pace_max) if settings.coach.nudge else None,
+        **overlay_hooks(run, settings, args.max_backlog),
     )
     run.start()
     print(

@@ -36,6 +36,10 @@ def system_listing(backend: str) -> tuple[list[InputDevice], str | None]:
 
 
 def every_input(backend: str) -> list[InputDevice]:
-    """Microphones of ``backend``, then what records the output: the overlay's microphone menu."""
-    devices = get_backend(backend).devices()
-    return devices + system_listing(backend)[0]
+    """Microphones of ``backend``, then what records the output: the overlay's microphone menu.
+
+    With a monitor/loopback chosen (backend "system", remembered from this menu) the microphones
+    are sounddevice's, so the menu still offers a way back to them.
+    """
+    microphones = "sounddevice" if backend == "system" else backend
+    return get_backend(microphones).devices() + system_listing(microphones)[0]
