@@ -194,12 +194,16 @@ VMIC = "module-null-sink sink_name=vmic rate=48000 channels=2"
 
 
 def start_pulse(root, *modules: str):
-    """A private PulseAudio server whose default source is the monitor of the null sink "vmic"."""
+    """A private PulseAudio server whose default source is the monitor of the null sink "vmic".
+
+    Called again with the same ``root`` once the server has ended, it starts the server again
+    on the same socket (a restarted sound server, as clients see it).
+    """
     for tool in ("pulseaudio", "pactl", "paplay"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed — .ci/run installs it (apt-get install pulseaudio)")
     runtime = root / "rt"
-    runtime.mkdir(mode=0o700)
+    runtime.mkdir(mode=0o700, exist_ok=True)
     sock = runtime / "native"
     env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), HOME=str(root), PULSE_SERVER=f"unix:{sock}")
     args = ["-L", f"module-native-protocol-unix socket={sock} auth-anonymous=1", "-L", VMIC]

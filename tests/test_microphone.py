@@ -150,6 +150,43 @@ def test_system_audio_counts_what_the_default_output_plays(tmp_path, shared_audi
     assert len(" ".join(finals).split()) > 40  # the whole talk came through, not a fragment
 
 
+def test_system_audio_goes_on_after_the_sound_server_restarts(tmp_path, speak):
+    """listen --system-audio on the output's monitor; PulseAudio is stopped (SIGTERM, as
+    `pulseaudio --kill` does) and, after a while with no server at all, started again on the same
+    socket with the same default sink. soundcard connects once, when imported: the backend must
+    connect again, and counting goes on in the same session."""
+    said = speak("We talk about AI today. AI is everywhere, and AI helps us.")  # 5 s, "AI" three times
+    env, server = start_pulse(tmp_path)
+    try:
+        listener = Listener(env, None, "--system-audio")
+        assert "Monitor of Null Output (system)" in listener.wait_for("listening to")
+        play(env, said)
+        server.terminate()
+        server.wait(timeout=10)
+        lost = listener.wait_for("microphone lost", timeout=30)
+        assert "Monitor of Null Output (system)" in lost and "session is kept" in lost
+        time.sleep(4)  # two retries against no server at all
+        env, server = start_pulse(tmp_path)
+        back = listener.wait_for("is back", timeout=30)
+        assert "Monitor of Null Output (system)" in back
+        play(env, said)
+        total, _out, err = listener.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "Traceback" not in err and "Assertion" not in err, err
+
+    exported = run_cli("export", "last", "--format", "json")
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    [gap] = data["interruptions"]
+    assert gap["missing"] >= 4
+    before = [h for h in data["hits"] if h["end"] <= gap["at"]]
+    after = [h for h in data["hits"] if h["start"] >= gap["at"]]
+    assert len(before) >= 2 and len(after) >= 2, (gap, data["hits"])  # heard before, and again after
+    assert total == len(data["hits"])
+
+
 @pytest.mark.parametrize("backend", ["sounddevice", "pyaudio"])
 def test_a_microphone_that_disappears_mid_session_is_retried_and_the_session_goes_on(tmp_path, backend):
     """The sink behind the microphone is unloaded (no fallback sink), then loaded again."""

@@ -14,6 +14,7 @@ the queue and the lost/back loop; nothing here knows about either.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
@@ -350,11 +351,56 @@ def import_soundcard():
             'install it with: pip install "soundcard>=0.4.6" (it comes with voicecount on Linux and Windows)',
         ) from None
     except Exception as e:  # Linux: no PulseAudio/PipeWire server to connect to (an AssertionError inside)
-        raise AudioError(
-            f"cannot reach the sound server to record what the computer plays ({type(e).__name__}{': ' + str(e) if str(e) else ''})",
-            "start PulseAudio or PipeWire (systemctl --user start pipewire-pulse, or pulseaudio --start) and try again",
-        ) from None
+        raise no_sound_server(e) from None
     return soundcard
+
+
+def no_sound_server(e: BaseException) -> AudioError:
+    return AudioError(
+        f"cannot reach the sound server to record what the computer plays ({type(e).__name__}{': ' + str(e) if str(e) else ''})",
+        "start PulseAudio or PipeWire (systemctl --user start pipewire-pulse, or pulseaudio --start) and try again",
+    )
+
+
+_RECONNECTING = threading.Lock()
+
+
+def reconnect_pulse(pulseaudio) -> None:
+    """Give soundcard a new PulseAudio connection if its own is no longer ready (the server restarted).
+
+    soundcard connects once, when imported, into the module-level ``_pulse`` that all its
+    functions and streams look up when they run. Once the server has gone that connection is
+    FAILED for good, and asking it anything aborts the process (libpulse asserts on the NULL
+    operation it gets back), so it is checked before every use and replaced when it is not
+    ready. The dead one is left alone (a stream thread may still be letting go of it; it is
+    idle and is shut down at exit); an attempt that fails is shut down at once.
+    """
+    with _RECONNECTING:
+        pulse = pulseaudio._pulse
+        if pulse._pa_context_get_state(pulse.context) == pulseaudio._pa.PA_CONTEXT_READY:
+            return
+        fresh = object.__new__(pulseaudio._PulseAudio)  # built in two steps: a failed attempt is shut down
+        try:
+            fresh.__init__()
+            ready = fresh._pa_context_get_state(fresh.context) == pulseaudio._pa.PA_CONTEXT_READY
+            if not ready:  # soundcard asserts this, but python -O drops asserts
+                raise ConnectionError("the connection did not become ready")
+        except Exception as e:  # no server yet: connecting ends FAILED, which soundcard asserts against
+            if hasattr(fresh, "context"):
+                with contextlib.suppress(Exception):
+                    fresh._shutdown()
+            raise no_sound_server(e) from None
+        pulseaudio._pulse = fresh
+        atexit.register(fresh._shutdown)
+
+
+def connected_soundcard():
+    """soundcard, with a live connection to the sound server (Linux: made again after a restart)."""
+    sc = import_soundcard()
+    pulseaudio = getattr(sc, "pulseaudio", None)  # Linux only; Windows' WASAPI has no lasting connection
+    if pulseaudio is not None and hasattr(pulseaudio, "_PulseAudio"):
+        reconnect_pulse(pulseaudio)
+    return sc
 
 
 class _SoundCardStream:
@@ -404,14 +450,15 @@ class _SoundCardStream:
 class SoundCardBackend:
     """Monitors (Linux: PulseAudio/PipeWire) and loopbacks (Windows: WASAPI) through soundcard.
 
-    Devices are listed fresh from the sound server each time, so a rescan has nothing to do.
+    Devices are listed fresh from the sound server each time; a server that restarted is
+    connected to again (``reconnect_pulse``) before listing, opening or rescanning.
     The Windows path cannot be run where voicecount is developed: it is untested (README).
     """
 
     name = "system"
 
     def devices(self) -> list[InputDevice]:
-        sc = import_soundcard()
+        sc = connected_soundcard()
         try:
             default_out = sc.default_speaker().id
             mics = sc.all_microphones(include_loopback=True)
@@ -434,7 +481,7 @@ class SoundCardBackend:
         return out
 
     def open(self, device: InputDevice, rate: int, block: int, on_audio: OnAudio) -> Stream:
-        sc = import_soundcard()
+        sc = connected_soundcard()
         try:
             mic = sc.get_microphone(device.key, include_loopback=True)
         except Exception as e:
@@ -442,7 +489,8 @@ class SoundCardBackend:
         return _SoundCardStream(mic, device, rate, block, on_audio)
 
     def rescan(self) -> None:
-        """Nothing to do: every listing asks the sound server afresh."""
+        """Connect again if the sound server restarted (AudioError while it is not back yet)."""
+        connected_soundcard()
 
     def none_found(self) -> AudioError:
         return AudioError(
