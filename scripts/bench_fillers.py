@@ -59,6 +59,7 @@ def score(entries: list[dict], ids: dict[str, str]) -> dict:
 
     by_voice: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # found, counted, said
     by_condition: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     refs, hyps, pace_err, ai_exact, clean_false = [], [], [], 0, 0
     for e in entries:
         s = sessions.load(ids[e["file"]])
@@ -70,6 +71,11 @@ def score(entries: list[dict], ids: dict[str, str]) -> dict:
             acc[0] += found
             acc[1] += sum(got.values())
             acc[2] += e["filler_total"]
+        for kind in set(said) | set(got):
+            acc = by_kind[kind]
+            acc[0] += min(got.get(kind, 0), said.get(kind, 0))
+            acc[1] += got.get(kind, 0)
+            acc[2] += said.get(kind, 0)
         if not said:
             clean_false += sum(got.values())
         ref = " ".join(tokens(e["text"]))
@@ -95,6 +101,7 @@ def score(entries: list[dict], ids: dict[str, str]) -> dict:
         "all": pr(total),
         "by_voice": {k: pr(v) for k, v in sorted(by_voice.items())},
         "by_condition": {k: pr(v) for k, v in sorted(by_condition.items())},
+        "by_kind": {k: pr(v) for k, v in sorted(by_kind.items())},
         "wer": jiwer.wer(refs, hyps),
         "pace_error_median": pace_err[len(pace_err) // 2],
         "pace_error_max": pace_err[-1],
@@ -128,6 +135,7 @@ def main() -> int:
     ap.add_argument("--set", type=Path, default=OUT, help=f"the filler set (default {OUT})")
     ap.add_argument("--path", choices=("recording", "live"), default="recording")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--model", default="tiny.en", help="the Whisper model to count with (default tiny.en)")
     ap.add_argument("--no-dev", dest="dev", action="store_false", help="skip the dev talks' WER and invented fillers")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -137,7 +145,7 @@ def main() -> int:
         return 1
     entries = json.loads(manifest.read_text())
     files = [args.set / e["file"] for e in entries]
-    live = ["--live"] if args.path == "live" else []
+    live = (["--live"] if args.path == "live" else []) + ["--model", args.model]
     results = {}
     with tempfile.TemporaryDirectory() as home:
         os.environ["VOICECOUNT_HOME"] = home
@@ -167,7 +175,8 @@ def main() -> int:
 
     def voices(mode: str) -> str:
         parts = []
-        for name, group in (*results[mode]["by_voice"].items(), *results[mode]["by_condition"].items()):
+        groups = (results[mode][k].items() for k in ("by_voice", "by_condition", "by_kind"))
+        for name, group in (g for items in groups for g in items):
             parts.append(f"{name} {group['recall']:.2f}/{group['precision']:.2f}")
         return " · ".join(parts)
 
@@ -185,14 +194,14 @@ def main() -> int:
     per_voice = sum(e["filler_total"] for e in entries if (e["voice"], e["condition"]) == first)
     block = (
         f"{MARK_BEGIN}\n## Fillers and pace (issue 17)\n\n"
-        f"Latest run: {stamp}, commit {commit()}. Machine: {machine()}. {args.path.capitalize()} path, whisper tiny.en. "
+        f"Latest run: {stamp}, commit {commit()}. Machine: {machine()}. {args.path.capitalize()} path, whisper {args.model}. "
         f"Filler set (`scripts/make_fillers.py`): {n} files — 6 scripts × 4 flite voices (slt, rms, awb, kal16) × "
         f"clean / pink noise at 10 dB; {per_voice} fillers said per voice and condition (um, uh, er, ah, hmm), "
         "one script without any.\n\n"
         "| decoding | filler recall | filler precision | fillers counted in the script without any | WER | "
         "“AI” counted exactly | pace error median / max |\n|---|---|---|---|---|---|---|\n"
         f"{row('default')}\n{row('filler mode')}\n\n"
-        f"Per voice and condition, recall/precision — default: {voices('default')}; filler mode: "
+        f"Per voice, condition and filler, recall/precision — default: {voices('default')}; filler mode: "
         f"{voices('filler mode')}.\n\n"
         f"{dev_line}"
         "Made by `python scripts/make_fillers.py && python scripts/bench_fillers.py`. Pace error is the transcript's "
