@@ -138,6 +138,9 @@ def test_system_audio_counts_what_the_default_output_plays(tmp_path, shared_audi
         listener = Listener(env, None, "--system-audio")
         ready = listener.wait_for("listening to")
         assert "Monitor of Null Output (system)" in ready
+        # Nothing plays yet: the hint is about the output, not a muted microphone or macOS permission.
+        silent = listener.wait_for("nothing is playing on this output", timeout=30)
+        assert "Privacy" not in silent and "microphone" not in silent
         play(env, shared_audio / "dev" / TALK)
         count, out, err = listener.stop()
     finally:

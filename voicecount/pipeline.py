@@ -159,6 +159,18 @@ class _Health:
         self.dropped_at = -1.0
         self.reported_at = -DROP_REPORT
 
+    def _silence_hint(self) -> str:
+        if getattr(self.pipeline.source, "backend", "") == "system":
+            # A monitor or loopback: silence means nothing plays there, not a muted or forbidden microphone.
+            return (
+                "nothing is playing on this output: play the talk, or pick the output it plays on "
+                "(voicecount devices lists them; --device N)"
+            )
+        return (
+            "the microphone gives only silence: check it is not muted; on macOS allow "
+            "Terminal/Python in System Settings → Privacy & Security → Microphone"
+        )
+
     def update(self, chunk, audio: float, emit: Callable, paused: bool) -> None:
         back = Status("paused" if paused else "listening")
         if not self.heard:
@@ -168,13 +180,7 @@ class _Health:
                     emit(back)
             elif audio >= SILENCE_CHECK and not self.warned_silent:
                 self.warned_silent = True
-                emit(
-                    Status(
-                        "silent",
-                        "the microphone gives only silence: check it is not muted; on macOS allow "
-                        "Terminal/Python in System Settings → Privacy & Security → Microphone",
-                    )
-                )
+                emit(Status("silent", self._silence_hint()))
         dropped = self.pipeline.dropped_seconds
         if dropped > self.dropped:
             self.dropped = dropped
