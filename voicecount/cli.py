@@ -851,22 +851,9 @@ def cmd_doctor(args) -> int:
     return 1 if report.failed else 0
 
 
-def _interruptions(items: list[dict]) -> str:
-    """ "microphone lost 2× (14 s not heard) at 12:03, 40:10" for sessions show."""
-    from .clock import clock
-    from .session import seconds_not_heard
-
-    missing = seconds_not_heard(items)
-    at = ", ".join(clock(i.get("at", 0.0)) for i in items)
-    return f"microphone lost {len(items)}× ({missing:.0f} s not heard) at {at}"
-
-
 def cmd_sessions(args, parser) -> int:
-    from . import coach, config
+    from . import coach, config, console
     from . import session as sessions
-    from .clock import clock
-    from .console import print_speaking, totals
-    from .escape import one_line
 
     _recover()
     if args.action in (None, "list"):
@@ -877,33 +864,11 @@ def cmd_sessions(args, parser) -> int:
                 file=sys.stderr,
             )
             return 0
-        for s in all_:
-            m = s.meta
-            counts = totals(s.counts)
-            when = m.started_at.replace("T", " ")[:16]
-            print(f"{m.id}  {when}  {clock(s.duration):>8}  {m.status:<9}  {counts}  {m.command}: {one_line(m.source)}")
+        console.print_sessions(all_)
         return 0
     if args.action == "show":
         s = sessions.load(args.id)
-        m = s.meta
-        print(f"session   {m.id} ({m.status})")
-        print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
-        print(f"source    {one_line(m.source)}" + (f" [{one_line(m.device)}]" if m.device else ""))
-        print(f"engine    {m.engine} {m.model}")
-        print(f"duration  {clock(s.duration)}, {s.word_count()} words")
-        print("counts    " + totals(s.counts, ", ", ": "))
-        print_speaking(coach.of_session(s, config.load()))
-        if m.dropped_seconds:
-            print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
-        if m.interruptions:
-            print(f"input     {_interruptions(m.interruptions)}")
-        if m.error:
-            print(f"error     {m.error}")
-        print(f"folder    {s.path}")
-        print()
-        from .export import write_txt
-
-        write_txt(s, sys.stdout)
+        console.print_session(s, coach.of_session(s, config.load()))
         return 0
     if args.action == "delete":
         path = sessions.delete(args.id)
@@ -968,89 +933,28 @@ def cmd_summarize(args) -> int:
     return 0
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _highlight(text: str) -> str:
-    """Matched words (between search.MARKS) in bold on a terminal that takes colour; else the marks stay."""
-    from .search import MARKS
-
-    if not sys.stdout.isatty() or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return text
-    return text.replace(MARKS[0], "\033[1m").replace(MARKS[1], "\033[22m") + "\033[0m"
-
-
 def cmd_search(args) -> int:
-    from . import search
-    from .clock import clock
-    from .escape import json_text
-    from .escape import one_line as printable
+    from . import console, search
 
     if args.limit < 1:
         raise ConfigError(f"--limit {args.limit} is less than 1", "give 1 or more (default 20)")
     results = search.search(args.query, limit=args.limit, session=args.session)
-    if args.json:
-        print(json_text([r.as_json() for r in results]))
-    else:
-        for r in results:
-            when = r.started_at.replace("T", " ")[:16]
-            print(f"{printable(r.session)}  {printable(when)}  {clock(r.start):>8}  {_highlight(printable(r.snippet))}")
-    if not results:
-        where = f"session {args.session}" if args.session else "any session"
-        print(
-            f"voicecount: nothing in {where} matches {printable(args.query)!r} — try fewer words, or other ones",
-            file=sys.stderr,
-        )
-        return 1
-    sessions = len({r.session for r in results})
-    some = sum(not r.all_words for r in results)
-    note = f"; the last {some} have only some of the words" if some and some < len(results) else ""
-    if some == len(results):
-        note = "; none has every word: these have some of them"
-    more = f" (the first {args.limit}: --limit N shows more)" if len(results) == args.limit else ""
-    print(
-        f"voicecount: {_plural(len(results), 'hit')} in {_plural(sessions, 'session')}, best first{note}{more}",
-        file=sys.stderr,
-    )
-    return 0
+    console.print_search(results, args.query, args.session, args.limit, args.json)
+    return 0 if results else 1
 
 
 def cmd_ask(args) -> int:
-    from . import search
-    from .clock import clock
-    from .escape import json_text, terminal
-    from .escape import one_line as printable
+    from . import console, search
 
     if args.n < 1:
         raise ConfigError(f"-n {args.n} is less than 1", "give 1 or more (default 5)")
     found = search.passages(args.id, args.question, args.n)
-    if args.json:
-        data = [p.as_json() for p in found]
-        reply = _answer(args, found) if args.model and found else None
-        print(json_text({"passages": data, "answer": _answer_json(reply)} if args.model else data))
-    else:
-        for p in found:
-            print(f"[{clock(p.start)} – {clock(p.end)}]")
-            for i, c in enumerate(p.cues):
-                print(f"{'>' if i in p.matched else ' '} {clock(c.start):>8}  {printable(c.text)}")
-            print()
-    if not found:
-        words = ", ".join(search.question_terms(args.question))
-        print(
-            f"voicecount: no passage of that session mentions {printable(words)} — ask with other words the "
-            "speaker may have used, or search every session: voicecount search WORDS",
-            file=sys.stderr,
-        )
-        return 1
-    print(
-        f"voicecount: {_plural(len(found), 'passage')} of session {found[0].session}, best first ('>' marks the matching "
-        "sentences; quotes from the transcript)",
-        file=sys.stderr,
-    )
-    if args.model and not args.json:
-        print(terminal(_answer(args, found).text), end="", flush=True)
-    return 0
+    # JSON carries the answer with the passages; on a terminal the passages come first, then the model writes.
+    reply = _answer(args, found) if args.model and found and args.json else None
+    console.print_passages(found, search.question_terms(args.question), args.json, reply, asked_model=bool(args.model))
+    if args.model and found and not args.json:
+        console.print_answer(_answer(args, found))
+    return 0 if found else 1
 
 
 def _answer(args, found):
@@ -1063,14 +967,6 @@ def _answer(args, found):
     llm, name = _load_llm(args)
     print("voicecount: writing the answer…", file=sys.stderr)
     return sm.answer(sessions.load(found[0].session), llm, args.question, found, model_name=name)
-
-
-def _answer_json(reply) -> dict:
-    """The --model answer for --json: its cited lines, and how many lines the check dropped."""
-    if reply is None:
-        return {"label": "", "lines": [], "dropped": 0}
-    lines = [{"times": list(line.times), "text": line.text} for line in reply.lines]
-    return {"label": reply.label, "lines": lines, "dropped": len(reply.dropped)}
 
 
 def cmd_models(args) -> int:

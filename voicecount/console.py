@@ -8,18 +8,22 @@ live caption. Every line the terminal shows about a run is written here, once.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .clock import clock, hms
-from .escape import json_text, one_line
+from .escape import json_text, one_line, terminal
 from .events import Caption, CountChange, CountResult, FinalText, KeywordsChanged, Progress, Ready, Resync, Status
 
 if TYPE_CHECKING:
     from .batch import FileResult
     from .coach import Coaching
     from .pipeline import Subscription
+    from .search import Passage, Result
+    from .session import Session
+    from .summarize import Summary
 
 
 def totals(counts: dict[str, int], sep: str = " ", eq: str = "=") -> str:
@@ -317,3 +321,132 @@ def print_speaking(c: Coaching) -> None:
         print("pauses    " + ", ".join(f"{p.seconds:.1f} s at {clock(p.start)}" for p in c.pauses))
     if c.phrases:
         print("repeated  " + ", ".join(f"“{one_line(u.text)}” {u.count}×" for u in c.phrases[:5]))
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+def print_sessions(all_: Sequence[Session]) -> None:
+    """`sessions list`: one line per session, newest first."""
+    for s in all_:
+        m = s.meta
+        when = m.started_at.replace("T", " ")[:16]
+        print(
+            f"{m.id}  {when}  {clock(s.duration):>8}  {m.status:<9}  {totals(s.counts)}  {m.command}: {one_line(m.source)}"
+        )
+
+
+def interruptions(items: list[dict]) -> str:
+    """ "microphone lost 2× (14 s not heard) at 12:03, 40:10" for sessions show."""
+    from .session import seconds_not_heard
+
+    missing = seconds_not_heard(items)
+    at = ", ".join(clock(i.get("at", 0.0)) for i in items)
+    return f"microphone lost {len(items)}× ({missing:.0f} s not heard) at {at}"
+
+
+def print_session(s: Session, coaching: Coaching) -> None:
+    """`sessions show`: what was recorded, the counts, the coach's numbers, then the transcript."""
+    from .export import write_txt
+
+    m = s.meta
+    print(f"session   {m.id} ({m.status})")
+    print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
+    print(f"source    {one_line(m.source)}" + (f" [{one_line(m.device)}]" if m.device else ""))
+    print(f"engine    {m.engine} {m.model}")
+    print(f"duration  {clock(s.duration)}, {s.word_count()} words")
+    print("counts    " + totals(s.counts, ", ", ": "))
+    print_speaking(coaching)
+    if m.dropped_seconds:
+        print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
+    if m.interruptions:
+        print(f"input     {interruptions(m.interruptions)}")
+    if m.error:
+        print(f"error     {m.error}")
+    print(f"folder    {s.path}")
+    print()
+    write_txt(s, sys.stdout)
+
+
+# ---------------------------------------------------------------------------- search and ask
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _highlight(text: str) -> str:
+    """Matched words (between search.MARKS) in bold on a terminal that takes colour; else the marks stay."""
+    from .search import MARKS
+
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return text
+    return text.replace(MARKS[0], "\033[1m").replace(MARKS[1], "\033[22m") + "\033[0m"
+
+
+def print_search(results: Sequence[Result], query: str, session: str | None, limit: int, as_json: bool) -> None:
+    """`search`: a line per matching sentence (or JSON) on stdout; what they are, or that none matched, on stderr."""
+    if as_json:
+        print(json_text([r.as_json() for r in results]))
+    else:
+        for r in results:
+            when = r.started_at.replace("T", " ")[:16]
+            snippet = _highlight(one_line(r.snippet))
+            print(f"{one_line(r.session)}  {one_line(when)}  {clock(r.start):>8}  {snippet}")
+    if not results:
+        where = f"session {session}" if session else "any session"
+        print(
+            f"voicecount: nothing in {where} matches {one_line(query)!r} — try fewer words, or other ones",
+            file=sys.stderr,
+        )
+        return
+    sessions = len({r.session for r in results})
+    some = sum(not r.all_words for r in results)
+    note = f"; the last {some} have only some of the words" if some and some < len(results) else ""
+    if some == len(results):
+        note = "; none has every word: these have some of them"
+    more = f" (the first {limit}: --limit N shows more)" if len(results) == limit else ""
+    print(
+        f"voicecount: {_plural(len(results), 'hit')} in {_plural(sessions, 'session')}, best first{note}{more}",
+        file=sys.stderr,
+    )
+
+
+def _answer_json(reply: Summary | None) -> dict:
+    """The --model answer for --json: its cited lines, and how many lines the check dropped."""
+    if reply is None:
+        return {"label": "", "lines": [], "dropped": 0}
+    lines = [{"times": list(line.times), "text": line.text} for line in reply.lines]
+    return {"label": reply.label, "lines": lines, "dropped": len(reply.dropped)}
+
+
+def print_passages(
+    found: Sequence[Passage], terms: Sequence[str], as_json: bool, reply: Summary | None, asked_model: bool
+) -> None:
+    """`ask`: the passages with their times, or JSON (with the model's checked answer when asked for)."""
+    if as_json:
+        data = [p.as_json() for p in found]
+        print(json_text({"passages": data, "answer": _answer_json(reply)} if asked_model else data))
+    else:
+        for p in found:
+            print(f"[{clock(p.start)} – {clock(p.end)}]")
+            for i, cue in enumerate(p.cues):
+                print(f"{'>' if i in p.matched else ' '} {clock(cue.start):>8}  {one_line(cue.text)}")
+            print()
+    if not found:
+        print(
+            f"voicecount: no passage of that session mentions {one_line(', '.join(terms))} — ask with other words "
+            "the speaker may have used, or search every session: voicecount search WORDS",
+            file=sys.stderr,
+        )
+        return
+    print(
+        f"voicecount: {_plural(len(found), 'passage')} of session {found[0].session}, best first ('>' marks the matching "
+        "sentences; quotes from the transcript)",
+        file=sys.stderr,
+    )
+
+
+def print_answer(reply: Summary) -> None:
+    """The model's answer to `ask --model`: only lines that cite the transcript and passed the check."""
+    print(terminal(reply.text), end="", flush=True)
