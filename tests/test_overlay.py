@@ -232,6 +232,7 @@ def test_the_microphone_menu_switches_a_running_listen_to_what_plays_and_remembe
     import tkinter as tk
 
     from voicecount import config
+    from voicecount.backends import get_backend
     from voicecount.cli import overlay_hooks
     from voicecount.devices import every_input
     from voicecount.run import open_microphone
@@ -242,6 +243,8 @@ def test_the_microphone_menu_switches_a_running_listen_to_what_plays_and_remembe
     )
     for name in ("PULSE_SERVER", "XDG_RUNTIME_DIR"):  # this process's sound clients (PortAudio, soundcard)
         monkeypatch.setenv(name, env[name])
+    # PortAudio lists devices once per process: an earlier test in this process saw none.
+    get_backend("sounddevice").rescan()
     subprocess.run(["pactl", "set-default-source", "quiet.monitor"], env=env, check=True)
     said = speak("We talk about AI today. AI is everywhere, and AI helps us.")  # 5 s, "AI" three times
     try:
