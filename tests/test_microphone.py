@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from conftest import ROOT, VMIC, make_vmic_default, play, run_cli, start_pulse
@@ -99,6 +100,21 @@ def listen_to_playback(pulse, backend: str, wav, *extra: str) -> tuple[int, str,
     return listener.stop()
 
 
+def lose_and_restore(
+    listener: Listener, play_it: Callable[[], None], lose: Callable[[], None], restore: Callable[[], None], pause: float
+) -> tuple[str, str, tuple[int, str, str]]:
+    """Play, take the input away, wait ``pause`` s, give it back, play again, stop: (lost line, back line, stop())."""
+    play_it()
+    lose()
+    lost = listener.wait_for("microphone lost", timeout=30)
+    assert "session is kept" in lost
+    time.sleep(pause)
+    restore()
+    back = listener.wait_for("is back", timeout=30)
+    play_it()
+    return lost, back, listener.stop()
+
+
 @pytest.fixture(scope="module")
 def file_result(shared_audio):
     proc = run_cli("count", str(shared_audio / "dev" / TALK), "--json", "--no-progress")
@@ -159,24 +175,25 @@ def test_system_audio_goes_on_after_the_sound_server_restarts(tmp_path, speak):
     socket with the same default sink. soundcard connects once, when imported: the backend must
     connect again, and counting goes on in the same session."""
     said = speak("We talk about AI today. AI is everywhere, and AI helps us.")  # 5 s, "AI" three times
-    env, server = start_pulse(tmp_path)
+    pulse = dict(zip(("env", "server"), start_pulse(tmp_path)))
+
+    def stop_server() -> None:
+        pulse["server"].terminate()
+        pulse["server"].wait(timeout=10)
+
+    def start_server() -> None:
+        pulse["env"], pulse["server"] = start_pulse(tmp_path)
+
     try:
-        listener = Listener(env, None, "--system-audio")
+        listener = Listener(pulse["env"], None, "--system-audio")
         assert "Monitor of Null Output (system)" in listener.wait_for("listening to")
-        play(env, said)
-        server.terminate()
-        server.wait(timeout=10)
-        lost = listener.wait_for("microphone lost", timeout=30)
-        assert "Monitor of Null Output (system)" in lost and "session is kept" in lost
-        time.sleep(4)  # two retries against no server at all
-        env, server = start_pulse(tmp_path)
-        back = listener.wait_for("is back", timeout=30)
-        assert "Monitor of Null Output (system)" in back
-        play(env, said)
-        total, _out, err = listener.stop()
+        # Four seconds: two retries against no server at all.
+        lost, back, (total, _out, err) = lose_and_restore(
+            listener, lambda: play(pulse["env"], said), stop_server, start_server, pause=4
+        )
+        assert "Monitor of Null Output (system)" in lost and "Monitor of Null Output (system)" in back
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server()
     assert "Traceback" not in err and "Assertion" not in err, err
 
     exported = run_cli("export", "last", "--format", "json")
@@ -195,21 +212,20 @@ def test_a_microphone_that_disappears_mid_session_is_retried_and_the_session_goe
     """The sink behind the microphone is unloaded (no fallback sink), then loaded again."""
     env, server = start_pulse(tmp_path)
     sample = ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"  # says "AI" four times
+
+    def unload() -> None:
+        subprocess.run(["pactl", "unload-module", "module-null-sink"], env=env, check=True)
+
+    def load() -> None:
+        subprocess.run(["pactl", "load-module", *VMIC.split()], env=env, check=True, capture_output=True)
+        make_vmic_default(env)
+
     try:
         listener = Listener(env, backend)
         listener.wait_for("listening to")
-        play(env, sample)
-        unloaded = subprocess.run(["pactl", "unload-module", "module-null-sink"], env=env)
-        assert unloaded.returncode == 0
-        lost = listener.wait_for("microphone lost", timeout=30)
-        assert "session is kept" in lost
-        time.sleep(3)  # it keeps looking while there is nothing to find
-        subprocess.run(["pactl", "load-module", *VMIC.split()], env=env, check=True, capture_output=True)
-        make_vmic_default(env)
-        back = listener.wait_for("is back", timeout=30)
+        # Three seconds: it keeps looking while there is nothing to find.
+        _lost, back, (total, _out, err) = lose_and_restore(listener, lambda: play(env, sample), unload, load, pause=3)
         assert "pulse" in back
-        play(env, sample)
-        total, _out, err = listener.stop()
     finally:
         server.terminate()
         server.wait(timeout=10)

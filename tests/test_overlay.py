@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 from conftest import ROOT, start_pulse
+from test_microphone import Listener
 
 from voicecount.audio import FileSource
 from voicecount.config import OverlaySettings
@@ -165,7 +162,6 @@ def test_provisional_hits_show_in_the_pending_colour_and_retractions_flash(tk_ro
 
 def test_a_lost_microphone_shows_red_then_listening_again_and_counting_goes_on(tk_root, whisper_engine, tmp_path):
     """The source boundary reports the device gone and back (as MicrophoneSource does); the overlay follows."""
-    import threading
 
     from voicecount.audio import InputNotice
     from voicecount.overlay import DOT, GAP, STATUS_COLOURS
@@ -293,49 +289,9 @@ def test_the_microphone_menu_switches_a_running_listen_to_what_plays_and_remembe
         # What the next listen's menu offers: the microphones still, and the monitor.
         kinds = {d.kind for d in every_input(stored.backend)}
         assert kinds == {"microphone", "monitor"}, kinds
-        listen = Launched(env, "listen", "--no-gui")
+        listen = Listener(env, None)
         assert "listening to Monitor of Null Output (system)" in listen.wait_for("listening to")
         listen.stop()
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-class Launched:
-    """The CLI in a fresh process, its stderr read line by line."""
-
-    def __init__(self, env: dict, *args: str) -> None:
-        env = dict(env, VOICECOUNT_HOME=os.environ["VOICECOUNT_HOME"])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voicecount", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.proc.stderr], daemon=True).start()
-
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            self.seen.append(line)
-            if text in line:
-                return line
-        self.proc.kill()
-        pytest.fail(f"never said {text!r}: " + "".join(self.seen))
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.communicate(timeout=60)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
