@@ -28,6 +28,7 @@ from . import escape
 from .errors import ConfigError, ModelError, VoicecountError
 from .export import csv_cell
 from .matcher import Keyword
+from .pace import per_minute
 from .paths import data_dir
 
 # Containers FFmpeg (PyAV) reads that hold speech: audio files and videos with a sound track.
@@ -92,7 +93,7 @@ class FileResult:
 
     @property
     def wpm(self) -> float:
-        return self.words / (self.duration / 60) if self.duration > 0 else 0.0
+        return per_minute(self.words, self.duration)
 
     def as_json(self) -> dict:
         """One JSON-lines record: ``count --json``'s fields plus the file, words, pace and session."""

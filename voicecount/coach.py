@@ -15,7 +15,7 @@ from .config import Settings
 from .export import STOPWORDS
 from .fillers import any_fillers, possible_fillers, preset
 from .matcher import Keyword, Word, find_matches, tokens
-from .pace import PACE_MIN_SPAN, pace
+from .pace import PACE_MIN_SPAN, pace, per_minute
 from .session import Session
 
 PACE_STEP = 5.0  # seconds between points of the pace-over-time series
@@ -68,7 +68,7 @@ class Coaching:
 
     @property
     def fillers_per_minute(self) -> float:
-        return self.filler_total / self.minutes if self.minutes > 0 else 0.0
+        return per_minute(self.filler_total, self.minutes * 60)
 
     @property
     def filler_share(self) -> float:
@@ -193,7 +193,7 @@ def coaching(
     return Coaching(
         words=len(words),
         minutes=minutes,
-        wpm=len(words) / minutes if minutes > 0 else 0.0,
+        wpm=per_minute(len(words), minutes * 60),
         fillers=fillers_in(words, fillers),
         possible=_uses(p for p in possible_fillers(words) if p[0] not in counted),
         pace=pace_series(words, duration),

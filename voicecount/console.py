@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .clock import clock, hms
 from .escape import json_text, one_line, terminal
 from .events import Caption, CountChange, CountResult, FinalText, KeywordsChanged, Progress, Ready, Resync, Status
+from .pace import per_minute
 
 if TYPE_CHECKING:
     from .batch import FileResult
@@ -230,7 +231,7 @@ class BatchTable:
         return self._line(r.file, hms(r.duration), f"{r.wpm:.0f}", counts, "(counted before)" * r.cached)
 
     def total(self) -> str:
-        wpm = self.words / (self.duration / 60) if self.duration > 0 else 0.0
+        wpm = per_minute(self.words, self.duration)
         return self._line("total", hms(self.duration), f"{wpm:.0f}", [str(self.counts[k]) for k in self.keywords])
 
     def summary(self) -> str:

@@ -23,6 +23,7 @@ from .clock import clock
 from .config import Settings
 from .errors import ConfigError
 from .matcher import Word, tokens
+from .pace import per_minute
 from .session import Session, seconds_not_heard
 
 FORMATS = ("txt", "srt", "vtt", "json", "csv", "md")
@@ -233,9 +234,8 @@ def _sentence_of(sentences: Sequence[Cue], start: float, end: float) -> str:
 def write_md(session: Session, f: TextIO, plot_path: Path | None = None, settings: Settings | None = None) -> None:
     m = session.meta
     sentences = cues(session)
-    minutes = session.duration / 60
     words = session.word_count()
-    wpm = words / minutes if minutes > 0 else 0.0
+    wpm = per_minute(words, session.duration)
     f.write(f"# voicecount session {_md(m.id)}\n\n")
     f.write(
         f"- Started: {_md(m.started_at)}  \n- Source: {_md(m.source)}  \n- Engine: {_md(m.engine)} {_md(m.model)}  \n"
@@ -250,7 +250,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     f.write(f"- Status: {m.status}" + (f" ({'; '.join(notes)})" if notes else "") + "\n\n")
     f.write("## Counts\n\n| keyword | count | per minute |\n|---|---:|---:|\n")
     for name, n in session.counts.items():
-        rate = n / minutes if minutes > 0 else 0.0
+        rate = per_minute(n, session.duration)
         f.write(f"| {_md(name)} | {n} | {rate:.2f} |\n")
     f.write("\n")
     if plot_path is not None:

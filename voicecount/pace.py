@@ -13,6 +13,11 @@ PACE_MIN_SPAN = 10.0  # a pace over less talk than this says little
 QUIET = 10.0  # seconds without a new word after which there is no live pace (not speaking)
 
 
+def per_minute(n: float, seconds: float) -> float:
+    """A rate per minute over ``seconds`` (0 over no time): words, fillers or keyword hits."""
+    return n * 60.0 / seconds if seconds > 0 else 0.0
+
+
 def pace(starts: Sequence[float], end: float, first: float) -> float | None:
     """Words per minute over the PACE_WINDOW seconds up to ``end`` (None over too little talk).
 
@@ -22,8 +27,7 @@ def pace(starts: Sequence[float], end: float, first: float) -> float | None:
     span = min(PACE_WINDOW, end - first)
     if span < PACE_MIN_SPAN:
         return None
-    n = sum(1 for t in starts if end - span <= t < end)
-    return n * 60.0 / span
+    return per_minute(sum(1 for t in starts if end - span <= t < end), span)
 
 
 def nudge(wpm: float | None, low: float, high: float) -> str:

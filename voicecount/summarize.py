@@ -28,6 +28,7 @@ from .clock import stamp
 from .errors import ConfigError, ModelError
 from .export import Cue, cues
 from .grounding import STAMP, Dropped, Line, check, parse_lines
+from .pace import per_minute
 from .paths import models_dir
 from .session import Session
 
@@ -144,12 +145,11 @@ class Facts:
 
 
 def facts_of(session: Session) -> Facts:
-    minutes = session.duration / 60
     words = session.word_count()
     return Facts(
         duration=session.duration,
         words=words,
-        words_per_minute=words / minutes if minutes > 0 else 0.0,
+        words_per_minute=per_minute(words, session.duration),
         counts=session.counts,
         hits=[(h.start, h.keyword) for h in session.counted],
     )
