@@ -182,3 +182,23 @@ def test_no_device_at_all_explains_microphone_permission():
     with pytest.raises(AudioError) as e:
         choose_device([], None)
     assert "no microphone found" in str(e.value) and "Privacy" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("BlackHole 2ch", "loopback"),  # macOS: the free loopback driver
+        ("Loopback Audio", "loopback"),  # Rogue Amoeba's
+        ("Soundflower (2ch)", "loopback"),
+        ("CABLE Output (VB-Audio Virtual Cable)", "loopback"),  # Windows
+        ("Stereo Mix (Realtek(R) Audio)", "loopback"),
+        ("Monitor of Built-in Audio Analog Stereo", "monitor"),  # PulseAudio/PipeWire
+        ("MacBook Pro Microphone", "microphone"),
+        ("USB Audio Device: - (hw:1,0)", "microphone"),
+    ],
+)
+def test_devices_that_carry_what_the_computer_plays_are_told_from_microphones(name, kind):
+    # The device names these systems really use: how `devices` marks rows and how macOS finds a loopback.
+    from voicecount.backends import kind_of
+
+    assert kind_of(name) == kind
