@@ -299,3 +299,24 @@ def test_an_engine_slower_than_speech_drops_audio_counts_it_says_so_and_recovers
     )  # counting resumed
     # Memory: what waits is bounded by --max-backlog (2 s here), not by how far behind the engine is.
     assert summary["backlog_bound"] == pytest.approx(2.0)
+
+
+def test_a_device_is_asked_for_by_name_unless_another_has_the_same(tmp_path, monkeypatch):
+    """The overlay switches by name (an index is a place in a list that moves when devices come
+    and go); between two devices with one name, by index."""
+    from voicecount.backends import get_backend
+    from voicecount.devices import asked_for
+
+    twins = (f"module-null-sink sink_name={n} sink_properties=device.description=Twin" for n in ("t1", "t2"))
+    env, server = start_pulse(tmp_path, *twins)
+    try:
+        for name in ("PULSE_SERVER", "XDG_RUNTIME_DIR"):  # this process's soundcard
+            monkeypatch.setenv(name, env[name])
+        monitors = get_backend("system").devices()
+        [vmic] = [d for d in monitors if d.name == "Monitor of Null Output"]
+        assert asked_for(vmic) == "Monitor of Null Output"
+        same = [d for d in monitors if d.name == "Monitor of Twin"]
+        assert len(same) == 2 and [asked_for(d) for d in same] == [str(d.index) for d in same]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

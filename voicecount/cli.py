@@ -766,7 +766,7 @@ def overlay_hooks(run, settings, max_backlog: float) -> dict:
     The keyword arguments for ``Overlay`` (the tests give them to a window of their own).
     """
     from . import config
-    from .devices import every_input
+    from .devices import asked_for, every_input
     from .run import open_microphone
 
     started_with = list(settings.keywords)
@@ -780,7 +780,7 @@ def overlay_hooks(run, settings, max_backlog: float) -> dict:
 
     def switch(dev) -> None:
         # A microphone or a monitor/loopback: each device knows the backend that lists and opens it.
-        run.pipeline.switch_source(open_microphone(str(dev.index), dev.backend, max_backlog))
+        run.pipeline.switch_source(open_microphone(asked_for(dev), dev.backend, max_backlog))
         stored = config.load()
         stored.device, stored.backend = dev.name, dev.backend
         config.save(stored)

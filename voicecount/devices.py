@@ -43,3 +43,13 @@ def every_input(backend: str) -> list[InputDevice]:
     """
     microphones = "sounddevice" if backend == "system" else backend
     return get_backend(microphones).devices() + system_listing(microphones)[0]
+
+
+def asked_for(d: InputDevice) -> str:
+    """How to open ``d`` again: by its name when no other device of its backend has it, else by index.
+
+    An index is a position in the backend's list, which moves when a device comes or goes
+    between listing and choosing; the name is also what the settings remember.
+    """
+    same = [o for o in get_backend(d.backend).devices() if o.name.casefold() == d.name.casefold()]
+    return d.name if len(same) == 1 else str(d.index)
