@@ -135,6 +135,14 @@ def test_live_counts_from_a_virtual_microphone_match_counting_the_file(
     assert len(" ".join(finals).split()) > 40  # the whole talk came through, not a fragment
 
 
+def test_a_silent_microphone_is_told_to_check_mute_and_permission(pulse):
+    """Only zeros from a microphone (nothing plays into the sink behind it): the hint is about the microphone."""
+    listener = Listener(pulse, "sounddevice")
+    silent = listener.wait_for("gives only silence", timeout=60)
+    assert "muted" in silent and "Privacy & Security" in silent and "nothing is playing" not in silent
+    listener.stop()
+
+
 def test_system_audio_counts_what_the_default_output_plays(tmp_path, shared_audio, file_result, dev_manifest):
     """listen --system-audio records the monitor of the default output (soundcard → libpulse), not a microphone.
 

@@ -160,7 +160,8 @@ class _Health:
         self.reported_at = -DROP_REPORT
 
     def _silence_hint(self) -> str:
-        if getattr(self.pipeline.source, "backend", "") == "system":
+        device = getattr(self.pipeline.source, "device", None)
+        if device is not None and device.plays_output:
             # A monitor or loopback: silence means nothing plays there, not a muted or forbidden microphone.
             return (
                 "nothing is playing on this output: play the talk, or pick the output it plays on "
