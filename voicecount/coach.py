@@ -181,9 +181,10 @@ def coaching(
     fillers: Sequence[Keyword] | None = None,
 ) -> Coaching:
     """Every number of the end-of-talk report, from the transcript's words."""
+    fillers = fillers or preset("fillers")
     # A word the user counts as a filler ([[fillers]] with "like") is not also a "possible" one.
-    counted = {" ".join(tokens(a)) for kw in fillers or () for a in (kw.name, *kw.aliases)}
-    minutes = max(duration, words[-1].end if words else 0.0) / 60
+    counted = {" ".join(tokens(a)) for kw in fillers for a in (kw.name, *kw.aliases)}
+    seconds = max(duration, words[-1].end if words else 0.0)
     notes = []
     if not filler_mode:
         notes.append(
@@ -192,8 +193,8 @@ def coaching(
         )
     return Coaching(
         words=len(words),
-        minutes=minutes,
-        wpm=per_minute(len(words), minutes * 60),
+        minutes=seconds / 60,
+        wpm=per_minute(len(words), seconds),
         fillers=fillers_in(words, fillers),
         possible=_uses(p for p in possible_fillers(words) if p[0] not in counted),
         pace=pace_series(words, duration),
