@@ -145,11 +145,11 @@ def main() -> int:
         return 1
     entries = json.loads(manifest.read_text())
     files = [args.set / e["file"] for e in entries]
-    live = (["--live"] if args.path == "live" else []) + ["--model", args.model]
+    decoding = (["--live"] if args.path == "live" else []) + ["--model", args.model]
     results = {}
     with tempfile.TemporaryDirectory() as home:
         os.environ["VOICECOUNT_HOME"] = home
-        for mode, extra in (("default", live), ("filler mode", [*live, "--preset", "fillers"])):
+        for mode, extra in (("default", decoding), ("filler mode", [*decoding, "--preset", "fillers"])):
             t0 = time.perf_counter()
             ids = count(files, extra, args.jobs)
             results[mode] = {**score(entries, ids), "seconds": time.perf_counter() - t0}
@@ -159,7 +159,7 @@ def main() -> int:
             from bench import AUDIO
 
             dev = json.loads((AUDIO / "dev" / "manifest.json").read_text())
-            for mode, extra in (("default", live), ("filler mode", [*live, "--preset", "fillers"])):
+            for mode, extra in (("default", decoding), ("filler mode", [*decoding, "--preset", "fillers"])):
                 dev_ids[mode] = count([AUDIO / "dev" / e["file"] for e in dev], extra, args.jobs)
             cost = dev_cost(dev_ids, dev)
             print("dev", json.dumps(cost), file=sys.stderr)

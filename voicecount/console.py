@@ -327,13 +327,17 @@ def print_speaking(c: Coaching) -> None:
 # ---------------------------------------------------------------------------- sessions
 
 
+def _minute(iso: str) -> str:
+    """A session's start as listed: 2026-11-26 19:17."""
+    return iso.replace("T", " ")[:16]
+
+
 def print_sessions(all_: Sequence[Session]) -> None:
     """`sessions list`: one line per session, newest first."""
     for s in all_:
         m = s.meta
-        when = m.started_at.replace("T", " ")[:16]
         print(
-            f"{m.id}  {when}  {clock(s.duration):>8}  {m.status:<9}  {totals(s.counts)}  {m.command}: {one_line(m.source)}"
+            f"{m.id}  {_minute(m.started_at)}  {clock(s.duration):>8}  {m.status:<9}  {totals(s.counts)}  {m.command}: {one_line(m.source)}"
         )
 
 
@@ -391,9 +395,8 @@ def print_search(results: Sequence[Result], query: str, session: str | None, lim
         print(json_text([r.as_json() for r in results]))
     else:
         for r in results:
-            when = r.started_at.replace("T", " ")[:16]
             snippet = _highlight(one_line(r.snippet))
-            print(f"{one_line(r.session)}  {one_line(when)}  {clock(r.start):>8}  {snippet}")
+            print(f"{one_line(r.session)}  {one_line(_minute(r.started_at))}  {clock(r.start):>8}  {snippet}")
     if not results:
         where = f"session {session}" if session else "any session"
         print(
