@@ -93,7 +93,7 @@ def main() -> int:
                 clean = args.out / f"{name}__flite-{voice}__clean.wav"
                 subprocess.run(["flite", "-voice", voice, "-t", spoken(text), "-o", str(raw)], check=True)
                 subprocess.run(
-                    ["sox", str(raw), "-b", "16", "-c", "1", str(clean), "rate", "16000", "pad", "0.5", "0.5"],
+                    ["sox", "-R", str(raw), "-b", "16", "-c", "1", str(clean), "rate", "16000", "pad", "0.5", "0.5"],
                     check=True,
                 )
                 duration = float(subprocess.run(["soxi", "-D", str(clean)], capture_output=True, text=True).stdout)
@@ -102,6 +102,7 @@ def main() -> int:
                 subprocess.run(
                     [
                         "sox",
+                        "-R",
                         "-n",
                         "-r",
                         "16000",
@@ -121,7 +122,7 @@ def main() -> int:
                 n_rms = _rms(noise)
                 gain = s_rms / (n_rms * 10 ** (10 / 20)) if n_rms else 0.0
                 subprocess.run(
-                    ["sox", "-m", str(clean), "-v", f"{gain:.4f}", str(noise), "-b", "16", str(noisy)], check=True
+                    ["sox", "-R", "-m", str(clean), "-v", f"{gain:.4f}", str(noise), "-b", "16", str(noisy)], check=True
                 )
                 for f, condition in ((clean, "clean"), (noisy, "noise10")):
                     manifest.append(
@@ -141,7 +142,7 @@ def main() -> int:
 
 
 def _rms(path: Path) -> float:
-    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True).stderr
+    out = subprocess.run(["sox", "-R", str(path), "-n", "stat"], capture_output=True, text=True).stderr
     m = re.search(r"RMS\s+amplitude:\s+([\d.]+)", out)
     return float(m.group(1)) if m else 0.0
 

@@ -40,7 +40,7 @@ def main() -> int:
         OUT.parent.mkdir(parents=True, exist_ok=True)
         # Half a second of silence either side, as a recording would have.
         subprocess.run(
-            ["sox", str(raw), "-b", "16", "-c", "1", str(OUT), "rate", "16000", "pad", "0.5", "0.5"], check=True
+            ["sox", "-R", str(raw), "-b", "16", "-c", "1", str(OUT), "rate", "16000", "pad", "0.5", "0.5"], check=True
         )
     print(f"wrote {OUT}")
     return 0

@@ -90,7 +90,7 @@ def speak(tmp_path_factory):
         raw = out_dir / f"raw{next(counter)}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
         out = out_dir / (name or f"speech{next(counter)}.wav")
-        cmd = ["sox", str(raw)]
+        cmd = ["sox", "-R", str(raw)]
         if out.suffix == ".wav":
             cmd += ["-b", "16"]
         cmd += [str(out), "rate", str(rate or 16000), "channels", str(channels)]

@@ -19,6 +19,7 @@ def tone(path, rate: int, channels: int, seconds: float = 2.0, freq: float = 440
         subprocess.run(
             [
                 "sox",
+                "-R",
                 "-n",
                 "-r",
                 str(rate),

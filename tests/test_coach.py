@@ -178,7 +178,9 @@ def filler_talk(tmp_path_factory):
     text = "So, um, today I want to, uh, talk about our plans. Um, the first thing is, uh, hiring. Um, that is all."
     raw, wav = d / "raw.wav", d / "fillers.wav"
     subprocess.run(["flite", "-voice", "rms", "-t", text, "-o", str(raw)], check=True)
-    subprocess.run(["sox", str(raw), "-b", "16", "-c", "1", str(wav), "rate", "16000", "pad", "0.5", "0.5"], check=True)
+    subprocess.run(
+        ["sox", "-R", str(raw), "-b", "16", "-c", "1", str(wav), "rate", "16000", "pad", "0.5", "0.5"], check=True
+    )
     return wav  # 3 "um", 2 "uh"
 
 

@@ -25,7 +25,7 @@ def count(path, engine) -> dict:
 
 
 def clip(src, start: float, end: float, out) -> object:
-    subprocess.run(["sox", str(src), "-b", "16", str(out), "trim", str(start), f"={end}"], check=True)
+    subprocess.run(["sox", "-R", str(src), "-b", "16", str(out), "trim", str(start), f"={end}"], check=True)
     return out
 
 

@@ -71,7 +71,9 @@ def test_nothing_touches_the_network(no_network, in_process_cli, capsys, tmp_pat
 
 def test_a_three_hour_file_is_streamed_not_loaded(tmp_path):
     long = tmp_path / "three-hours.flac"
-    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(long), "trim", "0", "3:00:00"], check=True)
+    subprocess.run(
+        ["sox", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16", str(long), "trim", "0", "3:00:00"], check=True
+    )
     src = FileSource(long)
     assert src.duration == pytest.approx(3 * 3600, abs=1)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -34,9 +34,9 @@ def korean_talk(speak, tmp_path_factory):
     padded = []
     for i, p in enumerate(parts):
         q = p.with_name(f"pad{i}.wav")
-        subprocess.run(["sox", str(p), str(q), "pad", "0.3", "1.5"], check=True)
+        subprocess.run(["sox", "-R", str(p), str(q), "pad", "0.3", "1.5"], check=True)
         padded.append(str(q))
-    subprocess.run(["sox", *padded, str(out)], check=True)
+    subprocess.run(["sox", "-R", *padded, str(out)], check=True)
     return out
 
 

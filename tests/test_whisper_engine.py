@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import subprocess
 import wave
 
@@ -181,7 +182,7 @@ def test_the_buffer_stays_bounded_on_speech_nothing_is_transcribed_from(speak, t
     """Speech played backwards: the VAD hears speech for 45 s, the passes agree on little or nothing."""
     forward = speak(LONG_SENTENCE, name="forward.wav")
     backward = tmp_path / "backward.wav"
-    subprocess.run(["sox", str(forward), str(backward), "reverse", "repeat", "2"], check=True)
+    subprocess.run(["sox", "-R", str(forward), str(backward), "reverse", "repeat", "2"], check=True)
     assert FileSource(backward).duration > 40
     engine = create_engine("whisper", "tiny.en", max_buffer=6.0, recording=recording)
     most, _ = _most_buffered(engine, backward)
@@ -195,13 +196,25 @@ def test_the_buffer_stays_bounded_on_speech_without_pauses(speak, recording):
     most, text = _most_buffered(engine, long)
     assert FileSource(long).duration > 12
     assert most <= 6.0 + (0 if recording else engine.options.step) + 0.2
-    assert "weather" in text and "boats" in text  # nothing lost at the cuts
+    said, heard = tokens(LONG_SENTENCE), tokens(text)
+    assert _most_words_lost_in_a_row(said, heard) <= 2, text  # nothing lost at the cuts
+    assert heard[-2:] == said[-2:], text  # the tail after the last cut arrives
+
+
+def _most_words_lost_in_a_row(said: list[str], heard: list[str]) -> int:
+    """The longest run of said words with no heard word in their place.
+
+    A cut that drops audio loses a run of words; tiny.en mishearing "boats" as "both",
+    or skipping a "the", is not that.
+    """
+    ops = difflib.SequenceMatcher(a=said, b=heard, autojunk=False).get_opcodes()
+    return max(max(0, (i2 - i1) - (j2 - j1)) for _, i1, i2, j1, j2 in ops)
 
 
 def test_a_resampled_44k_stereo_talk_counts_like_the_16k_original(whisper_engine, shared_audio, tmp_path):
     original = shared_audio / "dev" / TALK
     converted = tmp_path / "talk-44k-stereo.flac"
-    subprocess.run(["sox", str(original), "-c", "2", "-r", "44100", str(converted)], check=True)
+    subprocess.run(["sox", "-R", str(original), "-c", "2", "-r", "44100", str(converted)], check=True)
     assert FileSource(converted).duration == pytest.approx(FileSource(original).duration, abs=0.05)
     _, a = run_pipeline(original, whisper_engine.fresh())
     _, b = run_pipeline(converted, whisper_engine.fresh())
