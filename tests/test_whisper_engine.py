@@ -85,6 +85,21 @@ def test_a_loop_squeezed_into_the_last_instant_is_cut():
     assert [w.text for w in cut_repeats(hyp)] == ["Artificial", "intelligence,"]
 
 
+def test_a_loop_of_a_loop_is_cut_to_the_words_said():
+    # What tiny.en printed for "There, one." in d05_demo__festival-kal__clean.flac at 15.2 s:
+    # the phrase four times, the copies squeezed into 0.5 s. The back-to-back rule kept the
+    # first half, itself the phrase and a squeezed copy: "There one. There one." in the transcript.
+    hyp = _words(
+        "There@0.00-0.64 one.@0.64-0.78 There@0.78-0.78 one.@0.78-0.90 "
+        "There@0.90-0.90 one.@0.90-0.90 There@1.30-1.30 one.@1.30-1.30"
+    )
+    assert [w.text for w in cut_repeats(hyp)] == ["There", "one."]
+    hyp = _words(
+        "There@0.0-0.6 AI.@0.6-0.9 There@0.9-0.9 AI.@0.9-1.0 There@1.0-1.0 AI.@1.0-1.0 There@1.3-1.3 AI.@1.3-1.3"
+    )
+    assert [w.text for w in cut_repeats(hyp)].count("AI.") == 1
+
+
 def test_a_loop_repeated_back_to_back_is_cut():
     hyp = _words(
         "use@0.0-0.2 AI@0.2-0.4 for.@0.4-0.6 First,@0.7-0.9 what@0.9-1.0 do@1.0-1.1 people@1.1-1.3 "

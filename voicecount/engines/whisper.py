@@ -217,7 +217,8 @@ def cut_repeats(words: list[Word]) -> list[Word]:
     for i in range(n):
         for size in range(MIN_REPEAT, (n - i) // 2 + 1):
             if toks[i : i + size] == toks[i + size : i + 2 * size]:
-                return words[: i + size]
+                # What is kept can itself hold a copy: "There one. There one." twice over.
+                return cut_repeats(words[: i + size])
     for j in range(1, n - 1):
         for i in range(j):
             size = 0
@@ -229,7 +230,7 @@ def cut_repeats(words: list[Word]) -> list[Word]:
             original = words[i + size - 1].start - words[i].start
             copy = words[j + size - 1].start - words[j].start
             if copy < SQUEEZED * original and copy < SQUEEZED_GAP * (size - 1):
-                return words[:j]
+                return cut_repeats(words[:j])
     return words
 
 
