@@ -39,6 +39,20 @@ def test_save_and_load_round_trip_user_only(voicecount_home):
     assert back == s
 
 
+def test_an_alias_with_a_comma_stays_one_phrase(voicecount_home):
+    # Aliases were joined into "name=a,b" and split again: "well, actually" became "well" and
+    # "actually", and every "well" counted.
+    config.config_path().parent.mkdir(parents=True, exist_ok=True)
+    config.config_path().write_text(
+        '[[keywords]]\nname = "well actually"\naliases = ["well, actually"]\n[[keywords]]\nname = "E=mc2"\n',
+        encoding="utf-8",
+    )
+    s = config.load()
+    assert s.keywords[0] == Keyword("well actually", ("well actually", "well, actually"))
+    assert s.keywords[1].name == "E=mc2"
+    assert config.load() == s and (config.save(s) and config.load() == s)
+
+
 @pytest.mark.parametrize(
     "text, fragments",
     [

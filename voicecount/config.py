@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .fillers import preset
-from .matcher import DEFAULT_KEYWORDS, Keyword, parse_keyword, tokens
+from .matcher import DEFAULT_KEYWORDS, Keyword, make_keyword, parse_keyword, tokens
 from .paths import config_dir
 
 if sys.version_info >= (3, 11):
@@ -113,8 +113,7 @@ def _keywords_from(path: Path, text: str, items: Any) -> list[Keyword]:
             raise ConfigError(
                 f"{path} {_line_of(text, 'aliases')}: aliases must be strings", 'write aliases = ["ai", "a i"]'
             )
-        spec = name + ("=" + ",".join(aliases) if aliases else "")
-        out.append(parse_keyword(spec))
+        out.append(make_keyword(name, aliases))
     _no_duplicates(out)
     return out
 

@@ -103,16 +103,21 @@ def tokens(text: str) -> list[str]:
 
 
 def parse_keyword(spec: str) -> Keyword:
-    """Parse ``NAME`` or ``NAME=alias1,alias2`` as typed on the command line.
+    """Parse ``NAME`` or ``NAME=alias1,alias2`` as typed on the command line."""
+    name, _, rest = spec.partition("=")
+    return make_keyword(name, rest.split(",") if rest else [], spec)
+
+
+def make_keyword(name: str, aliases: Sequence[str], spec: str | None = None) -> Keyword:
+    """A keyword from its name and aliases, as given (an alias may hold a comma).
 
     "AI" alone gets the built-in aliases; any other bare name counts itself.
     """
-    name, _, rest = spec.partition("=")
     name = name.strip()
-    aliases = [a.strip() for a in rest.split(",") if a.strip()] if rest else []
+    aliases = [a.strip() for a in aliases if a.strip()]
     if not name or (not tokens(name) and not any(tokens(a) for a in aliases)):
         raise ConfigError(
-            f"empty keyword {spec!r}",
+            f"empty keyword {spec if spec is not None else name!r}",
             'give a word or phrase, e.g. --keyword AI or --keyword "LLM=llm,large language model"',
         )
     if not aliases:
