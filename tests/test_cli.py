@@ -193,3 +193,28 @@ def _sample_duration() -> float:
 
 if SAMPLE.is_file():
     SAMPLE_DURATION = _sample_duration()
+
+
+@pytest.mark.parametrize(
+    "saved, flags, opened",
+    [
+        (("USB Mic", "sounddevice"), [], ("USB Mic", "sounddevice")),
+        (("USB Mic", "sounddevice"), ["--backend", "pyaudio"], ("USB Mic", "pyaudio")),
+        # A microphone's name is not looked up among monitors: the default output's monitor.
+        (("USB Mic", "sounddevice"), ["--backend", "system"], ("", "system")),
+        (("USB Mic", "sounddevice"), ["--system-audio"], ("", "system")),
+        (("USB Mic", "sounddevice"), ["--system-audio", "--device", "HDMI"], ("HDMI", "system")),
+        # The pair the overlay's microphone menu saves, and a way back to the microphones.
+        (("Monitor of Built-in", "system"), [], ("Monitor of Built-in", "system")),
+        (("Monitor of Built-in", "system"), ["--backend", "sounddevice"], ("", "sounddevice")),
+        (("Monitor of Built-in", "system"), ["--backend", "sounddevice", "--device", "USB"], ("USB", "sounddevice")),
+    ],
+)
+def test_listen_opens_the_configured_device_only_with_its_own_kind_of_backend(voicecount_home, saved, flags, opened):
+    from voicecount import cli, config
+
+    settings = config.load()
+    settings.device, settings.backend = saved
+    config.save(settings)
+    args = cli.build_parser().parse_args(["listen", *flags])
+    assert cli._audio_input(args) == opened

@@ -690,12 +690,7 @@ def cmd_listen(args) -> int:
         source = open_file(args.input, args.realtime)
         where, device = str(source.path.resolve()), ""
     else:
-        if args.system_audio or settings.backend == "system":
-            # The configured device is a microphone's name: what plays is chosen by --device alone.
-            device_wanted = args.device if args.system_audio else settings.device
-            source = open_microphone(device_wanted, "system", args.max_backlog)
-        else:
-            source = open_microphone(settings.device, settings.backend, args.max_backlog)
+        source = open_microphone(*_audio_input(args), args.max_backlog)
         where, device = source.description, source.device.name
     _recover()
     record = Record("listen", where, device)
@@ -711,6 +706,23 @@ def cmd_listen(args) -> int:
             web.close()
     console.print_listen_result(result)
     return 0
+
+
+def _audio_input(args) -> tuple[str, str]:
+    """(device, backend) to listen to: the flags, else the configured pair.
+
+    A configured device belongs to its configured backend: a microphone's name means nothing
+    among monitors, nor a monitor's among microphones, so another kind of backend on the
+    command line starts from its default device.
+    """
+    from . import config
+
+    configured = config.load()
+    backend = "system" if args.system_audio else args.backend or configured.backend
+    if args.device is not None:
+        return args.device, backend
+    same_kind = (backend == "system") == (configured.backend == "system")
+    return (configured.device if same_kind else ""), backend
 
 
 def _serve_web(run, args):
