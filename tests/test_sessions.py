@@ -251,6 +251,9 @@ def test_markdown_report_with_plot(recorded, tmp_path):
     assert "![Cumulative hits over time](report.png)" in text
     png = tmp_path / "report.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    # A space ends a Markdown link target: the name is percent-encoded, the file keeps its name.
+    spaced = export.export(s, "md", tmp_path / "My Talk.md").read_text()
+    assert "![Cumulative hits over time](My%20Talk.png)" in spaced and (tmp_path / "My Talk.png").is_file()
     # each hit is shown with the sentence it was said in
     hit_rows = [ln for ln in text.splitlines() if ln.startswith("| 0")]
     assert len(hit_rows) == result.counts["AI"] and all(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from . import escape
 from .clock import clock
@@ -254,7 +255,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
         f.write(f"| {_md(name)} | {n} | {rate:.2f} |\n")
     f.write("\n")
     if plot_path is not None:
-        f.write(f"![Cumulative hits over time]({plot_path.name})\n\n")
+        f.write(_image("Cumulative hits over time", plot_path))
     write_speaking(session, f, settings, None if plot_path is None else _pace_png(plot_path))
     if m.summary:
         f.write("## Summary\n\n" + summary_md(m.summary) + "\n")
@@ -273,6 +274,11 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     f.write("\n## Transcript\n\n")
     for c in sentences:
         f.write(f"**{clock(c.start)}** {_md(c.text)}  \n")
+
+
+def _image(alt: str, png: Path) -> str:
+    """A Markdown image of a plot beside the report; the name percent-encoded ("My Talk" has a space)."""
+    return f"![{alt}]({quote(png.name)})\n\n"
 
 
 def _pace_png(plot_path: Path) -> Path:
@@ -312,7 +318,7 @@ def write_speaking(session: Session, f: TextIO, settings: Settings | None = None
         f.write(f"_{_md(note)}_\n\n")
     if pace_png is not None and c.pace:
         plot_pace(c.pace, (coach.pace_min, coach.pace_max), pace_png)
-        f.write(f"![Pace over time]({pace_png.name})\n\n")
+        f.write(_image("Pace over time", pace_png))
 
 
 def plot_pace(series: Sequence[tuple[float, float]], band: tuple[int, int], path: Path) -> Path:
