@@ -101,7 +101,7 @@ def speak(tmp_path_factory):
 
 
 def run_cli(
-    *args: str, env: dict | None = None, timeout: float = 600, unset: tuple = ()
+    *args: str, env: dict | None = None, timeout: float = 600, unset: tuple = (), cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
     """Run the installed CLI exactly as a user would (a fresh process)."""
     full_env = dict(os.environ)
@@ -114,6 +114,7 @@ def run_cli(
         text=True,
         env=full_env,
         timeout=timeout,
+        cwd=cwd,
     )
 
 

@@ -54,6 +54,16 @@ def test_count_json_contract_on_the_bundled_sample(path):
         previous = hit["start"]
 
 
+def test_the_sample_exports_to_the_current_folder_not_into_the_package(voicecount_home, tmp_path):
+    from voicecount.paths import sample_recording
+
+    proc = run_cli("count", "--sample", "--export", "txt", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    written = tmp_path / f"{sample_recording().stem}.voicecount.txt"
+    assert f"wrote {written}" in proc.stderr and "AI" in written.read_text()
+    assert not list(sample_recording().parent.glob("*.voicecount.*"))
+
+
 def test_count_prints_counts_and_a_progress_bar(tmp_path):
     proc = run_cli("count", str(SAMPLE), "-k", "AI", "-k", "Kubernetes")
     assert proc.returncode == 0, proc.stderr
@@ -218,3 +228,18 @@ def test_listen_opens_the_configured_device_only_with_its_own_kind_of_backend(vo
     config.save(settings)
     args = cli.build_parser().parse_args(["listen", *flags])
     assert cli._audio_input(args) == opened
+
+
+def test_progress_in_a_log_prints_the_share_reached(capsys):
+    from voicecount.console import LogProgress
+
+    # The recording path reports once per utterance: one jump from 0 to the end is one line.
+    progress = LogProgress(41.0)
+    progress.update(41.0)
+    progress.close()
+    assert capsys.readouterr().err.splitlines() == ["counting: 100% (41/41 s audio)"]
+    progress = LogProgress(100.0)
+    for seconds in (10, 26, 30, 60, 99):
+        progress.update(seconds)
+    progress.close()
+    assert [ln.split(" ")[1] for ln in capsys.readouterr().err.splitlines()] == ["26%", "60%", "99%", "100%"]

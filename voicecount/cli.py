@@ -598,10 +598,12 @@ def cmd_count(args) -> int:
 
         from . import export
         from . import session as sessions
+        from .paths import sample_recording
 
-        out = (
-            Path(args.output) if args.output else source.path.with_name(f"{source.path.stem}.voicecount.{args.export}")
-        )
+        name = f"{source.path.stem}.voicecount.{args.export}"
+        # Beside the recording — but the bundled sample lives inside the installed package.
+        beside = Path.cwd() if source.path.resolve() == sample_recording().resolve() else source.path.parent
+        out = Path(args.output) if args.output else beside / name
         written = export.export(sessions.load(result.session_id), args.export, out, settings)
         print(f"voicecount: wrote {written}", file=sys.stderr)
     console.print_count_result(result, args.json)

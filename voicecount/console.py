@@ -42,13 +42,15 @@ class LogProgress:
 
     def update(self, seconds: float) -> None:
         if self.total and seconds / self.total >= self.next:
-            pct = min(100, int(self.next * 100))
+            # Updates can come far apart (once per utterance): print the share reached, once.
+            share = min(1.0, seconds / self.total)
             print(
-                f"{self.desc}: {pct}% ({seconds:.0f}/{self.total:.0f} {self.unit}) {self._counts}".rstrip(),
+                f"{self.desc}: {int(share * 100)}% ({seconds:.0f}/{self.total:.0f} {self.unit}) {self._counts}".rstrip(),
                 file=sys.stderr,
                 flush=True,
             )
-            self.next += 0.25
+            while self.next <= share:
+                self.next += 0.25
 
     def counts(self, counts: dict) -> None:
         self._counts = totals(counts)
