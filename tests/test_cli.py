@@ -243,3 +243,17 @@ def test_progress_in_a_log_prints_the_share_reached(capsys):
         progress.update(seconds)
     progress.close()
     assert [ln.split(" ")[1] for ln in capsys.readouterr().err.splitlines()] == ["26%", "60%", "99%", "100%"]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["count", "--threads", "x", "a.wav"], "invalid int value: 'x' — see: voicecount count --help"),
+        (["export", "last", "-f", "pdf"], "invalid choice: 'pdf'"),
+        (["frobnicate"], "— see: voicecount --help"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_with_its_fix(argv, fragment):
+    proc = run_cli(*argv)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("voicecount: ") and fragment in proc.stderr and proc.stderr.count("\n") == 1

@@ -11,6 +11,7 @@ import glob
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .errors import ConfigError, VoicecountError
 from .fillers import PRESETS
@@ -76,12 +77,17 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for the engine (0: automatic)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A command-line mistake is one line with its fix, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"voicecount: {message} — see: {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="voicecount", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="voicecount", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"voicecount {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
