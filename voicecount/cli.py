@@ -1021,7 +1021,8 @@ def _download(args) -> int:
     if args.url:
         if not args.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
             raise ConfigError(
-                "--url needs --sha256 with the file's 64-digit SHA-256", "nothing is installed unverified"
+                "--url needs --sha256: nothing is installed unverified",
+                "add --sha256 HEX, the 64-digit SHA-256 published with the file",
             )
         name = args.name or args.url.rstrip("/").split("/")[-1].split("?")[0].removesuffix(".zip")
         if not name or "/" in name or name.startswith("."):

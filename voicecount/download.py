@@ -63,6 +63,8 @@ class Entry:
 
 
 VOSK_SITE = "https://alphacephei.com/vosk/models"
+# The fix for an archive refused as unsafe or not a model: nothing of it was unpacked.
+NOT_A_MODEL = f"nothing was unpacked; check the URL, or take a model from {VOSK_SITE}"
 HF = "https://huggingface.co"
 
 # Sizes and SHA-256 as public projects and distribution packages record them for these exact
@@ -230,7 +232,7 @@ def safe_extract(archive: Path, into: Path) -> None:
     with zf:
         members = zf.infolist()
         if len(members) > MAX_FILES:
-            raise ModelError(f"{archive.name} holds {len(members)} files", "that is no model archive: not unpacked")
+            raise ModelError(f"{archive.name} holds {len(members)} files", NOT_A_MODEL)
         total = 0
         root = into.resolve()
         for m in members:
@@ -238,23 +240,15 @@ def safe_extract(archive: Path, into: Path) -> None:
             parts = PurePosixPath(name.replace("\\", "/")).parts
             mode = m.external_attr >> 16
             if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                raise ModelError(
-                    f"{archive.name} has an entry outside its folder: {name!r}", "refused: nothing was unpacked"
-                )
+                raise ModelError(f"{archive.name} has an entry outside its folder: {name!r}", NOT_A_MODEL)
             kind = stat.S_IFMT(mode)  # 0 when the zip records permissions only
             if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-                raise ModelError(
-                    f"{archive.name} has a link or special file: {name!r}", "refused: nothing was unpacked"
-                )
+                raise ModelError(f"{archive.name} has a link or special file: {name!r}", NOT_A_MODEL)
             if not (root / name).resolve().is_relative_to(root):
-                raise ModelError(
-                    f"{archive.name} has an entry outside its folder: {name!r}", "refused: nothing was unpacked"
-                )
+                raise ModelError(f"{archive.name} has an entry outside its folder: {name!r}", NOT_A_MODEL)
             total += m.file_size
             if total > MAX_UNPACKED:
-                raise ModelError(
-                    f"{archive.name} unpacks to more than {MAX_UNPACKED >> 30} GiB", "refused: that is no model"
-                )
+                raise ModelError(f"{archive.name} unpacks to more than {MAX_UNPACKED >> 30} GiB", NOT_A_MODEL)
         for m in members:
             target = into / m.filename
             if m.is_dir():
@@ -266,7 +260,7 @@ def safe_extract(archive: Path, into: Path) -> None:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     written += len(block)
                     if written > m.file_size:  # a header that lies about the size
-                        raise ModelError(f"{archive.name}: {m.filename} is bigger than it claims", "refused")
+                        raise ModelError(f"{archive.name}: {m.filename} is bigger than it claims", NOT_A_MODEL)
                     dst.write(block)
 
 
