@@ -106,6 +106,19 @@ def test_pause_undo_reset_and_quit_while_listening(tk_root, whisper_engine, shar
     pump(tk_root, lambda: count_text(ov) == "0", 10, "reset to show")
     ov.toggle_pause()
     pump(tk_root, lambda: ov.status == "listening", 10, "listening again")
+    # The right-click menu offers every action the keys do, each with its key.
+    from voicecount.overlay import ACTIONS
+
+    commands = {
+        ov.menu.entrycget(i, "label"): i for i in range(ov.menu.index("end") + 1) if ov.menu.type(i) == "command"
+    }
+    assert list(commands) == [f"{a[0]}   ({a[1]})" for a in ACTIONS if a is not None]
+    assert "Bigger   (+)" in commands and "Smaller   (−)" in commands
+    size = ov.settings.font_size
+    ov.menu.invoke(commands["Bigger   (+)"])
+    assert ov.settings.font_size == size + 4 and ov.big.cget("size") == size + 4
+    tk_root.event_generate("<KeyPress-minus>", when="tail")
+    pump(tk_root, lambda: ov.settings.font_size == size, 10, "the minus key to shrink the counts")
     ov.quit()
     pump(tk_root, lambda: ov._closed, 60, "a clean quit")
     assert ov.result is not None  # the pipeline finalised before the window closed

@@ -68,7 +68,22 @@ STATUS_COLOURS = {
     "finished": "#3498db",
 }
 FILLER_ROW = "fillers"  # the one row all filler keywords share
-KEYS_HELP = "space pause · u undo · r reset · k keywords · m microphone · c caption · +/− size · t theme · q quit"
+# Every action once: its menu label, the keys shown beside it, the Tk keys bound, the method.
+# None is a separator in the right-click menu.
+ACTIONS: tuple[tuple[str, str, tuple[str, ...], str] | None, ...] = (
+    ("Pause / resume", "space", ("<space>", "p"), "toggle_pause"),
+    ("Undo last hit", "u", ("u", "<BackSpace>"), "undo"),
+    ("Reset counts…", "r", ("r",), "reset"),
+    None,
+    ("Keywords…", "k", ("k",), "edit_keywords"),
+    ("Microphone…", "m", ("m",), "choose_microphone"),
+    ("Toggle caption", "c", ("c",), "toggle_caption"),
+    ("Light / dark", "t", ("t",), "toggle_theme"),
+    ("Bigger", "+", ("plus", "equal"), "bigger"),
+    ("Smaller", "−", ("minus",), "smaller"),
+    None,
+    ("Quit", "q", ("q", "<Escape>"), "quit"),
+)
 
 
 class Overlay:
@@ -179,16 +194,12 @@ class Overlay:
         self.status_label.pack(side="left", padx=(GAP, 0))
         self._wrap_status()
         self.menu = tk.Menu(self.root, tearoff=False)
-        self.menu.add_command(label="Pause / resume   (space)", command=self.toggle_pause)
-        self.menu.add_command(label="Undo last hit   (u)", command=self.undo)
-        self.menu.add_command(label="Reset counts…   (r)", command=self.reset)
-        self.menu.add_separator()
-        self.menu.add_command(label="Keywords…   (k)", command=self.edit_keywords)
-        self.menu.add_command(label="Microphone…   (m)", command=self.choose_microphone)
-        self.menu.add_command(label="Toggle caption   (c)", command=self.toggle_caption)
-        self.menu.add_command(label="Light / dark   (t)", command=self.toggle_theme)
-        self.menu.add_separator()
-        self.menu.add_command(label="Quit   (q)", command=self.quit)
+        for action in ACTIONS:
+            if action is None:
+                self.menu.add_separator()
+            else:
+                label, shown, _, method = action
+                self.menu.add_command(label=f"{label}   ({shown})", command=getattr(self, method))
 
     def _build_rows(self) -> None:
         t = self.theme
@@ -232,24 +243,12 @@ class Overlay:
         r.bind_all("<Button-3>", self._popup)
         r.bind_all("<Button-2>", self._popup)  # macOS right button
         r.bind_all("<Control-Button-1>", self._popup)
-        keys = {
-            "<space>": self.toggle_pause,
-            "p": self.toggle_pause,
-            "u": self.undo,
-            "<BackSpace>": self.undo,
-            "r": self.reset,
-            "k": self.edit_keywords,
-            "m": self.choose_microphone,
-            "c": self.toggle_caption,
-            "t": self.toggle_theme,
-            "plus": lambda: self.resize(+4),
-            "equal": lambda: self.resize(+4),
-            "minus": lambda: self.resize(-4),
-            "q": self.quit,
-            "<Escape>": self.quit,
-        }
-        for key, fn in keys.items():
-            r.bind(key if key.startswith("<") else f"<KeyPress-{key}>", lambda e, fn=fn: fn())
+        for action in ACTIONS:
+            if action is not None:
+                _, _, keys, method = action
+                for key in keys:
+                    fn = getattr(self, method)
+                    r.bind(key if key.startswith("<") else f"<KeyPress-{key}>", lambda e, fn=fn: fn())
         r.protocol("WM_DELETE_WINDOW", self.quit)
         r.focus_force()
 
@@ -390,6 +389,12 @@ class Overlay:
             self.count_labels[name].configure(bg=t["bg"])
             self._recolour(name)
         self._save()
+
+    def bigger(self) -> None:
+        self.resize(+4)
+
+    def smaller(self) -> None:
+        self.resize(-4)
 
     def resize(self, step: int) -> None:
         self.settings.font_size = max(12, min(300, self.settings.font_size + step))
