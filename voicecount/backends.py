@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import AudioError
+from .escape import one_line
 
 BACKENDS = ("sounddevice", "pyaudio", "system")
 # Names of virtual devices that carry what the computer plays: BlackHole, Rogue Amoeba's
@@ -356,8 +357,10 @@ def import_soundcard():
 
 
 def no_sound_server(e: BaseException) -> AudioError:
+    # soundcard fails with a bare AssertionError: its class name tells a user nothing.
+    detail = f" ({one_line(str(e))})" if str(e) else ""
     return AudioError(
-        f"cannot reach the sound server to record what the computer plays ({type(e).__name__}{': ' + str(e) if str(e) else ''})",
+        f"cannot reach the sound server to record what the computer plays{detail}",
         "start PulseAudio or PipeWire (systemctl --user start pipewire-pulse, or pulseaudio --start) and try again",
     )
 
