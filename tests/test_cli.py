@@ -257,3 +257,30 @@ def test_a_command_line_mistake_is_one_line_with_its_fix(argv, fragment):
     proc = run_cli(*argv)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.startswith("voicecount: ") and fragment in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_ctrl_c_during_count_saves_what_was_counted(voicecount_home):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecount", "count", str(SAMPLE), "--realtime"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # stderr is a pipe: a progress line at each quarter of the audio
+        if line.startswith("counting: ") and not line.startswith("counting: 0%"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted at" in err and "saved" in err
+    session_id = err.split("voicecount sessions show ")[1].split()[0]
+    shown = run_cli("sessions", "show", session_id)
+    assert shown.returncode == 0 and "recovered" not in shown.stderr
+    assert shown.stdout.splitlines()[0].endswith("(finished)")  # closed, not left "recording" for recovery
+    assert "] Good morning" in shown.stdout  # the words heard before the interrupt are in the journal
+    assert out.startswith("AI: ")  # the counts so far, as a finished count prints them

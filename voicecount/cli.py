@@ -597,8 +597,19 @@ def cmd_count(args) -> int:
         console.follow_count(view, source.duration, show_progress=not args.no_progress)
         result = run.wait()
     except KeyboardInterrupt:
-        run.pipeline.stop()
-        raise
+        # Stop reading; the worker finalises what it has heard and saves the session.
+        result = run.stop()
+        if not result.session_id:
+            raise  # interrupted while the model loaded: nothing was heard
+        from .clock import clock
+
+        print(
+            f"\nvoicecount: interrupted at {clock(result.duration)} — what was counted so far is saved: "
+            f"voicecount sessions show {result.session_id}",
+            file=sys.stderr,
+        )
+        console.print_count_result(result, args.json)
+        return 130
     if args.export:
         from pathlib import Path
 
