@@ -239,7 +239,10 @@ def test_an_engine_failure_reaches_every_view_and_wait_raises_it():
     run.start()
     step(engine, source, final("AI"))
     next_event(views[0], change("added", {"AI": 1}))
+    step(engine, source, partial("and AI"))  # provisional: no final has confirmed it yet
+    next_event(views[0], change("added", {"AI": 2}))
     step(engine, source, RuntimeError("decoder crashed"))
+    next_event(views[0], change("retracted", {"AI": 1}))  # the crash confirms nothing
     for v in views:
         failed = next_event(v, is_(Failed))
         assert str(failed.error) == "decoder crashed"
@@ -247,7 +250,7 @@ def test_an_engine_failure_reaches_every_view_and_wait_raises_it():
         run.wait()
     [sid] = sessions.list_ids()
     saved = sessions.load(sid)
-    assert saved.meta.error == "decoder crashed" and saved.counts == {"AI": 1}  # what was counted is kept
+    assert saved.meta.error == "decoder crashed" and saved.counts == {"AI": 1}  # what was confirmed is kept
 
 
 def test_stopped_while_the_model_loads_nothing_is_heard_and_no_session_is_made():

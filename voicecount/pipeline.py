@@ -425,6 +425,9 @@ class Pipeline:
         except Exception as e:  # the engine failed: report it, stop the source, keep what we have
             self.stop()
             error = e
+            # What we have is what a final confirmed: a partial's hit was never heard for sure.
+            for ch in self.counter.finish():
+                self._emit(self._count_change(ch))
         self._end(error, audio, transcript)
 
     def _session_id(self) -> str:
