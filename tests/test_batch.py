@@ -299,3 +299,21 @@ def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, voice
     rows = out.splitlines()[:-1]  # the header was read above; the totals are last
     assert len(rows) == 4, out + err  # every file has its line: counted, or failed
     assert sum(" failed" in ln for ln in rows) == len(failed) < 4
+
+
+def test_the_batch_bar_times_only_the_audio_it_decodes(monkeypatch, capsys):
+    import sys
+
+    from voicecount.console import BatchProgress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is drawn on terminals only
+    bar = BatchProgress(4, 4 * 3600)
+    assert bar.bar is not None and bar.bar.total == 4
+    # A resumed run: two hours come back from the store in no time; they must not make the rate.
+    bar.advance(3600, cached=True)
+    bar.advance(3600, cached=True)
+    assert bar.bar.total == 2 and bar.bar.n == 0
+    bar.advance(3600)
+    assert bar.bar.n == 1 and bar.bar.total == 2
+    assert "3/4 files, 3.00/4.00 h audio" in bar.bar.desc  # the description still counts every file
+    bar.close()

@@ -677,7 +677,7 @@ def cmd_count_many(args, settings) -> int:
             show(r)
         for r in results:
             show(r)
-            bar.advance(probed.get(Path(r.path)) or r.duration)
+            bar.advance(probed.get(Path(r.path)) or r.duration, cached=r.cached)
     except KeyboardInterrupt:
         results.close()
         print(

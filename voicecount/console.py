@@ -257,7 +257,8 @@ class BatchProgress:
     def __init__(self, files: int, audio_seconds: float, show: bool = True) -> None:
         self.files, self.total = files, audio_seconds
         self.n = 0
-        self.audio = 0.0
+        self.audio = 0.0  # seconds of the files done
+        self.decoded = 0.0  # of those, the seconds decoded in this run (not counted before)
         self.show = show
         self.bar = None
         if show and sys.stderr.isatty():
@@ -284,11 +285,21 @@ class BatchProgress:
         else:
             print(line, file=stream, flush=True)
 
-    def advance(self, audio_seconds: float) -> None:
+    def advance(self, audio_seconds: float, cached: bool = False) -> None:
+        """One file done; a file counted by an earlier run took no decoding and leaves the bar.
+
+        The bar measures decoded audio, so its rate — and the time left — is not inflated
+        by hours of results read back from a resumed run.
+        """
         self.n += 1
         self.audio += audio_seconds
         if self.bar is not None:
-            self.bar.update(round(self.audio / 3600, 3) - self.bar.n)
+            if cached:
+                if self.bar.total:
+                    self.bar.total = max(self.bar.n, round(self.bar.total - audio_seconds / 3600, 3)) or None
+            else:
+                self.decoded += audio_seconds
+                self.bar.update(round(self.decoded / 3600, 3) - self.bar.n)
             self._describe()
         elif self.show:
             print(
