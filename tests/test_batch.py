@@ -268,8 +268,21 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, voicecount_home):
-    """A worker killed mid-file (what the OOM killer does): that file is reported, the others are counted."""
+def _big_worker(parent: int, besides: set[int], seconds: float = 120) -> int:
+    """A worker of the batch: a child that has loaded the model (the resource tracker stays ~15 MB)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for p in _children(parent):
+            if p not in besides and _rss_pages(p) * os.sysconf("SC_PAGE_SIZE") > 100 * 2**20:
+                return p
+        time.sleep(0.05)
+    raise AssertionError("no worker loaded the model")
+
+
+@pytest.mark.parametrize("kills", [1, 2])
+def test_a_worker_that_dies_costs_no_file_but_the_one_that_kills_it(tmp_path, voicecount_home, kills):
+    """A worker killed mid-file (what the OOM killer does): the files in flight are counted again,
+    alone; a file whose worker dies again, alone, is reported, and the others are counted."""
     folder = tmp_path / "talks"
     folder.mkdir()
     for i in range(4):
@@ -282,23 +295,27 @@ def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(tmp_path, voice
         env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdout.readline().startswith("file")
-    # A worker is a child that has loaded the model (multiprocessing's resource tracker stays ~15 MB).
-    deadline = time.monotonic() + 60
-    big: list[int] = []
-    while time.monotonic() < deadline and not big:
-        big = [p for p in _children(proc.pid) if _rss_pages(p) * os.sysconf("SC_PAGE_SIZE") > 100 * 2**20]
-        time.sleep(0.05)
-    assert big, "no worker loaded the model"
-    victim = big[0]
-    os.kill(victim, signal.SIGKILL)
+    killed: set[int] = set()
+    first = _big_worker(proc.pid, killed)
+    os.kill(first, signal.SIGKILL)
+    killed.add(first)
+    if kills == 2:
+        # The broken pool's workers are gone; the next to load the model counts a file alone.
+        others = set(_children(proc.pid))
+        os.kill(_big_worker(proc.pid, others | killed), signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 1, err  # some failed
     assert "Traceback" not in err
-    failed = [ln for ln in err.splitlines() if ln.startswith("voicecount: skipped")]
-    assert failed and all("worker counting it stopped" in ln and " — " in ln for ln in failed), err
+    assert "stopped — counting it again, alone" in err
     rows = out.splitlines()[:-1]  # the header was read above; the totals are last
     assert len(rows) == 4, out + err  # every file has its line: counted, or failed
-    assert sum(" failed" in ln for ln in rows) == len(failed) < 4
+    failed = [ln for ln in err.splitlines() if ln.startswith("voicecount: skipped")]
+    if kills == 1:
+        assert proc.returncode == 0 and not failed, err
+        assert all(f" {SAMPLE_AI}" in ln for ln in rows), out
+    else:
+        assert proc.returncode == 1, err  # some failed
+        assert len(failed) == 1 and "stopped, twice" in failed[0] and " — " in failed[0], err
+        assert sum(" failed" in ln for ln in rows) == 1
 
 
 def test_the_batch_bar_times_only_the_audio_it_decodes(monkeypatch, capsys):

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -338,14 +339,28 @@ def _count_in_worker(job: Job, item: Item, force: bool) -> FileResult:
         _busy.clear()
 
 
+# A file whose worker died when it was counted alone, after a first try among others.
+WORKER_DIED = (
+    "the worker counting it stopped, twice (out of memory, or a crash in a native library) — "
+    "count it by itself with --jobs 1 to see why"
+)
+
+
 def count_all(
-    job: Job, items: Iterable[Item], jobs: int = 1, force: bool = False, started: Callable[[Item], None] | None = None
+    job: Job,
+    items: Iterable[Item],
+    jobs: int = 1,
+    force: bool = False,
+    started: Callable[[Item], None] | None = None,
+    again_alone: Callable[[Item], None] | None = None,
 ) -> Iterator[FileResult]:
     """Count every item, ``jobs`` at a time in worker processes (1: in this process); results as they finish.
 
     At most two files per worker are queued at once, so memory stays flat however
     large the archive. Closing the iterator early (Ctrl-C) stops the workers; files not
-    finished are simply not stored, and the next run counts them.
+    finished are simply not stored, and the next run counts them. When a worker dies, the
+    files in flight are counted again one at a time (``again_alone`` is told of each); a
+    file whose worker dies then too is reported as failed, and the batch goes on.
     """
     if jobs <= 1:
         for item in items:
@@ -363,39 +378,55 @@ def count_all(
     pool = new_pool()
     pending: dict[Future, Item] = {}
     todo = iter(items)
+    # Files in flight when a worker died: each is counted again, alone, so a file that kills
+    # its worker (a crash in native code, out of memory) fails by itself and no other with it.
+    again: deque[Item] = deque()
+    alone: set[Path] = set()
     finished = False
     try:
         while True:
-            # No more files handed out than workers: a file waiting in the pool's queue cannot be
-            # taken back when the batch stops.
-            for item in todo:
-                pending[pool.submit(_count_in_worker, job, item, force)] = item
-                if started:
-                    started(item)
-                if len(pending) >= jobs:
-                    break
+            if again:
+                if not pending:
+                    item = again.popleft()
+                    alone.add(item.path)
+                    if again_alone:
+                        again_alone(item)
+                    pending[pool.submit(_count_in_worker, job, item, force)] = item
+            else:
+                # No more files handed out than workers: a file waiting in the pool's queue cannot be
+                # taken back when the batch stops.
+                for item in todo:
+                    pending[pool.submit(_count_in_worker, job, item, force)] = item
+                    if started:
+                        started(item)
+                    if len(pending) >= jobs:
+                        break
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = False
             for f in done:
                 item = pending.pop(f)
                 try:
                     yield f.result()
                 except BrokenProcessPool:
-                    # A worker died (out of memory, a crash in native code): its file and the others in
-                    # flight are reported, and the batch goes on with fresh workers.
-                    lost = [item, *pending.values()]
-                    pending.clear()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = new_pool()
-                    for it in lost:
-                        yield FileResult(
-                            it.name,
-                            str(it.path),
-                            error="the worker counting it stopped (out of memory?) — count this file alone, "
-                            "or with fewer --jobs",
-                        )
-                    break
+                    broken = True
+                    if item.path in alone:
+                        yield FileResult(item.name, str(item.path), error=WORKER_DIED)
+                    else:
+                        again.append(item)
+            if broken:
+                # The others in flight died with the pool; one that finished first keeps its result.
+                for f, item in pending.items():
+                    if f.done() and not f.cancelled() and f.exception() is None:
+                        yield f.result()
+                    elif item.path in alone:
+                        yield FileResult(item.name, str(item.path), error=WORKER_DIED)
+                    else:
+                        again.append(item)
+                pending.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
         finished = True
     finally:
         if not finished:

@@ -671,7 +671,12 @@ def cmd_count_many(args, settings) -> int:
         if r.error:
             bar.write(console.failed_line(r), err=True)
 
-    results = batch.count_all(job, items, jobs, args.force)
+    def again_alone(item) -> None:
+        bar.write(
+            f"voicecount: the worker counting {escape.one_line(item.name)} stopped — counting it again, alone", err=True
+        )
+
+    results = batch.count_all(job, items, jobs, args.force, again_alone=again_alone)
     try:
         for r in problems:
             show(r)
