@@ -90,6 +90,32 @@ def test_check_keeps_supported_lines_and_drops_the_rest():
     assert reasons[2] == "the cited sentences do not say this" and "40" in reasons[3]
 
 
+def test_check_drops_a_line_that_turns_the_claim_around():
+    # Stopwords were left out of the support check, so "up" could become "down", "some" "all",
+    # and "not a success" "a success"; a spelled-out number passed where digits did not.
+    from voicecount.export import Cue
+
+    said = [
+        Cue(0.0, 4.0, "Revenue went up after the launch, and some users liked the new design."),
+        Cue(5.0, 9.0, "We tested tools for the team."),
+        Cue(10.0, 14.0, "The pilot was not a success."),
+    ]
+
+    def why(text: str, at: float) -> str:
+        result = check([Line(text, (at,))], said)
+        return result.dropped[0].why if result.dropped else "kept"
+
+    assert why("Revenue went down before the launch, and all users liked it.", 0) == (
+        "the cited sentences do not say all, before, down"
+    )
+    assert why("We tested three tools for the team.", 5) == "the cited sentences do not say three"
+    assert why("The pilot was a success.", 10) == "the cited sentences say not; the line does not"
+    # What was said, reworded, still passes.
+    assert why("Revenue went up after the launch.", 0) == "kept"
+    assert why("Some users liked the new design.", 0) == "kept"
+    assert why("The pilot was not a success.", 10) == "kept"
+
+
 def test_parse_lines_reads_citations_in_any_bullet_style():
     text = "Label: not a point\n- [00:05] one thing\n* [1:02:03] another [00:07]\n3. no citation\n\n"
     assert parse_lines(text) == [

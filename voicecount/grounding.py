@@ -3,8 +3,10 @@
 Every line voicecount shows as a summary, a highlight or an answer cites the time of
 the transcript it comes from, as ``[mm:ss]`` (``[h:mm:ss]`` past an hour). A line
 is kept only when each time it cites exists in the session and the cited sentences,
-with one neighbour either side, hold three quarters of the line's content words and
-every number it states; the rest are dropped and counted, never shown. A quarter is
+with one neighbour either side, hold three quarters of the line's content words, every
+number it states (spelled or in digits) and every word that would turn the claim around
+(not, up/down, all/some, more/less…); a line that leaves out the negation of the sentence
+it cites is dropped too. The rest are dropped and counted, never shown. A quarter is
 room for rewording, not for a claim: "we tested three tools" cannot grow into "and
 found a significant improvement in accuracy" (6 of 11 words said: dropped).
 """
@@ -97,10 +99,60 @@ def support(line: Line, cues: Sequence[Cue]) -> float:
     return len(want & content_words(context(line, cues))) / len(want)
 
 
+# Small words that turn a claim around, and so are not left out as stopwords are: a line that
+# says "up" where the talk said "down", "all" where it said "some", must not pass as supported.
+NEGATIONS = frozenset(
+    """not no never nor none nothing nobody cannot cant dont doesnt didnt isnt arent wasnt werent wont
+    wouldnt shouldnt couldnt havent hasnt hadnt without""".split()  # noqa: SIM905 — reads as the word list it is
+)
+TURNS = NEGATIONS | frozenset(
+    """up down more less most least fewer before after above below all some few every only both increase
+    increased decrease decreased rise rose fall fell higher lower better worse""".split()  # noqa: SIM905
+)
+# Numbers a model may spell out: the same claim as the digits.
+NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+        sixteen seventeen eighteen nineteen twenty""".split()  # noqa: SIM905
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
+NUMBER_WORDS |= {"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000", "dozen": "12"}
+
+
+def _as_number(token: str) -> str | None:
+    if any(ch.isdigit() for ch in token):
+        return token
+    return NUMBER_WORDS.get(token)
+
+
 def new_numbers(line: Line, cues: Sequence[Cue]) -> set[str]:
-    """Numbers in the line that the cited sentences do not say (a model's favourite invention)."""
+    """Numbers in the line that the cited sentences do not say (a model's favourite invention).
+
+    "three" and "3" are the same number; "one" is also a pronoun ("the one that…"), so a
+    spelled "one" is left to the support check.
+    """
+    said = {_as_number(t) for t in tokens(context(line, cues))} - {None}
+    out = set()
+    for t in tokens(line.text):
+        n = _as_number(t)
+        if n is not None and t != "one" and n not in said:
+            out.add(t)
+    return out
+
+
+def turned_words(line: Line, cues: Sequence[Cue]) -> set[str]:
+    """Negations, directions and quantifiers in the line that the cited sentences do not say."""
     said = set(tokens(context(line, cues)))
-    return {t for t in tokens(line.text) if any(ch.isdigit() for ch in t) and t not in said}
+    return {t for t in set(tokens(line.text)) & TURNS if t not in said}
+
+
+def left_out_negation(line: Line, cues: Sequence[Cue]) -> set[str]:
+    """The negations of the cited sentences, when the line has none ("was not a success" → "was a success")."""
+    if set(tokens(line.text)) & NEGATIONS:
+        return set()
+    cited = " ".join(cues[i].text for t in line.times for i in cited_cues(cues, t))
+    return set(tokens(cited)) & NEGATIONS
 
 
 def check(lines: Sequence[Line], cues: Sequence[Cue], min_support: float = SUPPORT_MIN) -> Checked:
@@ -118,6 +170,12 @@ def check(lines: Sequence[Line], cues: Sequence[Cue], min_support: float = SUPPO
             result.dropped.append(Dropped(line, "the cited sentences do not say this"))
         elif numbers := new_numbers(line, cues):
             result.dropped.append(Dropped(line, f"the cited sentences do not say {', '.join(sorted(numbers))}"))
+        elif turned := turned_words(line, cues):
+            result.dropped.append(Dropped(line, f"the cited sentences do not say {', '.join(sorted(turned))}"))
+        elif negations := left_out_negation(line, cues):
+            result.dropped.append(
+                Dropped(line, f"the cited sentences say {', '.join(sorted(negations))}; the line does not")
+            )
         else:
             result.kept.append(line)
     return result
