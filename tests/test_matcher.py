@@ -42,6 +42,12 @@ def names(text: str, keywords=DEFAULT_KEYWORDS) -> list[str]:
         ("the air is aired", []),
         ("Aye, the sailors said", []),
         ("My eye is red", []),
+        # A phrase does not run across a full stop or a comma: "A" ends one sentence, "I" starts the next.
+        ("now for Q and A. I have time", []),
+        ("that was plan A, I think", []),
+        ("it is a, I mean, small", []),
+        ("we use A. I. daily", ["A. I."]),  # a spelled initial's dots are no sentence end
+        ("the artificial. Intelligence is", []),
         ("", []),
     ],
 )
@@ -158,6 +164,26 @@ def test_undo_withdraws_the_latest_hit():
     assert c.counts() == {"AI": 1}
     c.undo_last()
     assert c.undo_last() is None and c.counts() == {"AI": 0}
+
+
+def test_an_undone_or_reset_provisional_hit_does_not_come_back_with_the_next_result():
+    # The overlay's u and r keys: the next partial (0.1 s later) and the final still show the
+    # word the user withdrew; it must stay withdrawn, and a new mention still counts.
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_partial(words("we use AI", start=1.0), now=2.0)
+    c.undo_last()
+    assert c.on_partial(words("we use AI daily", start=1.0), now=2.1) == []
+    assert c.on_final(words("we use AI daily", start=1.02), now=2.5) == []
+    assert c.counts() == {"AI": 0}
+    (ch,) = c.on_final(words("and AI", start=3.0), now=4.0)
+    assert ch.kind == "added" and c.counts() == {"AI": 1}
+
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_partial(words("AI and AI", start=1.0, step=0.5), now=2.6)
+    assert c.counts() == {"AI": 2}
+    c.reset()
+    assert c.on_final(words("AI and AI", start=1.0, step=0.5), now=3.0) == []
+    assert c.counts() == {"AI": 0} and c.withdrawn == []  # the final settled them
 
 
 def test_counts_list_every_keyword_even_at_zero():

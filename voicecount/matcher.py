@@ -198,6 +198,7 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     for i, w in enumerate(words):
         flat.extend((t, i) for t in tokens(w.text))
     toks = [t for t, _ in flat]
+    stops = [_stops_after(w.text, words[i + 1].text) for i, w in enumerate(words[:-1])] + [True]
     patterns = _patterns(keywords)
     out, i = [], 0
     while i < len(toks):
@@ -205,6 +206,8 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
             n = len(pat)
             if tuple(toks[i : i + n]) == pat:
                 lo, last = flat[i][1], flat[i + n - 1][1]
+                if any(stops[lo:last]):
+                    continue  # "Q and A. I have time": a phrase does not run across a sentence or a clause
                 span = words[lo : last + 1]
                 if last < first:
                     i += n
@@ -225,6 +228,22 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     return out
 
 
+_CLAUSE_END = (",", ";", ":", "!", "?", "…")
+_DOTTED_LETTER = re.compile(r"[^\W\d_]\.", re.UNICODE)  # "I." of "A. I.": one letter and its dot
+
+
+def _stops_after(text: str, following: str) -> bool:
+    """Whether a spoken phrase cannot run on from this word to the next.
+
+    A comma, a question mark or a sentence's full stop ends it; the dot of a spelled
+    initial ("A. I.") does not, when the next word is another dotted letter.
+    """
+    text = text.rstrip()
+    if text.endswith(_CLAUSE_END):
+        return True
+    return text.endswith(".") and not _DOTTED_LETTER.fullmatch(following.strip())
+
+
 def _near(a_start: float, a_end: float, b_start: float, b_end: float) -> bool:
     return a_start - SAME_WORD_SLACK <= b_end and b_start - SAME_WORD_SLACK <= a_end
 
@@ -238,6 +257,9 @@ class KeywordCounter:
     # The last final words not part of a hit: a phrase split across two finals
     # ("artificial" | "intelligence is") is still one match.
     tail: list[Word] = field(default_factory=list)
+    # Provisional hits the user withdrew (undo, reset): the next partials and the final still show
+    # their words, which must not count again. Forgotten once a final has gone past them.
+    withdrawn: list[Hit] = field(default_factory=list)
 
     def _with_tail(self, words: Sequence[Word]) -> tuple[list[Word], int]:
         tail = self.tail
@@ -272,14 +294,14 @@ class KeywordCounter:
     def on_partial(self, words: Sequence[Word], now: float) -> list[HitChange]:
         """An unstable hypothesis: count what it shows that is not counted yet."""
         changes = []
-        pending = self._pending()
+        pending, withdrawn = self._pending(), list(self.withdrawn)
         context, first = self._with_tail(words)
         for m in find_matches(context, self.keywords, first):
             hit = self._claim(m, pending)
-            if hit is None:
-                changes.append(HitChange("added", self._new(m, now, confirmed=False)))
-            else:
+            if hit is not None:
                 hit.start, hit.end, hit.text = m.start, m.end, m.text
+            elif self._claim(m, withdrawn) is None:
+                changes.append(HitChange("added", self._new(m, now, confirmed=False)))
         return changes
 
     def on_final(self, words: Sequence[Word], now: float) -> list[HitChange]:
@@ -290,17 +312,18 @@ class KeywordCounter:
         matches = find_matches(context, self.keywords, first)
         for m in matches:
             hit = self._claim(m, pending)
-            if hit is None:
-                changes.append(HitChange("added", self._new(m, now, confirmed=True)))
-            else:
+            if hit is not None:
                 hit.start, hit.end, hit.text, hit.probability = m.start, m.end, m.text, m.probability
                 hit.confirmed = True
                 changes.append(HitChange("confirmed", hit))
+            elif self._claim(m, self.withdrawn) is None:  # (a withdrawn word is settled by this final)
+                changes.append(HitChange("added", self._new(m, now, confirmed=True)))
         if context:
             after = [w for w in context if not matches or w.start >= matches[-1].end]
             self.tail = after[-(_max_len(self.keywords) - 1) :] if _max_len(self.keywords) > 1 else []
         if words:
             covered_to = words[-1].end - RETRACT_MARGIN
+            self.withdrawn = [h for h in self.withdrawn if (h.start + h.end) / 2 >= covered_to]
             for h in pending:
                 if (h.start + h.end) / 2 < covered_to:
                     h.retracted = True
@@ -320,9 +343,14 @@ class KeywordCounter:
         self.tail = []
         changes = []
         for h in self.counted():
-            h.retracted = True
+            self._withdraw(h)
             changes.append(HitChange("retracted", h))
         return changes
+
+    def _withdraw(self, hit: Hit) -> None:
+        hit.retracted = True
+        if not hit.confirmed:
+            self.withdrawn.append(hit)
 
     def undo_last(self) -> HitChange | None:
         """Withdraw the most recently counted hit (a user correction)."""
@@ -330,7 +358,7 @@ class KeywordCounter:
         if not live:
             return None
         hit = max(live, key=lambda h: (h.emitted_at, h.id))
-        hit.retracted = True
+        self._withdraw(hit)
         return HitChange("retracted", hit)
 
 
