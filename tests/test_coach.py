@@ -82,6 +82,18 @@ def test_report_numbers_on_a_known_session():
     assert speaking["pauses"][0]["seconds"] == pytest.approx(5.1)
 
 
+def test_a_word_said_three_times_in_a_row_is_no_repeated_phrase():
+    from voicecount.matcher import Word
+
+    def said(text: str) -> list[Word]:
+        return [Word(w, i * 0.4, i * 0.4 + 0.3) for i, w in enumerate(text.split())]
+
+    # The 2-word windows of "really really really" overlap: they are one phrase said once.
+    assert coach.repeated_phrases(said("this is really really really important")) == []
+    [use] = coach.repeated_phrases(said("the new model is fast and the new model is cheap"))
+    assert use.text == "the new model is" and len(use.times) == 2
+
+
 def test_sessions_show_and_the_report_files_carry_the_coach(tmp_path):
     s, _ = known_session()
     shown_ = run_cli("sessions", "show", s.id)

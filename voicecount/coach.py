@@ -147,7 +147,9 @@ def repeated_phrases(words: Sequence[Word], top: int = 8, fillers: Sequence[Keyw
     for n in PHRASE_LENGTHS:
         for i in range(len(toks) - n + 1):
             gram = tuple(t for t, _ in toks[i : i + n])
-            if not all(t in STOPWORDS for t in gram):
+            # A repeat is the phrase said again after it ended: "really really really" is one
+            # "really" said three times, not "really really" said twice.
+            if not all(t in STOPWORDS for t in gram) and (not at[gram] or i >= at[gram][-1] + n):
                 at[gram].append(i)
     repeated = {g: ps for g, ps in at.items() if len(ps) >= 2}
     hidden = set()
