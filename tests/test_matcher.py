@@ -61,6 +61,8 @@ def test_tokens_normalise_case_punctuation_possessive_and_hyphens():
     assert tokens("Open-AI") == ["open", "ai"]
     assert tokens("  «Hello», WORLD!  ") == ["hello", "world"]
     assert tokens("Ａｉ") == ["ai"]  # full-width letters, as some engines print them
+    assert tokens("Pokémon café") == tokens("Pokemon cafe") == ["pokemon", "cafe"]  # accents, as search ignores them
+    assert names("we love Pokémon.", [parse_keyword("Pokemon")]) == ["Pokémon."]
 
 
 def test_phrase_across_words_keeps_times_of_first_and_last_word():

@@ -90,7 +90,9 @@ def tokens(text: str) -> list[str]:
 
     "A.I." → ["ai"], "AI's" → ["ai"], "a I" → ["a", "i"], "Open-AI" → ["open", "ai"].
     """
-    text = unicodedata.normalize("NFKC", text).casefold()
+    # Accents go: a keyword typed "Pokemon" counts "Pokémon", as search finds it.
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    text = unicodedata.normalize("NFC", "".join(ch for ch in text if not unicodedata.combining(ch)))
     text = text.replace("’", "'")
     out = []
     for part in _SPLIT.split(text):
