@@ -63,6 +63,9 @@ def test_tokens_normalise_case_punctuation_possessive_and_hyphens():
     assert tokens("Ａｉ") == ["ai"]  # full-width letters, as some engines print them
     assert tokens("Pokémon café") == tokens("Pokemon cafe") == ["pokemon", "cafe"]  # accents, as search ignores them
     assert names("we love Pokémon.", [parse_keyword("Pokemon")]) == ["Pokémon."]
+    # Other scripts keep their marks: a Devanagari vowel sign or a kana's dakuten makes another word.
+    assert tokens("हिन्दी भाषा") == ["हिन्दी", "भाषा"]
+    assert tokens("ガス") != tokens("カス")
 
 
 def test_phrase_across_words_keeps_times_of_first_and_last_word():

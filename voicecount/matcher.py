@@ -82,7 +82,25 @@ class HitChange:
 
 
 _SPLIT = re.compile(r"[\s\-‐‑–—/_]+")
-_DROP = re.compile(r"[^\w]+", re.UNICODE)
+
+
+_ACCENTED_SCRIPTS_END = 0x0530  # Latin, IPA, Greek and Cyrillic letters end here
+
+
+def _without_accents(text: str) -> str:
+    """Latin, Greek and Cyrillic letters without their accents ("Pokémon" → "pokemon"), as search
+    ignores them; other scripts keep their marks (a Devanagari vowel sign or a kana's
+    dakuten makes another word)."""
+    out: list[str] = []
+    base = ""
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(ch):
+            if base and ord(base) < _ACCENTED_SCRIPTS_END:
+                continue
+        else:
+            base = ch
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 def tokens(text: str) -> list[str]:
@@ -90,15 +108,14 @@ def tokens(text: str) -> list[str]:
 
     "A.I." → ["ai"], "AI's" → ["ai"], "a I" → ["a", "i"], "Open-AI" → ["open", "ai"].
     """
-    # Accents go: a keyword typed "Pokemon" counts "Pokémon", as search finds it.
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    text = unicodedata.normalize("NFC", "".join(ch for ch in text if not unicodedata.combining(ch)))
+    text = _without_accents(unicodedata.normalize("NFKC", text).casefold())
     text = text.replace("’", "'")
     out = []
     for part in _SPLIT.split(text):
         if part.endswith("'s"):
             part = part[:-2]
-        part = _DROP.sub("", part)
+        # Letters, digits and the marks that belong to them (a Devanagari vowel sign is no punctuation).
+        part = "".join(ch for ch in part if ch.isalnum() or unicodedata.category(ch)[0] == "M")
         if part:
             out.append(part)
     return out
