@@ -127,6 +127,19 @@ def test_a_truncated_wav_yields_what_it_holds(tmp_path):
     assert abs(samples.size - SAMPLE_RATE) < 0.05 * SAMPLE_RATE
 
 
+def test_a_damaged_packet_mid_file_is_skipped_not_the_rest_of_the_file(tmp_path):
+    # 400 zeroed bytes a third into an MP3 (a bad sector, a broken download): decoding used to
+    # end there, so a third of the file was counted as if it were all of it.
+    mp3 = tone(tmp_path / "talk.mp3", 44100, 1, seconds=6)
+    data = bytearray(mp3.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 400] = bytes(400)
+    damaged = tmp_path / "damaged.mp3"
+    damaged.write_bytes(bytes(data))
+    source = FileSource(damaged)
+    samples = np.concatenate(list(source.chunks()))
+    assert samples.size > 0.95 * 6 * SAMPLE_RATE and source.damaged >= 1
+
+
 def test_a_wav_with_no_samples_says_so(tmp_path):
     empty = tmp_path / "empty.wav"
     with wave.open(str(empty), "wb") as w:

@@ -120,6 +120,7 @@ class FileSource:
         self.description = self.description or str(self.path)
         self._stop = threading.Event()
         self.duration = probe_duration(self.path)
+        self.damaged = 0  # packets that would not decode and were skipped
 
     @property
     def dropped_seconds(self) -> float:
@@ -144,21 +145,35 @@ class FileSource:
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
             got = False
-            try:
-                for frame in container.decode(stream):
+            error: Exception | None = None
+            packets = container.demux(stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as e:
+                    error = e  # a truncated file: keep everything decoded so far, like a recording cut short
+                    break
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as e:
+                    # A damaged packet (a few ms of audio): skip it and go on, as ffmpeg does,
+                    # rather than end the file there and count only its first part.
+                    error = e
+                    self.damaged += 1
+                    continue
+                for frame in frames:
                     frame.pts = None  # let the resampler keep its own clock; broken pts are common
                     out = _frames_to_array(resampler.resample(frame))
                     if out.size:
                         got = True
                         yield out
-                    if self._stop.is_set():
-                        return
-                tail = _frames_to_array(resampler.resample(None))
-            except av.error.FFmpegError as e:
-                if not got:
-                    raise _unreadable(self.path, e) from None
-                # A truncated file: keep everything decoded so far, like a recording cut short.
-                return
+                if self._stop.is_set():
+                    return
+            if not got and error is not None:
+                raise _unreadable(self.path, error) from None
+            tail = _frames_to_array(resampler.resample(None))
             if tail.size:
                 got = True
                 yield tail

@@ -570,7 +570,7 @@ def _is_batch(args) -> bool:
 
 
 def cmd_count(args) -> int:
-    from . import console
+    from . import console, escape
     from .run import Record, Run, open_file
 
     if args.sample:
@@ -610,6 +610,12 @@ def cmd_count(args) -> int:
         )
         console.print_count_result(result, args.json)
         return 130
+    if source.damaged:
+        print(
+            f"voicecount: {source.damaged} damaged piece(s) of {escape.one_line(str(source.path))} would not decode "
+            "and were skipped (a few ms each) — the rest was counted; repair or re-export the file to hear all of it",
+            file=sys.stderr,
+        )
     if args.export:
         from pathlib import Path
 
