@@ -138,6 +138,11 @@ def test_a_damaged_packet_mid_file_is_skipped_not_the_rest_of_the_file(tmp_path)
     source = FileSource(damaged)
     samples = np.concatenate(list(source.chunks()))
     assert samples.size > 0.95 * 6 * SAMPLE_RATE and source.damaged >= 1
+    # Two MP3s joined with cat, 44.1 then 48 kHz: the rate changes mid-file; both parts are heard.
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(mp3.read_bytes() + tone(tmp_path / "b.mp3", 48000, 1, seconds=2).read_bytes())
+    samples = np.concatenate(list(FileSource(joined).chunks()))
+    assert samples.size > 0.95 * 8 * SAMPLE_RATE
 
 
 def test_a_wav_with_no_samples_says_so(tmp_path):

@@ -144,6 +144,7 @@ class FileSource:
                 )
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            heard: tuple | None = None  # the decoded frames' format, layout and rate
             got = False
             error: Exception | None = None
             packets = container.demux(stream)
@@ -165,6 +166,14 @@ class FileSource:
                     continue
                 for frame in frames:
                     frame.pts = None  # let the resampler keep its own clock; broken pts are common
+                    shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+                    if shape != heard:
+                        # The format changed mid-file (MP3s joined with cat, a stream that switches
+                        # rate): finish the old resampler and start one for the new format.
+                        out = _frames_to_array(resampler.resample(None)) if heard else np.zeros(0, np.int16)
+                        resampler, heard = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE), shape
+                        if out.size:
+                            yield out
                     out = _frames_to_array(resampler.resample(frame))
                     if out.size:
                         got = True
