@@ -334,3 +334,21 @@ def test_the_batch_bar_times_only_the_audio_it_decodes(monkeypatch, capsys):
     assert bar.bar.n == 1 and bar.bar.total == 2
     assert "3/4 files, 3.00/4.00 h audio" in bar.bar.desc  # the description still counts every file
     bar.close()
+
+
+def test_a_damaged_file_is_counted_whole_and_the_batch_says_so(tmp_path, voicecount_home):
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "clean.wav")
+    mp3 = tmp_path / "talk.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(SAMPLE), str(mp3)], check=True)
+    data = bytearray(mp3.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 400] = bytes(400)  # a bad sector a third of the way in
+    (folder / "damaged.mp3").write_bytes(bytes(data))
+    table = tmp_path / "out.csv"
+    proc = run_cli("count", str(folder), "--jobs", "1", "--no-progress", "--csv", str(table))
+    assert proc.returncode == 0, proc.stderr
+    assert "damaged piece(s) of damaged.mp3 would not decode and were skipped" in proc.stderr
+    rows = {r["file"]: r for r in csv.DictReader(table.open(encoding="utf-8"))}
+    assert rows["clean.wav"]["damaged"] == "0" and int(rows["damaged.mp3"]["damaged"]) >= 1
+    assert float(rows["damaged.mp3"]["duration"]) > 0.95 * float(rows["clean.wav"]["duration"])

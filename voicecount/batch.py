@@ -91,6 +91,7 @@ class FileResult:
     decoding: str = ""  # "recording" or "live"
     error: str = ""
     cached: bool = False  # counted by an earlier run with the same settings
+    damaged: int = 0  # pieces of the file that would not decode and were skipped
 
     @property
     def wpm(self) -> float:
@@ -285,6 +286,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
     out.hits = result.as_json()["hits"]
     out.engine, out.model, out.session = result.engine, result.model, result.session_id
     out.decoding = "recording" if job.recording else "live"
+    out.damaged = source.damaged
     _store(where, out)
     return out
 
@@ -454,7 +456,7 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 # ---------------------------------------------------------------------------- results files
 
 CSV_FIELDS = ("file", "path", "duration", "words", "wpm")  # then one column per keyword
-CSV_TAIL = ("engine", "model", "decoding", "session", "cached", "error")
+CSV_TAIL = ("engine", "model", "decoding", "session", "cached", "damaged", "error")
 
 
 class ResultFiles:

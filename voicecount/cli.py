@@ -611,11 +611,7 @@ def cmd_count(args) -> int:
         console.print_count_result(result, args.json)
         return 130
     if source.damaged:
-        print(
-            f"voicecount: {source.damaged} damaged piece(s) of {escape.one_line(str(source.path))} would not decode "
-            "and were skipped (a few ms each) — the rest was counted; repair or re-export the file to hear all of it",
-            file=sys.stderr,
-        )
+        print(console.damaged_line(escape.one_line(str(source.path)), source.damaged), file=sys.stderr)
     if args.export:
         from pathlib import Path
 
@@ -676,6 +672,8 @@ def cmd_count_many(args, settings) -> int:
         bar.write(escape.json_text(r.as_json()) if args.json else row)
         if r.error:
             bar.write(console.failed_line(r), err=True)
+        elif r.damaged and not r.cached:
+            bar.write(console.damaged_line(escape.one_line(r.file), r.damaged), err=True)
 
     def again_alone(item) -> None:
         bar.write(

@@ -251,6 +251,14 @@ def failed_line(r: FileResult) -> str:
     return f"voicecount: skipped {r.file}: {r.error}"
 
 
+def damaged_line(name: str, pieces: int) -> str:
+    """The notice for a file decoded with damaged pieces skipped (count, one file or many)."""
+    return (
+        f"voicecount: {pieces} damaged piece(s) of {name} would not decode and were skipped (a few ms each) — "
+        "the rest was counted; repair or re-export the file to hear all of it"
+    )
+
+
 class BatchProgress:
     """One bar over the whole batch: files and hours of audio done, time left (by audio, the work's measure)."""
 
