@@ -143,7 +143,8 @@ class FileSource:
                     "give a speech recording (WAV, FLAC, MP3, M4A, OGG or a video with sound)",
                 )
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            # One resampler per format of the decoded frames: a file can change rate mid-way.
+            resampler: av.AudioResampler | None = None
             heard: tuple | None = None  # the decoded frames' format, layout and rate
             got = False
             error: Exception | None = None
@@ -168,12 +169,13 @@ class FileSource:
                     frame.pts = None  # let the resampler keep its own clock; broken pts are common
                     shape = (frame.format.name, frame.layout.name, frame.sample_rate)
                     if shape != heard:
-                        # The format changed mid-file (MP3s joined with cat, a stream that switches
-                        # rate): finish the old resampler and start one for the new format.
-                        out = _frames_to_array(resampler.resample(None)) if heard else np.zeros(0, np.int16)
+                        if resampler is not None:
+                            # The format changed mid-file (MP3s joined with cat, a stream that switches
+                            # rate): finish the old resampler before one for the new format starts.
+                            out = _frames_to_array(resampler.resample(None))
+                            if out.size:
+                                yield out
                         resampler, heard = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE), shape
-                        if out.size:
-                            yield out
                     out = _frames_to_array(resampler.resample(frame))
                     if out.size:
                         got = True
@@ -182,7 +184,7 @@ class FileSource:
                     return
             if not got and error is not None:
                 raise _unreadable(self.path, error) from None
-            tail = _frames_to_array(resampler.resample(None))
+            tail = _frames_to_array(resampler.resample(None)) if resampler is not None else np.zeros(0, np.int16)
             if tail.size:
                 got = True
                 yield tail
