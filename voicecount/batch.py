@@ -406,29 +406,28 @@ def count_all(
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken = False
+            lost: list[Item] = []
             for f in done:
                 item = pending.pop(f)
                 try:
                     yield f.result()
                 except BrokenProcessPool:
-                    broken = True
-                    if item.path in alone:
-                        yield FileResult(item.name, str(item.path), error=WORKER_DIED)
-                    else:
-                        again.append(item)
-            if broken:
+                    lost.append(item)
+            if lost:
                 # The others in flight died with the pool; one that finished first keeps its result.
                 for f, item in pending.items():
                     if f.done() and not f.cancelled() and f.exception() is None:
                         yield f.result()
-                    elif item.path in alone:
-                        yield FileResult(item.name, str(item.path), error=WORKER_DIED)
                     else:
-                        again.append(item)
+                        lost.append(item)
                 pending.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = new_pool()
+                for item in lost:
+                    if item.path in alone:
+                        yield FileResult(item.name, str(item.path), error=WORKER_DIED)
+                    else:
+                        again.append(item)
         finished = True
     finally:
         if not finished:
