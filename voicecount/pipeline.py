@@ -402,8 +402,7 @@ class Pipeline:
                     events = engine.finish()
                     clock = max(clock, audio) + (time.perf_counter() - t0)
                     self._handle(events, clock, transcript)
-                    for ch in self.counter.finish():
-                        self._emit(self._count_change(ch))
+                    self._retract_unconfirmed()
                     break
                 # Back to hearing: still paused if the user paused (the views show the state, not a guess).
                 hearing = "paused" if self._paused else "listening"
@@ -425,10 +424,13 @@ class Pipeline:
         except Exception as e:  # the engine failed: report it, stop the source, keep what we have
             self.stop()
             error = e
-            # What we have is what a final confirmed: a partial's hit was never heard for sure.
-            for ch in self.counter.finish():
-                self._emit(self._count_change(ch))
+            self._retract_unconfirmed()  # what we have is what a final confirmed
         self._end(error, audio, transcript)
+
+    def _retract_unconfirmed(self) -> None:
+        """At the end, however it comes: a partial's hit that no final confirmed was never heard for sure."""
+        for ch in self.counter.finish():
+            self._emit(self._count_change(ch))
 
     def _session_id(self) -> str:
         return self.session.meta.id if self.session is not None else ""
