@@ -91,6 +91,8 @@ def _without_accents(text: str) -> str:
     """Latin, Greek and Cyrillic letters without their accents ("Pokémon" → "pokemon"), as search
     ignores them; other scripts keep their marks (a Devanagari vowel sign or a kana's
     dakuten makes another word)."""
+    if text.isascii():
+        return text  # nothing to take off: most words, on the matcher's every pass
     out: list[str] = []
     base = ""
     for ch in unicodedata.normalize("NFKD", text):
@@ -217,7 +219,6 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     for i, w in enumerate(words):
         flat.extend((t, i) for t in tokens(w.text))
     toks = [t for t, _ in flat]
-    stops = [_stops_after(w.text, words[i + 1].text) for i, w in enumerate(words[:-1])] + [True]
     patterns = _patterns(keywords)
     out, i = [], 0
     while i < len(toks):
@@ -225,7 +226,7 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
             n = len(pat)
             if tuple(toks[i : i + n]) == pat:
                 lo, last = flat[i][1], flat[i + n - 1][1]
-                if any(stops[lo:last]):
+                if any(_stops_after(words[k].text, words[k + 1].text) for k in range(lo, last)):
                     continue  # "Q and A. I have time": a phrase does not run across a sentence or a clause
                 span = words[lo : last + 1]
                 if last < first:
