@@ -570,7 +570,7 @@ def _is_batch(args) -> bool:
 
 
 def cmd_count(args) -> int:
-    from . import console, escape
+    from . import console
     from .run import Record, Run, open_file
 
     if args.sample:
@@ -611,7 +611,7 @@ def cmd_count(args) -> int:
         console.print_count_result(result, args.json)
         return 130
     if source.damaged:
-        print(console.damaged_line(escape.one_line(str(source.path)), source.damaged), file=sys.stderr)
+        print(console.damaged_line(str(source.path), source.damaged), file=sys.stderr)
     if args.export:
         from pathlib import Path
 
@@ -673,7 +673,7 @@ def cmd_count_many(args, settings) -> int:
         if r.error:
             bar.write(console.failed_line(r), err=True)
         elif r.damaged and not r.cached:
-            bar.write(console.damaged_line(escape.one_line(r.file), r.damaged), err=True)
+            bar.write(console.damaged_line(r.file, r.damaged), err=True)
 
     def again_alone(item) -> None:
         bar.write(

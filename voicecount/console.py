@@ -254,7 +254,7 @@ def failed_line(r: FileResult) -> str:
 def damaged_line(name: str, pieces: int) -> str:
     """The notice for a file decoded with damaged pieces skipped (count, one file or many)."""
     return (
-        f"voicecount: {pieces} damaged piece(s) of {name} would not decode and were skipped (a few ms each) — "
+        f"voicecount: {pieces} damaged piece(s) of {one_line(name)} would not decode and were skipped (a few ms each) — "
         "the rest was counted; repair or re-export the file to hear all of it"
     )
 
