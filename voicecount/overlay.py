@@ -246,8 +246,8 @@ class Overlay:
         for action in ACTIONS:
             if action is not None:
                 _, _, keys, method = action
+                fn = getattr(self, method)
                 for key in keys:
-                    fn = getattr(self, method)
                     r.bind(key if key.startswith("<") else f"<KeyPress-{key}>", lambda e, fn=fn: fn())
         r.protocol("WM_DELETE_WINDOW", self.quit)
         r.focus_force()
