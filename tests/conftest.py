@@ -118,6 +118,14 @@ def run_cli(
     )
 
 
+def damaged_copy(src: Path, out: Path) -> Path:
+    """``src`` with 400 zeroed bytes a third of the way in: a bad sector, a broken download."""
+    data = bytearray(src.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 400] = bytes(400)
+    out.write_bytes(bytes(data))
+    return out
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A skipped test is a failed test here: a missing model or tool must turn CI red."""

@@ -8,6 +8,7 @@ import wave
 
 import numpy as np
 import pytest
+from conftest import damaged_copy
 
 from voicecount.audio import CHUNK, SAMPLE_RATE, FileSource, InputDevice, choose_device
 from voicecount.errors import AudioError
@@ -131,11 +132,7 @@ def test_a_damaged_packet_mid_file_is_skipped_not_the_rest_of_the_file(tmp_path)
     # 400 zeroed bytes a third into an MP3 (a bad sector, a broken download): decoding used to
     # end there, so a third of the file was counted as if it were all of it.
     mp3 = tone(tmp_path / "talk.mp3", 44100, 1, seconds=6)
-    data = bytearray(mp3.read_bytes())
-    data[len(data) // 3 : len(data) // 3 + 400] = bytes(400)
-    damaged = tmp_path / "damaged.mp3"
-    damaged.write_bytes(bytes(data))
-    source = FileSource(damaged)
+    source = FileSource(damaged_copy(mp3, tmp_path / "damaged.mp3"))
     samples = np.concatenate(list(source.chunks()))
     assert samples.size > 0.95 * 6 * SAMPLE_RATE and source.damaged >= 1
     # Two MP3s joined with cat, 44.1 then 48 kHz: the rate changes mid-file; both parts are heard.

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, damaged_copy, run_cli
 
 from voicecount import batch
 from voicecount.matcher import DEFAULT_KEYWORDS
@@ -342,9 +342,7 @@ def test_a_damaged_file_is_counted_whole_and_the_batch_says_so(tmp_path, voiceco
     shutil.copy(SAMPLE, folder / "clean.wav")
     mp3 = tmp_path / "talk.mp3"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(SAMPLE), str(mp3)], check=True)
-    data = bytearray(mp3.read_bytes())
-    data[len(data) // 3 : len(data) // 3 + 400] = bytes(400)  # a bad sector a third of the way in
-    (folder / "damaged.mp3").write_bytes(bytes(data))
+    damaged_copy(mp3, folder / "damaged.mp3")
     table = tmp_path / "out.csv"
     proc = run_cli("count", str(folder), "--jobs", "1", "--no-progress", "--csv", str(table))
     assert proc.returncode == 0, proc.stderr
