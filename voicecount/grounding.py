@@ -91,12 +91,12 @@ def context(line: Line, cues: Sequence[Cue]) -> str:
     return " ".join(cues[i].text for i in sorted(near))
 
 
-def support(line: Line, cues: Sequence[Cue]) -> float:
-    """Share of the line's content words found in the cited sentences and their neighbours."""
+def support(line: Line, near: str) -> float:
+    """Share of the line's content words found in ``near``, its cited sentences and their neighbours."""
     want = content_words(line.text)
     if not want:
         return 0.0
-    return len(want & content_words(context(line, cues))) / len(want)
+    return len(want & content_words(near)) / len(want)
 
 
 # Small words that turn a claim around, and so are not left out as stopwords are: a line that
@@ -126,13 +126,13 @@ def _as_number(token: str) -> str | None:
     return NUMBER_WORDS.get(token)
 
 
-def new_numbers(line: Line, cues: Sequence[Cue]) -> set[str]:
+def new_numbers(line: Line, near: str) -> set[str]:
     """Numbers in the line that the cited sentences do not say (a model's favourite invention).
 
     "three" and "3" are the same number; "one" is also a pronoun ("the one that…"), so a
     spelled "one" is left to the support check.
     """
-    said = {_as_number(t) for t in tokens(context(line, cues))} - {None}
+    said = {_as_number(t) for t in tokens(near)} - {None}
     out = set()
     for t in tokens(line.text):
         n = _as_number(t)
@@ -141,9 +141,9 @@ def new_numbers(line: Line, cues: Sequence[Cue]) -> set[str]:
     return out
 
 
-def turned_words(line: Line, cues: Sequence[Cue]) -> set[str]:
-    """Negations, directions and quantifiers in the line that the cited sentences do not say."""
-    said = set(tokens(context(line, cues)))
+def turned_words(line: Line, near: str) -> set[str]:
+    """Negations, directions and quantifiers in the line that the cited sentences (``near``) do not say."""
+    said = set(tokens(near))
     return {t for t in set(tokens(line.text)) & TURNS if t not in said}
 
 
@@ -166,12 +166,10 @@ def check(lines: Sequence[Line], cues: Sequence[Cue], min_support: float = SUPPO
         elif missing:
             where = ", ".join(stamp(t) for t in missing)
             result.dropped.append(Dropped(line, f"cites {where}, not in the transcript (it ends at {stamp(end)})"))
-        elif support(line, cues) < min_support:
+        elif support(line, near := context(line, cues)) < min_support:
             result.dropped.append(Dropped(line, "the cited sentences do not say this"))
-        elif numbers := new_numbers(line, cues):
-            result.dropped.append(Dropped(line, f"the cited sentences do not say {', '.join(sorted(numbers))}"))
-        elif turned := turned_words(line, cues):
-            result.dropped.append(Dropped(line, f"the cited sentences do not say {', '.join(sorted(turned))}"))
+        elif unsaid := new_numbers(line, near) or turned_words(line, near):
+            result.dropped.append(Dropped(line, f"the cited sentences do not say {', '.join(sorted(unsaid))}"))
         elif negations := left_out_negation(line, cues):
             result.dropped.append(
                 Dropped(line, f"the cited sentences say {', '.join(sorted(negations))}; the line does not")
