@@ -216,6 +216,18 @@ def test_globs_and_the_csv_keep_file_names_as_data(tmp_path, speak):
     assert row["file"].startswith("'=") and not row["path"].startswith("'")
 
 
+def test_a_failed_file_name_cannot_drive_the_terminal(tmp_path, speak):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(speak("AI is here."), folder / "good.wav")
+    (folder / "bad\x1b[2J\x1b]0;pwned\x07.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + os.urandom(400))
+    proc = run_cli("count", str(folder), "--no-progress", "-j", "1")
+    assert proc.returncode == 1, proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if "skipped" in ln]
+    assert "\x1b" not in proc.stderr + proc.stdout and "\x07" not in proc.stderr + proc.stdout
+    assert "bad" in line and ".wav" in line, line
+
+
 def test_the_recording_path_counts_a_dev_talk_exactly(shared_audio, dev_manifest):
     name = "d03_mixed__festival-kal__clean.wav"
     job = batch.Job("whisper", "tiny.en", tuple(DEFAULT_KEYWORDS), recording=True)

@@ -204,13 +204,14 @@ class BatchTable:
 
     def __init__(self, names: Sequence[str], keywords: Sequence[str]) -> None:
         self.keywords = list(keywords)
-        self.width = min(48, max([len(n) for n in names] + [len("file"), len("total")]))
+        self.width = min(48, max([len(one_line(n)) for n in names] + [len("file"), len("total")]))
         self.duration = 0.0
         self.words = 0
         self.counts = dict.fromkeys(self.keywords, 0)
         self.done = self.failed = self.cached = 0
 
     def _line(self, name: str, duration: str, wpm: str, counts: Sequence[str], note: str = "") -> str:
+        name = one_line(name)  # a file's name is data: no escape sequence reaches the terminal
         name = name if len(name) <= self.width else "…" + name[-(self.width - 1) :]
         cells = "".join(f"{c:>{max(6, len(k) + 2)}}" for k, c in zip(self.keywords, counts))
         return f"{name:<{self.width}}  {duration:>8}  {wpm:>5}{cells}  {note}".rstrip()
@@ -248,7 +249,8 @@ class BatchTable:
 
 
 def failed_line(r: FileResult) -> str:
-    return f"voicecount: skipped {r.file}: {r.error}"
+    """The one-line notice for a file that could not be counted (its name and the error are data)."""
+    return f"voicecount: skipped {one_line(r.file)}: {one_line(r.error or '')}"
 
 
 def damaged_line(name: str, pieces: int) -> str:
