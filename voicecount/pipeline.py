@@ -318,8 +318,10 @@ class Pipeline:
                 break
             if self._stop.is_set():
                 break
-            self._dropped_before += source.dropped_seconds
+            # The worker reads dropped_seconds meanwhile: switching first can only under-count
+            # for an instant (a later read catches up), never count the old source twice.
             self.source = nxt
+            self._dropped_before += source.dropped_seconds
             self._put(_Switched(nxt.description))
         self._put_end(None)
 
