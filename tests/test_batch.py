@@ -362,3 +362,10 @@ def test_a_damaged_file_is_counted_whole_and_the_batch_says_so(tmp_path, voiceco
     rows = {r["file"]: r for r in csv.DictReader(table.open(encoding="utf-8"))}
     assert rows["clean.wav"]["damaged"] == "0" and int(rows["damaged.mp3"]["damaged"]) >= 1
     assert float(rows["damaged.mp3"]["duration"]) > 0.95 * float(rows["clean.wav"]["duration"])
+    # The session keeps it too: sessions show, and every export that describes the recording.
+    sid = rows["damaged.mp3"]["session"]
+    shown = run_cli("sessions", "show", sid)
+    assert "would not decode and were skipped" in shown.stdout, shown.stdout
+    assert "would not decode" not in run_cli("sessions", "show", rows["clean.wav"]["session"]).stdout
+    assert json.loads(run_cli("export", sid, "--format", "json").stdout)["damaged"] >= 1
+    assert "damaged piece(s) of the file skipped" in run_cli("export", sid, "--format", "md").stdout

@@ -381,7 +381,7 @@ def print_session(s: Session, coaching: Coaching) -> None:
     print(f"session   {m.id} ({m.status})")
     print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
     print(f"source    {one_line(m.source)}" + (f" [{one_line(m.device)}]" if m.device else ""))
-    print(f"engine    {m.engine} {m.model}")
+    print(f"engine    {m.engine} {one_line(m.model)}")
     print(f"duration  {clock(s.duration)}, {s.word_count()} words")
     print("counts    " + totals(s.counts, ", ", ": "))
     print_speaking(coaching)
@@ -389,8 +389,10 @@ def print_session(s: Session, coaching: Coaching) -> None:
         print(f"dropped   {m.dropped_seconds:.1f} s of audio (the engine fell behind)")
     if m.interruptions:
         print(f"input     {interruptions(m.interruptions)}")
+    if m.damaged:
+        print(f"damaged   {m.damaged} piece(s) of the file would not decode and were skipped (a few ms each)")
     if m.error:
-        print(f"error     {m.error}")
+        print(f"error     {one_line(m.error)}")
     print(f"folder    {s.path}")
     print()
     write_txt(s, sys.stdout)

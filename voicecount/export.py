@@ -130,6 +130,7 @@ def write_json(session: Session, f: TextIO, settings: Settings | None = None) ->
         "counts": session.counts,
         "dropped_seconds": m.dropped_seconds,
         "interruptions": m.interruptions,
+        "damaged": m.damaged,
         "segments": [
             {
                 "start": round(s.start, 2),
@@ -248,6 +249,8 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     if m.interruptions:
         missing = seconds_not_heard(m.interruptions)
         notes.append(f"microphone lost {len(m.interruptions)}×, {missing:.0f} s not heard")
+    if m.damaged:
+        notes.append(f"{m.damaged} damaged piece(s) of the file skipped")
     f.write(f"- Status: {m.status}" + (f" ({'; '.join(notes)})" if notes else "") + "\n\n")
     f.write("## Counts\n\n| keyword | count | per minute |\n|---|---:|---:|\n")
     for name, n in session.counts.items():

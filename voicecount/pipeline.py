@@ -441,7 +441,10 @@ class Pipeline:
         """Close the session, tell every view, resolve ``outcome``."""
         if self.session is not None:
             try:
-                self.session.close(self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "")
+                damaged = getattr(self.source, "damaged", 0)  # only a file has pieces that would not decode
+                self.session.close(
+                    self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "", damaged
+                )
             except VoicecountError as e:
                 error = error or e
         if error is not None:

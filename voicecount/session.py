@@ -60,6 +60,7 @@ class SessionMeta:
     counts: dict = field(default_factory=dict)
     dropped_seconds: float = 0.0
     interruptions: list = field(default_factory=list)  # [{"at": audio seconds, "missing": seconds}] microphone lost
+    damaged: int = 0  # pieces of a file that would not decode and were skipped
     error: str = ""
     summary: str = ""
     pid: int = 0
@@ -253,7 +254,9 @@ class SessionWriter:
         self.meta.keywords = [{"name": k.name, "aliases": list(k.aliases)} for k in keywords]
         self._append({"t": "keywords", "keywords": self.meta.keywords})
 
-    def close(self, counts: dict[str, int], duration: float, dropped_seconds: float = 0.0, error: str = "") -> None:
+    def close(
+        self, counts: dict[str, int], duration: float, dropped_seconds: float = 0.0, error: str = "", damaged: int = 0
+    ) -> None:
         """Mark the session finished (or failed) with its totals."""
         if self._journal is None:
             return
@@ -266,6 +269,7 @@ class SessionWriter:
         self.meta.duration = round(duration, 2)
         self.meta.counts = dict(counts)
         self.meta.dropped_seconds = round(dropped_seconds, 2)
+        self.meta.damaged = damaged
         try:
             _write_json_atomic(self.path / "meta.json", asdict(self.meta))
         except OSError as e:
