@@ -6,6 +6,7 @@ in test_whisper_engine.py, test_overlay.py and test_cli.py.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from scripted import FastSource, GatedSource, ScriptedEngine, final, next_event, partial
 
 from voicecount import session as sessions
+from voicecount.errors import VoicecountError
 from voicecount.events import (
     Caption,
     CountChange,
@@ -251,6 +253,24 @@ def test_an_engine_failure_reaches_every_view_and_wait_raises_it():
     [sid] = sessions.list_ids()
     saved = sessions.load(sid)
     assert saved.meta.error == "decoder crashed" and saved.counts == {"AI": 1}  # what was confirmed is kept
+
+
+def test_a_full_disk_mid_run_ends_the_run_with_the_error_not_a_hang():
+    engine, source = ScriptedEngine(), GatedSource()
+    run = Run(source, lambda: engine, AI, Record("listen", "gated"))
+    view = run.pipeline.subscribe()
+    run.start()
+    step(engine, source, partial("we use AI"))  # provisional: retracting it at the end writes again
+    next_event(view, change("added", {"AI": 1}))
+    journal = run.pipeline.session._journal
+    full = os.open("/dev/full", os.O_WRONLY)  # the disk fills up now: every write fails with ENOSPC
+    os.dup2(full, journal.fileno())
+    os.close(full)
+    step(engine, source, final("we use AI"))
+    failed = next_event(view, is_(Failed))
+    assert "cannot write the session journal" in str(failed.error) and "free some disk space" in str(failed.error)
+    with pytest.raises(VoicecountError, match="No space left"):
+        run.wait()
 
 
 def test_stopped_while_the_model_loads_nothing_is_heard_and_no_session_is_made():

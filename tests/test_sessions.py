@@ -105,6 +105,44 @@ def test_microphone_interruptions_are_kept_finished_or_not():
     assert "microphone lost 2×, 9 s not heard" in report.getvalue()
 
 
+def test_a_microphone_still_gone_at_the_end_counts_the_time_it_was_gone():
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.input("lost", 2.0)
+    time.sleep(1.2)  # the user stops while the microphone is still unplugged
+    w.close({"AI": 0}, 2.0)
+    [gap] = sessions.load(w.meta.id).meta.interruptions
+    assert gap["at"] == 2.0 and gap["missing"] >= 1.1
+
+
+def test_audio_dropped_before_a_crash_is_kept_by_the_recovered_session():
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.clock(6.0, dropped_seconds=2.5)
+    w.clock(12.0, dropped_seconds=4.0)
+    # The process dies here: no close(), so meta.json never got the total.
+    s = sessions.load(w.meta.id)
+    assert s.meta.status == "recording" and s.meta.dropped_seconds == 4.0
+    report = io.StringIO()
+    export.write_md(s, report)
+    assert "audio dropped: 4.0 s" in report.getvalue()
+
+
+def test_a_word_holding_newlines_stays_on_its_cue_line_in_every_format():
+    import srt
+    import webvtt
+
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.final(
+        (Word("So", 0.0, 0.2), Word("thanks.\n\n00:00:09,000 --> 00:00:10,000\nNext", 0.3, 0.8), Word("one.", 0.9, 1.1))
+    )
+    w.close({"AI": 0}, 1.2)
+    s = sessions.load(w.meta.id)
+    assert export_text(s, "txt").count("\n") == 1
+    vtt = webvtt.from_string(export_text(s, "vtt"))
+    assert len(vtt.captions) == 1 and "\n" not in vtt.captions[0].text
+    subs = list(srt.parse(export_text(s, "srt")))
+    assert len(subs) == 1 and "\n" not in subs[0].content and "Next one." in subs[0].content
+
+
 def test_session_ids_prefix_last_and_errors():
     a = sessions.SessionWriter.create("count", "a.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
     a.close({"AI": 0}, 1.0)

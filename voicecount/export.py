@@ -58,7 +58,9 @@ def cues(session: Session) -> list[Cue]:
 
     def flush() -> None:
         if words:
-            out.append(Cue(words[0].start, max(words[-1].end, words[0].start + 0.3), " ".join(w.text for w in words)))
+            # One line whatever a word holds: a newline in a word would end an SRT/VTT cue early.
+            text = " ".join(" ".join(w.text for w in words).split())
+            out.append(Cue(words[0].start, max(words[-1].end, words[0].start + 0.3), text))
             words.clear()
 
     for seg in session.segments:

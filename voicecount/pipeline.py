@@ -27,6 +27,7 @@ including compute without waiting in real time.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -366,7 +367,7 @@ class Pipeline:
             elif isinstance(ev, CountChange):
                 session.change(ev.change)
             elif isinstance(ev, Progress):
-                session.clock(ev.audio_seconds)
+                session.clock(ev.audio_seconds, self.dropped_seconds)
         self._publish(ev)
 
     def _work(self) -> None:
@@ -423,10 +424,13 @@ class Pipeline:
                 self._handle(events, clock, transcript)
                 self._emit(Progress(audio, clock))
                 health.update(item, audio, self._emit, self._paused)
-        except Exception as e:  # the engine failed: report it, stop the source, keep what we have
+        except Exception as e:  # the engine or the journal failed: report it, stop the source, keep what we have
             self.stop()
             error = e
-            self._retract_unconfirmed()  # what we have is what a final confirmed
+            # What we have is what a final confirmed. A second failure on the way must not keep
+            # the first from reaching every view (a waiting `listen` would wait for ever).
+            with contextlib.suppress(Exception):
+                self._retract_unconfirmed()
         self._end(error, audio, transcript)
 
     def _retract_unconfirmed(self) -> None:

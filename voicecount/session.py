@@ -14,6 +14,7 @@ counts from the journal and marks it "recovered"; it then exports like any other
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -149,7 +150,9 @@ class SessionWriter:
         self.path = path
         self.meta = meta
         self._journal = None
+        self._closed = False
         self._next_clock = CLOCK_EVERY
+        self._lost_at: float | None = None  # monotonic time the microphone went away, while it is gone
 
     @classmethod
     def create(
@@ -207,6 +210,11 @@ class SessionWriter:
             self._journal.flush()
             os.fsync(self._journal.fileno())
         except OSError as e:
+            # Once a write failed (a full disk) the journal is left as it is: every later write
+            # would fail the same way, and each failure must not cost the run its ending.
+            journal, self._journal = self._journal, None
+            with contextlib.suppress(OSError):
+                journal.close()
             raise SessionError(
                 f"cannot write the session journal {self.path / 'journal.jsonl'} ({e.strerror})",
                 "free some disk space; what was written so far is kept",
@@ -237,15 +245,19 @@ class SessionWriter:
             }
         )
 
-    def clock(self, audio_seconds: float) -> None:
-        """Record how far the audio got, every CLOCK_EVERY seconds."""
+    def clock(self, audio_seconds: float, dropped_seconds: float = 0.0) -> None:
+        """Record how far the audio got, and how much was dropped so far, every CLOCK_EVERY seconds."""
         if audio_seconds >= self._next_clock:
-            self._append({"t": "clock", "audio": round(audio_seconds, 2)})
+            record = {"t": "clock", "audio": round(audio_seconds, 2)}
+            if dropped_seconds:
+                record["dropped"] = round(dropped_seconds, 2)
+            self._append(record)
             self._next_clock = audio_seconds + CLOCK_EVERY
 
     def input(self, state: str, audio_seconds: float, missing: float = 0.0) -> None:
         """The microphone went away ("lost") or came back ("back") at this point of the audio."""
         record = {"t": "input", "state": state, "audio": round(audio_seconds, 2), "missing": round(missing, 1)}
+        self._lost_at = time.monotonic() if state == "lost" else None
         self._append(record)
         note_input(self.meta.interruptions, record)
 
@@ -258,11 +270,20 @@ class SessionWriter:
         self, counts: dict[str, int], duration: float, dropped_seconds: float = 0.0, error: str = "", damaged: int = 0
     ) -> None:
         """Mark the session finished (or failed) with its totals."""
-        if self._journal is None:
+        if self._closed:
             return
-        self._append({"t": "end", "audio": round(duration, 2)})
-        self._journal.close()
-        self._journal = None
+        self._closed = True
+        if self._journal is not None:
+            # A journal that cannot take its last line (a full disk) was already reported as the
+            # run's error; meta.json below still says how the session ended, if it can be written.
+            with contextlib.suppress(SessionError):
+                self._append({"t": "end", "audio": round(duration, 2)})
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._lost_at is not None and self.meta.interruptions:
+            # Stopped while the microphone was still gone: it was not heard from then to now.
+            self.meta.interruptions[-1]["missing"] = round(time.monotonic() - self._lost_at, 1)
         self.meta.status = "failed" if error else "finished"
         self.meta.error = error
         self.meta.ended_at = _now_iso()
@@ -326,8 +347,9 @@ def _read_journal(path: Path) -> Iterator[dict]:
         return
 
 
-def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], float, list[dict], list[dict]]:
+def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], float, list[dict], list[dict], float]:
     segments: list[Segment] = []
+    dropped = 0.0
     interruptions: list[dict] = []
     hits: dict[int, Hit] = {}
     audio = 0.0
@@ -362,11 +384,12 @@ def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], fl
                 h.retracted = True
         elif t in ("clock", "end"):
             audio = max(audio, float(rec.get("audio", 0.0)))
+            dropped = max(dropped, float(rec.get("dropped", 0.0)))
         elif t == "keywords":
             keywords = rec.get("keywords", keywords)
         elif t == "input":
             note_input(interruptions, rec)
-    return segments, sorted(hits.values(), key=lambda h: h.id), audio, keywords, interruptions
+    return segments, sorted(hits.values(), key=lambda h: h.id), audio, keywords, interruptions, dropped
 
 
 def _session_path(sid: str) -> Path:
@@ -412,7 +435,7 @@ def load(sid: str) -> Session:
             f"cannot read session {path.name} ({e})",
             f"the folder {path} is damaged; delete it with: voicecount sessions delete {path.name}",
         ) from None
-    segments, hits, audio, keywords, interruptions = _replay(path, meta)
+    segments, hits, audio, keywords, interruptions, dropped = _replay(path, meta)
     meta.keywords = keywords
     if meta.status == "recording":
         meta.interruptions = interruptions
@@ -421,6 +444,7 @@ def load(sid: str) -> Session:
             if not h.confirmed:
                 h.retracted = True
         meta.duration = max(meta.duration, audio)
+        meta.dropped_seconds = max(meta.dropped_seconds, dropped)
     return Session(path, meta, segments, hits)
 
 

@@ -175,10 +175,11 @@ def decode(
         # what it already said (a known failure on short inputs): stop there.
         if a["start"] >= real - 0.02:
             break
-        if a["word"].strip():
+        text = " ".join(a["word"].split())  # a word is one line: Whisper can print newlines inside one
+        if text:
             # The last word can stretch into the padding: it ends where the audio does.
             end = min(float(a["end"]), real)
-            out.append(Word(a["word"].strip(), float(a["start"]), end, float(a["probability"])))
+            out.append(Word(text, float(a["start"]), end, float(a["probability"])))
     out = cut_repeats(out)
     # One word printed again and again is left to the caller, which can tell it from speech said
     # that often (fit_runs, with the VAD); any other loop still left is no words at all.
