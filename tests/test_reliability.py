@@ -108,6 +108,18 @@ def test_a_read_only_session_still_lists_and_exports(tmp_path):
             f.chmod(0o600)
 
 
+def test_a_summary_that_cannot_be_saved_is_one_clear_line(tmp_path):
+    proc = run_cli("count", str(SAMPLE), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    sid = sessions.list_ids()[-1]
+    # meta.json cannot be replaced (even for root, who ignores file modes): its temporary name is a folder.
+    (sessions.sessions_dir() / sid / "meta.json.tmp").mkdir()
+    out = run_cli("summarize", sid)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "unexpected" not in out.stderr
+    assert "voicecount: cannot save the summary" in out.stderr and " — " in out.stderr, out.stderr
+    assert "AI" in out.stdout  # the summary itself was shown
+
+
 def test_a_killed_count_leaves_a_recoverable_session(shared_audio):
     """kill -9 during `count` (not only listen): the journal holds what was final."""
     import sys
@@ -129,7 +141,11 @@ def test_a_killed_count_leaves_a_recoverable_session(shared_audio):
         time.sleep(0.2)
     proc.kill()
     proc.wait()
-    recovered = sessions.recover_unfinished()
+    # The first command after the crash, even an export, finds it and says so.
+    exported = run_cli("export", "last", "--format", "json")
+    assert exported.returncode == 0 and "recovered session" in exported.stderr, exported.stderr
+    assert json.loads(exported.stdout)["status"] == "recovered"
+    recovered = sessions.all_sessions()
     assert [s.id for s in recovered] == ids
     s = sessions.load(ids[0])
     assert s.meta.status == "recovered" and s.segments

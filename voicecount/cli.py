@@ -924,6 +924,7 @@ def cmd_export(args) -> int:
     from . import config, export
     from . import session as sessions
 
+    _recover()  # a session whose process died is exported as recovered, not as still recording
     s = sessions.load(args.id)
     written = export.export(s, args.format, Path(args.output) if args.output else None, config.load())
     if written is not None:
@@ -943,6 +944,7 @@ def cmd_summarize(args) -> int:
     if args.lines < 0:
         raise ConfigError(f"--lines {args.lines} is negative", "give a number of highlights, or 0 for automatic")
     _check_threads(args)
+    _recover()
     s = sessions.load(args.id)
     if args.model is None:
         result = sm.highlights_summary(s, args.lines or None)

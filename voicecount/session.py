@@ -500,12 +500,23 @@ def recover_unfinished() -> list[Session]:
 def save_summary(sid: str, summary: str) -> None:
     session = load(sid)
     session.meta.summary = summary
-    _write_json_atomic(session.path / "meta.json", asdict(session.meta))
+    try:
+        _write_json_atomic(session.path / "meta.json", asdict(session.meta))
+    except OSError as e:
+        raise SessionError(
+            f"cannot save the summary in {session.path} ({e.strerror})",
+            "make the session folder writable (the summary above was not kept)",
+        ) from None
 
 
 def delete(sid: str) -> Path:
     path = _session_path(sid)
-    shutil.rmtree(path)
+    try:
+        shutil.rmtree(path)
+    except OSError as e:
+        raise SessionError(
+            f"cannot delete {path} ({e.strerror})", "make the session folder and its files writable, then try again"
+        ) from None
     _tell_index(path.name, gone=True)
     return path
 
