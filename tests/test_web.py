@@ -175,6 +175,10 @@ def test_stage_page_shows_one_huge_count(served, page):
     assert text_of(page, "#name") == "AI"
     size = float(page.evaluate("getComputedStyle(document.querySelector('#count')).fontSize").removesuffix("px"))
     assert size >= 200  # 62 % of a 400 px tall window
+    for spelled in ("AI ", "AI,"):  # the server reads these as AI: so does the page
+        page.goto(served.page("/stage", keyword=spelled))
+        wait_text(page, "#count", "2")
+        assert text_of(page, "#name") == "AI"
 
 
 def test_pause_undo_and_reset_from_the_panel(served, page):

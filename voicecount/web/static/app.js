@@ -83,7 +83,9 @@
       $("pause").textContent = state.paused ? "Resume" : "Pause";
     }
     if (page === "stage") {
-      const name = params.get("keyword") || state.keywords[0] || "";
+      // Read as the server checked it: "AI " and "AI," name AI.
+      const asked = (params.get("keyword") || "").split(",").map((s) => s.trim()).find(Boolean);
+      const name = asked || state.keywords[0] || "";
       $("name").textContent = name;
       setCount($("count"), name);
     }
