@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, run_cli
@@ -85,6 +88,46 @@ def test_listen_no_gui_replays_a_file_and_prints_count_changes():
     assert any("AI +1" in ln for ln in changes)
     assert proc.stdout.splitlines()[-1].startswith(f"total AI: {SAMPLE_AI} in ")
     assert "… " in proc.stderr  # partial captions were shown
+
+
+def test_a_console_that_cannot_show_a_word_gets_an_escape_not_a_crash():
+    """stdout in a legacy encoding (Windows redirects to cp1252): "Łódź" is printed as escapes."""
+    proc = run_cli("listen", "--no-gui", "--input", str(SAMPLE), "-k", "Łódź=AI", env={"PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0 and "unexpected" not in proc.stderr, proc.stderr
+    assert "\\u0141\\xf3d\\u017a +1" in proc.stdout  # the live count lines, mid-run
+    assert proc.stdout.splitlines()[-1].startswith("total \\u0141\\xf3d\\u017a: ")
+    assert run_cli("sessions", "show", "last").stdout.count("(finished)") == 1  # saved, not left recording
+
+
+def test_the_live_caption_fits_one_row_of_a_narrow_terminal():
+    """In a real terminal (a pty, 40 columns) the caption is rewritten in place; a wrapped row would pile up."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "40"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecount", "listen", "--no-gui", "--input", str(SAMPLE)],
+        stdin=slave, stdout=slave, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        out += data
+    assert proc.wait(timeout=120) == 0
+    os.close(master)
+    text = out.decode("utf-8")
+    captions = [c.split("\r")[0].split("\n")[0] for c in text.split("\r\x1b[K… ")[1:]]
+    assert len(captions) >= 5, text
+    assert all(len(c) <= 37 for c in captions), [c for c in captions if len(c) > 37]
+    for line in text.replace("\r\n", "\n").split("\n"):  # no count line glued onto a caption
+        if "AI +1" in line:
+            assert line.split("\r\x1b[K")[-1].startswith("["), repr(line)
 
 
 # ------------------------------------------------------------------ bad input: one line, a fix, no traceback

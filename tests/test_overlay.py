@@ -308,3 +308,46 @@ def test_the_microphone_menu_switches_a_running_listen_to_what_plays_and_remembe
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_correcting_final_replaces_the_caption_and_ctrl_c_quits_like_q(tk_root, tmp_path):
+    """Plumbing in a real Tk window: a scripted engine (no model) says exactly what is heard when."""
+    import os
+    import signal
+
+    from scripted import GatedSource, ScriptedEngine, final, partial
+
+    from voicecount import cli, config
+
+    engine, source = ScriptedEngine(), GatedSource()
+    # Settings that cannot be written (a full disk, a read-only home): their temporary name is a folder.
+    path = tmp_path / "config.toml"
+    (tmp_path / "config.toml.tmp").mkdir()
+    refused = []
+
+    def save(settings, keywords):
+        try:
+            config.save(config.Settings(), path)
+        except Exception as e:
+            refused.append(e)
+            raise
+
+    ov = shown(tk_root, Run(source, lambda: engine, DEFAULT_KEYWORDS, Record("listen", "gated")), on_settings=save)
+    pump(tk_root, lambda: ov.status == "listening", 10, "the scripted engine")
+    engine.say(partial("so we use AI"))
+    source.feed()
+    pump(tk_root, lambda: count_text(ov) == "1" and ov.caption_var.get() == "so we use AI", 10, "the partial")
+    engine.say(final("so we use a eye"))  # the final hears it otherwise: the count and the caption follow
+    source.feed()
+    pump(tk_root, lambda: count_text(ov) == "0", 10, "the retraction")
+    pump(tk_root, lambda: ov.caption_var.get() == "so we use a eye", 10, "the corrected caption")
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        cli._quit_on_signal(ov)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the terminal while the window is open
+        pump(tk_root, lambda: ov._closed, 20, "Ctrl-C to quit the overlay as q does")
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert ov.result is not None and ov.result.counts == {"AI": 0}  # the run ended and was saved
+    assert [type(e) for e in refused] == [config.ConfigError]  # one clear error, shown; the quit went on

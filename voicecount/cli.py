@@ -7,6 +7,7 @@ Heavy imports (numpy, engines, audio) happen inside the commands so --help stays
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import sys
@@ -425,6 +426,13 @@ def _stop_on_sigterm() -> None:
                 pass
 
 
+def _tolerant_output() -> None:
+    """Words a console's encoding cannot show ("Łódź" on cp1252) are printed as escapes, never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -432,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _stop_on_sigterm()
+    _tolerant_output()
     if args.command in ("listen", "devices", "doctor"):
         from .native_noise import filter_native_stderr
 
@@ -781,6 +790,9 @@ def _listen_terminal(run):
         if not result.session_id:
             raise  # interrupted while the model loaded
         return result
+    except BaseException:
+        run.stop()  # the view failed: the run must not go on counting, unsaved, behind the error
+        raise
 
 
 def _open_window():
@@ -832,13 +844,14 @@ def _listen_gui(root, run, settings, args):
     """The overlay on the main thread while the run counts; the result once the window is closed."""
     from .overlay import Overlay
 
-    Overlay(
+    overlay = Overlay(
         root,
         run,
         settings=settings.overlay,
         pace_range=(settings.coach.pace_min, settings.coach.pace_max) if settings.coach.nudge else None,
         **overlay_hooks(run, settings, args.max_backlog),
     )
+    _quit_on_signal(overlay)
     run.start()
     print(
         f"voicecount: overlay open on {run.source.description} — q in the window (or Ctrl-C here) quits",
@@ -852,6 +865,25 @@ def _listen_gui(root, run, settings, args):
 
     gc.collect()  # Tk objects are freed here, on the main thread, not later by a worker's GC
     return run.stop()  # at once if the window was quit (the run has ended); else the pending words are saved
+
+
+def _quit_on_signal(overlay) -> None:
+    """Ctrl-C or kill while the overlay is open quits it as q does; a second one interrupts at once.
+
+    A KeyboardInterrupt raised inside a Tk callback is swallowed by Tk and stops that callback's
+    rescheduling, so the first signal only asks; the overlay's poll does the quitting.
+    """
+    import signal
+
+    def ask(signum, frame):
+        if overlay.quit_requested.is_set():
+            raise KeyboardInterrupt
+        overlay.quit_requested.set()
+
+    for sig in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, sig):
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(getattr(signal, sig), ask)
 
 
 def cmd_devices(args) -> int:

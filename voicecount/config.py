@@ -250,14 +250,20 @@ def to_toml(s: Settings) -> str:
 def save(s: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically (a crash never leaves half a file), user-only."""
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(to_toml(s))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(to_toml(s))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot save the settings to {path} ({e.strerror})",
+            f"make {path.parent} writable, or set VOICECOUNT_HOME to a writable folder",
+        ) from None
     return path
 
 

@@ -9,7 +9,9 @@ live caption. Every line the terminal shows about a run is written here, once.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -140,23 +142,37 @@ def print_count_result(result: CountResult, as_json: bool) -> None:
 # ---------------------------------------------------------------------------- listen
 
 
+def tail_fitting(text: str, columns: int) -> str:
+    """The end of ``text`` that fits in ``columns`` terminal cells (East Asian wide characters take two)."""
+    used = 0
+    for i in range(len(text) - 1, -1, -1):
+        used += 2 if unicodedata.east_asian_width(text[i]) in "WF" else 1
+        if used > columns:
+            return text[i + 1 :]
+    return text
+
+
 def follow_listen(view: Subscription) -> None:
     """Live lines until the run ends: count changes and final text on stdout, caption and status on stderr."""
     tty = sys.stderr.isatty()
     last_caption = ""
     for ev in view:
+        if tty and last_caption and not isinstance(ev, Caption):
+            # The caption line is rewritten in place: clear it before anything else is printed.
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            last_caption = ""
         if isinstance(ev, Ready):
             print(f"voicecount: listening to {one_line(ev.source)} — Ctrl-C to stop", file=sys.stderr)
         elif isinstance(ev, Caption):
             if ev.text and ev.text != last_caption:
                 last_caption = ev.text
                 if tty:
-                    print("\r\033[K… " + one_line(ev.text)[-100:], end="", file=sys.stderr, flush=True)
+                    # One screen row at most, or the rewrite leaves wrapped rows behind.
+                    room = max(10, shutil.get_terminal_size().columns - 3)
+                    print("\r\033[K… " + tail_fitting(one_line(ev.text), room), end="", file=sys.stderr, flush=True)
                 else:
                     print("… " + one_line(ev.text), file=sys.stderr, flush=True)
         elif isinstance(ev, FinalText):
-            if tty:
-                print("\r\033[K", end="", file=sys.stderr)
             print(f"> {one_line(ev.text)}", flush=True)
             last_caption = ""
         elif isinstance(ev, CountChange):

@@ -15,6 +15,7 @@ place a window above another app's full-screen Space; present in a window (or
 
 from __future__ import annotations
 
+import threading
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from tkinter import font as tkfont
@@ -115,6 +116,8 @@ class Overlay:
         self.state = LiveState.start(self.keywords)
         self._quitting = False
         self._closed = False
+        # Set from outside the Tk loop (a signal handler: Ctrl-C, kill); the next poll quits cleanly.
+        self.quit_requested = threading.Event()
         self._drag = (0, 0)
 
         self._build_window()
@@ -264,25 +267,34 @@ class Overlay:
 
     # ------------------------------------------------------------------ the poll loop
     def _poll(self) -> None:
-        for _ in range(MAX_EVENTS_PER_POLL):
-            if self._closed:
-                return
-            ev = self.view.get(timeout=0)
-            if ev is None:
-                break
-            self.handle(ev)
-        if not self._closed:
-            self.root.after(POLL_MS, self._poll)
+        try:
+            if self.quit_requested.is_set():
+                self.quit()
+            for _ in range(MAX_EVENTS_PER_POLL):
+                if self._closed:
+                    return
+                ev = self.view.get(timeout=0)
+                if ev is None:
+                    break
+                self.handle(ev)
+        finally:
+            # Tk swallows an exception in a callback: without this the overlay would freeze.
+            if not self._closed:
+                self.root.after(POLL_MS, self._poll)
 
     def handle(self, ev) -> None:
         """Show one pipeline event (main thread)."""
         self.state = self.state.apply(ev)
         if isinstance(ev, CountChange):
             self._show_count(ev.change.hit.keyword, ev.change.kind)
-        elif isinstance(ev, Caption):
-            if ev.text:
-                self.caption_var.set(ev.text[-60:])
-        elif isinstance(ev, (FinalText, Progress)):
+        elif isinstance(ev, (Caption, FinalText)):
+            # What was heard last, as the web page shows it: a final that corrects a partial replaces it.
+            heard = self.state.caption or self.state.final
+            if heard:
+                self.caption_var.set(heard[-60:])
+            if isinstance(ev, FinalText):
+                self._show_pace()
+        elif isinstance(ev, Progress):
             self._show_pace()
         elif isinstance(ev, (Ready, Status)):
             if self.state.status in STATUS_COLOURS:
@@ -451,8 +463,8 @@ class Overlay:
         if self._quitting:
             return
         self._quitting = True
+        self.pipeline.stop()  # first: whatever happens to the settings, the run ends and is saved
         self._save()
-        self.pipeline.stop()
         if self.status == "loading" or self.result is not None or self.error is not None:
             self._close()  # nothing heard yet, or already over: no need to wait
             return
