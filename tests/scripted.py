@@ -89,6 +89,7 @@ class GatedSource:
     def __init__(self, description: str = "gated test source") -> None:
         self.description = description
         self._gate: queue.Queue[np.ndarray | None] = queue.Queue()
+        self.released = False  # chunks() ran to its end: a real device would be closed now
 
     def feed(self, n: int = 1) -> None:
         for _ in range(n):
@@ -100,8 +101,11 @@ class GatedSource:
     stop = end
 
     def chunks(self):
-        while (chunk := self._gate.get(timeout=30)) is not None:
-            yield chunk
+        try:
+            while (chunk := self._gate.get(timeout=30)) is not None:
+                yield chunk
+        finally:
+            self.released = True
 
 
 class FastSource:

@@ -114,6 +114,22 @@ def test_pause_resume_undo_reset_and_keywords_are_methods(live):
     assert run.wait().counts == {"AI": 1, "Phone": 1}
 
 
+def test_two_quick_switches_end_on_the_last_and_release_the_one_skipped():
+    engine, first, a, b = ScriptedEngine(), GatedSource("first mic"), GatedSource("A"), GatedSource("B")
+    run = Run(first, lambda: engine, AI, Record("listen", "first mic"))
+    view = run.pipeline.subscribe()
+    run.start()
+    next_event(view, is_(Ready))
+    run.pipeline.switch_source(a)  # the user picks A in the menu…
+    run.pipeline.switch_source(b)  # …and B a moment later, before the switch to A is done
+    next_event(view, lambda ev: ev == Status("listening", "now: B"))
+    step(engine, b, final("AI after"))
+    next_event(view, change("added", {"AI": 1}))
+    assert first.released and a.released  # opened, no longer heard: their devices are let go
+    b.end()
+    assert run.wait().counts == {"AI": 1}
+
+
 def test_switching_source_carries_counts_and_session_on():
     engine, first, second = ScriptedEngine(), GatedSource("first mic"), GatedSource("second mic")
     run = Run(first, lambda: engine, AI, Record("listen", "first mic"))

@@ -304,8 +304,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------ reader thread
     def _read(self) -> None:
+        source = self.source
         while True:
-            source = self.source
             try:
                 for chunk in source.chunks():
                     if not self._put(chunk):
@@ -317,13 +317,17 @@ class Pipeline:
                 nxt = self._next_sources.get_nowait()
             except queue.Empty:
                 break
-            if self._stop.is_set():
-                break
             # The worker reads dropped_seconds meanwhile: switching first can only under-count
             # for an instant (a later read catches up), never count the old source twice.
             self.source = nxt
             self._dropped_before += source.dropped_seconds
-            self._put(_Switched(nxt.description))
+            # switch_source queues before it stops self.source, so a switch that read the old
+            # source (and stopped that one) is seen here, and one that reads nxt stops nxt.
+            if self._stop.is_set() or not self._next_sources.empty():
+                nxt.stop()  # stopped, or already replaced: read only so it lets its device go
+            else:
+                self._put(_Switched(nxt.description))
+            source = nxt
         self._put_end(None)
 
     def _put(self, item: object) -> bool:
