@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import shutil
 import stat
 import threading
 import zipfile
@@ -150,7 +151,33 @@ def test_hostile_archives_are_refused_and_nothing_is_unpacked(server, tmp_path, 
         download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
     assert not (models_dir() / "vosk-model-test").exists()
     assert not (models_dir().parent / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
-    assert [p.name for p in models_dir().iterdir() if not p.name.endswith(".zip")] == []
+    assert list(models_dir().iterdir()) == []  # not the refused archive either: it is no use again
+
+
+def test_an_archive_whose_file_is_also_a_folder_is_one_clear_line(server):
+    data = vosk_like_zip({"vosk-model-test/a": "x", "vosk-model-test/a/b": "y"})
+    server.files["/m.zip"] = data
+    with pytest.raises(ModelError, match="cannot unpack"):
+        download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
+    assert list(models_dir().iterdir()) == []
+
+
+def test_a_folder_already_there_is_never_replaced_by_another_download(server):
+    data, other = vosk_like_zip(), vosk_like_zip({"vosk-model-test/extra": "z"})
+    server.files["/m.zip"], server.files["/other.zip"] = data, other
+    mine = models_dir() / "vosk-model-test"
+    (mine / "am").mkdir(parents=True)
+    (mine / "MY-NOTES.txt").write_text("unpacked by hand")  # as the README says users may do
+    with pytest.raises(ModelError, match="not installed by voicecount"):
+        download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
+    assert (mine / "MY-NOTES.txt").read_text() == "unpacked by hand" and server.requests == []
+    shutil.rmtree(mine)
+    path = download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data))
+    assert download.install("vosk-model-test", server.url("/m.zip"), len(data), sha(data)) == path  # no refetch
+    assert len(server.requests) == 1
+    with pytest.raises(ModelError, match="already installed from http"):  # another model under the same name
+        download.install("vosk-model-test", server.url("/other.zip"), len(other), sha(other))
+    assert not (path / "extra").exists()
 
 
 def test_an_oversized_archive_is_refused(server, monkeypatch):

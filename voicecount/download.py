@@ -269,7 +269,8 @@ def install(name: str, url: str, size: int | None, sha256: str, progress: Progre
     where = models_dir()
     where.mkdir(parents=True, exist_ok=True)
     target = where / name
-    if (target / ".complete").is_file() or (target.is_file() and not name.endswith(".zip")):
+    marker = f"{url}\nsha256 {sha256}\n"
+    if _already_installed(target, marker) or (target.is_file() and not name.endswith(".zip")):
         return target
     is_zip = url.lower().split("?")[0].endswith(".zip")
     download = where / (name + (".zip" if is_zip else ".download"))
@@ -282,14 +283,37 @@ def install(name: str, url: str, size: int | None, sha256: str, progress: Progre
         safe_extract(download, tmp)
         entries = [p for p in tmp.iterdir() if not p.name.startswith("__MACOSX")]
         content = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
-        (content / ".complete").write_text(f"{url}\nsha256 {sha256}\n")
-        if target.exists():
-            shutil.rmtree(target)
+        (content / ".complete").write_text(marker)
         os.replace(content, target)
+    except OSError as e:
+        raise ModelError(
+            f"cannot unpack {download.name} into {where} ({e.strerror or e})",
+            "free some disk space and run it again; if it persists the archive is not a model",
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    download.unlink(missing_ok=True)
+        download.unlink(missing_ok=True)  # checked and unpacked, or refused: either way not needed again
     return target
+
+
+def _already_installed(target: Path, marker: str) -> bool:
+    """Whether ``target`` holds this very download; a folder of anything else is never replaced."""
+    if not target.exists():
+        return False
+    try:
+        recorded = (target / ".complete").read_text(encoding="utf-8")
+    except OSError:
+        raise ModelError(
+            f"{target} already exists and was not installed by voicecount",
+            "move it away (it may be a model you unpacked by hand), or give the download another name",
+        ) from None
+    if recorded.strip() != marker.strip():
+        first = recorded.splitlines()[0] if recorded.strip() else "another source"
+        raise ModelError(
+            f"{target.name} is already installed from {first}",
+            f"delete {target} to replace it, or give the download another name",
+        )
+    return True
 
 
 def install_folder(name: str, files: tuple[Pinned, ...], progress: Progress | None = None) -> Path:
@@ -297,7 +321,7 @@ def install_folder(name: str, files: tuple[Pinned, ...], progress: Progress | No
     where = models_dir()
     where.mkdir(parents=True, exist_ok=True)
     target = where / name
-    if (target / ".complete").is_file():
+    if _already_installed(target, "".join(f"{f.url}\nsha256 {f.sha256}\n" for f in files)):
         return target
     staging = where / f".{name}.download"  # kept between runs: finished files are not fetched again
     staging.mkdir(exist_ok=True)
@@ -320,8 +344,6 @@ def install_folder(name: str, files: tuple[Pinned, ...], progress: Progress | No
         if progress is not None:
             progress(done, total)
     (staging / ".complete").write_text("".join(f"{f.url}\nsha256 {f.sha256}\n" for f in files))
-    if target.exists():
-        shutil.rmtree(target)
     os.replace(staging, target)
     return target
 
