@@ -39,6 +39,31 @@ def test_save_and_load_round_trip_user_only(voicecount_home):
     assert back == s
 
 
+def test_saving_a_change_keeps_the_users_own_file_as_written(voicecount_home):
+    """The overlay saves its place when dragged: a hand-written file keeps its comments and layout."""
+    mine = (
+        "# my settings for the meetup\n"
+        'engine = "whisper"   # the accurate one\n\n'
+        "[[keywords]]\n"
+        'name = "AI"   # the classic\n'
+        'aliases = ["ai", "a i", "artificial intelligence"]\n\n'
+        "[overlay]\n"
+        "# big, for the back row\n"
+        "font_size = 72\n"
+    )
+    path = write(mine)
+    s = config.load()
+    s.overlay.x, s.overlay.y = 100, 40  # dragged
+    config.save(s)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(mine.rstrip("\n")) and "x = 100" in text and "y = 40" in text
+    assert "fillers" not in text and "pace_min" not in text  # defaults are not written out
+    assert config.load() == s
+    s.keywords.append(Keyword("LLM", ("LLM", "llm")))  # edited in the overlay's keyword dialog
+    config.save(s)
+    assert config.load() == s and "# my settings for the meetup" in path.read_text(encoding="utf-8")
+
+
 def test_an_alias_with_a_comma_stays_one_phrase(voicecount_home):
     # Aliases were joined into "name=a,b" and split again: "well, actually" became "well" and
     # "actually", and every "well" counted.
@@ -60,6 +85,9 @@ def test_an_alias_with_a_comma_stays_one_phrase(voicecount_home):
         ('engine = "whisper"\nmodel = \n', ["not valid TOML", "line 2"]),
         ('[[keywords]]\nname = "AI"\nalias = ["ai"]\n', ["line 3", "unknown key 'alias'"]),
         ('[[keywords]]\nname = ""\n', ["empty keyword"]),
+        ('[[keywords]]\nname = "AI"\n[[keywords]]\nname = "..."\n', ["line 4", "config edit"]),
+        ('engine = "whsiper"\n', ["line 1", "engine 'whsiper' is unknown", "whisper, vosk"]),
+        ('backend = "nope"\n', ["line 1", "backend 'nope' is unknown", "sounddevice"]),
         ('[[keywords]]\nname = "AI"\n[[keywords]]\nname = "ai"\n', ["given twice"]),
         ('[overlay]\nfont_size = "big"\n', ["line 2", "font_size must be a int"]),
         ('[overlay]\ntheme = "neon"\n', ["theme 'neon'", "dark, light"]),
@@ -78,9 +106,15 @@ def test_bad_config_names_the_line_and_the_fix(text, fragments):
     with pytest.raises(ConfigError) as e:
         config.load()
     msg = str(e.value)
-    assert " — " in msg
+    assert " — " in msg and str(config.config_path()) in msg and "--keyword" not in msg
     for f in fragments:
         assert f in msg
+
+
+def test_a_folder_where_the_settings_file_belongs_is_an_error(voicecount_home):
+    config.config_path().mkdir(parents=True)
+    with pytest.raises(ConfigError, match="is not a file"):
+        config.load()
 
 
 def test_config_that_is_not_utf8(voicecount_home):

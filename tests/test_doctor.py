@@ -82,6 +82,24 @@ def test_silence_fails_with_muted_or_wrong_device(pulse, xvfb):
     assert [n for n, c in checks.items() if c["status"] == "FAIL"] == ["level"]
 
 
+def test_a_data_folder_that_cannot_hold_sessions_fails_the_disk_check(tmp_path):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a folder")
+    code, checks = doctor({"VOICECOUNT_HOME": str(home)})
+    assert code == 1 and checks["disk"]["status"] == "FAIL", checks["disk"]
+    assert "is not a folder" in checks["disk"]["detail"] and "VOICECOUNT_HOME" in checks["disk"]["fix"]
+
+
+def test_a_settings_file_naming_an_unknown_backend_is_a_failed_check_not_the_end(voicecount_home):
+    settings = voicecount_home / "config" / "config.toml"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('backend = "nope"\n')
+    code, checks = doctor({})
+    assert code == 1
+    assert checks["settings"]["status"] == "FAIL" and "backend 'nope'" in checks["settings"]["detail"]
+    assert "python" in checks and "model" in checks  # every other check still ran
+
+
 def test_each_thing_taken_away_fails_with_its_fix(tmp_path, voicecount_home):
     """No sound server (so no devices), no display, a broken model folder, a settings file that is not TOML."""
     broken = voicecount_home / "data" / "models" / "faster-whisper-base.en"

@@ -113,9 +113,25 @@ def _keywords_from(path: Path, text: str, items: Any) -> list[Keyword]:
             raise ConfigError(
                 f"{path} {_line_of(text, 'aliases')}: aliases must be strings", 'write aliases = ["ai", "a i"]'
             )
-        out.append(make_keyword(name, aliases))
-    _no_duplicates(out)
+        try:
+            out.append(make_keyword(name, aliases))
+        except ConfigError as e:
+            # The matcher's words are for a command line ("--keyword AI"); this mistake is in the file.
+            where = _line_of(text, "name") if not name.strip() else _line_of_value(text, name)
+            raise ConfigError(f"{path} {where}: {e.problem}", "fix that keyword with: voicecount config edit") from None
+    try:
+        _no_duplicates(out)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e.problem}", f"{e.fix} (voicecount config edit)") from None
     return out
+
+
+def _line_of_value(text: str, value: str) -> str:
+    """The line where a string value is written (a keyword's name), or "somewhere"."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if value in line:
+            return f"line {i}"
+    return "somewhere"
 
 
 def _no_duplicates(keywords: Sequence[Keyword]) -> None:
@@ -127,12 +143,26 @@ def _no_duplicates(keywords: Sequence[Keyword]) -> None:
                 f"keyword {k.name!r} is given twice", "give each keyword once; put variants in its aliases"
             )
         seen.add(key)
+    # A phrase counts for one keyword only: the second would silently stay at 0.
+    owner: dict[tuple[str, ...], str] = {}
+    for k in keywords:
+        for alias in k.aliases:
+            phrase = tuple(tokens(alias))
+            first = owner.setdefault(phrase, k.name)
+            if phrase and first != k.name:
+                raise ConfigError(
+                    f"{alias!r} would count for both {first!r} and {k.name!r}",
+                    f"give it to one of them (a phrase counts once); to count them apart, list the aliases "
+                    f"of {first!r} yourself, e.g. {first}=…",
+                )
 
 
 def load(path: Path | None = None) -> Settings:
     """The settings in the config file, or the defaults when there is none."""
     path = path or config_path()
     if not path.is_file():
+        if path.exists():  # a folder where the file should be: its settings would be ignored silently
+            raise ConfigError(f"{path} is not a file", "move it away; voicecount keeps its settings in that file")
         return Settings()
     try:
         raw = path.read_bytes()
@@ -172,6 +202,10 @@ def load(path: Path | None = None) -> Settings:
         if key in data:
             setattr(s, key, _check_type(path, text, key, data[key], (str, int) if key == "device" else str))
     s.device = str(s.device)
+    if "engine" in data:
+        _check_choice(path, text, "engine", s.engine, _engine_names())
+    if "backend" in data:
+        _check_choice(path, text, "backend", s.backend, _backend_names())
     if "overlay" in data:
         ov = _check_type(path, text, "overlay", data["overlay"], dict)
         types = {
@@ -204,6 +238,26 @@ def load(path: Path | None = None) -> Settings:
     return s
 
 
+def _engine_names() -> tuple[str, ...]:
+    from .engines import ENGINES
+
+    return ENGINES
+
+
+def _backend_names() -> tuple[str, ...]:
+    from .backends import BACKENDS
+
+    return BACKENDS
+
+
+def _check_choice(path: Path, text: str, key: str, value: str, choices: tuple[str, ...]) -> None:
+    """A setting that names one of a few things names one of them (found now, not when it is used)."""
+    if value not in choices:
+        raise ConfigError(
+            f"{path} {_line_of(text, key)}: {key} {value!r} is unknown", f"choose one of: {', '.join(choices)}"
+        )
+
+
 def _check_table(path: Path, text: str, name: str, table: dict, types: dict) -> None:
     """Every key of a settings table known, and of its type."""
     for key, value in table.items():
@@ -230,10 +284,8 @@ def _coach_from(path: Path, text: str, table: dict) -> CoachSettings:
     return coach
 
 
-def to_toml(s: Settings) -> str:
-    import tomli_w
-
-    data: dict[str, Any] = {
+def _as_data(s: Settings) -> dict[str, Any]:
+    return {
         "engine": s.engine,
         "model": s.model,
         "device": s.device,
@@ -243,8 +295,43 @@ def to_toml(s: Settings) -> str:
         "coach": asdict(s.coach),
         "overlay": {k: v for k, v in asdict(s.overlay).items() if v is not None},
     }
+
+
+def to_toml(s: Settings) -> str:
+    import tomli_w
+
     header = "# voicecount settings — edit with `voicecount config edit`; flags on the command line win.\n\n"
-    return header + tomli_w.dumps(data)
+    return header + tomli_w.dumps(_as_data(s))
+
+
+def _updated(path: Path, s: Settings) -> str:
+    """The user's own file with only the settings that changed rewritten: comments, order and layout stay.
+
+    Moving the overlay must not turn a hand-written file into a generated one. A file that
+    does not load (or is not there) is written afresh.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        before = _as_data(load(path))
+    except (OSError, ConfigError):
+        return to_toml(s)
+    import tomlkit
+
+    doc = tomlkit.parse(text)
+    for key, value in _as_data(s).items():
+        if value == before[key]:
+            continue
+        if isinstance(value, dict) and isinstance(doc.get(key, {}), dict):
+            if key not in doc:
+                doc[key] = tomlkit.table()
+            for sub, v in value.items():
+                if before[key].get(sub) != v:
+                    doc[key][sub] = v
+            for sub in set(before[key]) - set(value):  # a value set back to none (the overlay's place)
+                doc[key].pop(sub, None)
+        else:
+            doc[key] = value
+    return tomlkit.dumps(doc)
 
 
 def save(s: Settings, path: Path | None = None) -> Path:
@@ -255,7 +342,7 @@ def save(s: Settings, path: Path | None = None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(to_toml(s))
+            f.write(_updated(path, s))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

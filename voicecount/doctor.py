@@ -367,9 +367,21 @@ def check_disk() -> list[Check]:
     from .paths import data_dir
 
     where = data_dir()
-    free = shutil.disk_usage(nearest_existing(where)).free  # made on first use: the disk it will be on
+    base = nearest_existing(where)  # made on first use: the disk it will be on
+    free = shutil.disk_usage(base).free
     text = f"{free / 1024**3:.1f} GB free for sessions in {where}"
     data = {"path": str(where), "free_bytes": free}
+    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+        what = "is not a folder" if not base.is_dir() else "cannot be written"
+        return [
+            Check(
+                "disk",
+                FAIL,
+                f"{base} {what}: no session can be saved in {where}",
+                "make it a writable folder, or set VOICECOUNT_HOME to one",
+                data,
+            )
+        ]
     if free < MIN_FREE_BYTES:
         return [Check("disk", FAIL, text, "free some space: sessions and exports are written there", data)]
     if free < LOW_FREE_BYTES:
