@@ -228,6 +228,25 @@ def test_a_failed_file_name_cannot_drive_the_terminal(tmp_path, speak):
     assert "bad" in line and ".wav" in line, line
 
 
+def test_a_file_name_that_is_not_utf8_is_counted_and_shown_as_escapes(tmp_path, speak):
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    talk = os.fsdecode(bytes(folder) + b"/caf\xe9 talk.wav")  # an old Latin-1 archive's name
+    shutil.copy(SAMPLE, talk)
+    shutil.copy(speak("AI again."), folder / "plain.wav")
+    out_csv, out_jsonl = tmp_path / "c.csv", tmp_path / "c.jsonl"
+    proc = run_cli("count", str(folder), "-j", "1", "--no-progress", "--csv", str(out_csv), "--jsonl", str(out_jsonl))
+    assert proc.returncode == 0, proc.stderr
+    assert "caf\\xe9 talk.wav" in proc.stdout and "plain.wav" in proc.stdout
+    with open(out_csv, newline="", encoding="utf-8") as f:
+        assert sorted(r["file"] for r in csv.DictReader(f)) == ["caf\\xe9 talk.wav", "plain.wav"]
+    row = jsonl(out_jsonl)["caf\\xe9 talk.wav"]
+    assert row["counts"] == {"AI": SAMPLE_AI} and row["path"].endswith("caf\\xe9 talk.wav")
+    one = run_cli("count", talk)  # one file: its session too
+    assert one.returncode == 0 and one.stdout.startswith(f"AI: {SAMPLE_AI}"), one.stderr
+    assert "caf\\xe9 talk.wav" in run_cli("sessions", "show", "last").stdout
+
+
 def test_the_recording_path_counts_a_dev_talk_exactly(shared_audio, dev_manifest):
     name = "d03_mixed__festival-kal__clean.wav"
     job = batch.Job("whisper", "tiny.en", tuple(DEFAULT_KEYWORDS), recording=True)

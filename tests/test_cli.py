@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -130,6 +131,27 @@ def test_the_live_caption_fits_one_row_of_a_narrow_terminal():
             assert line.split("\r\x1b[K")[-1].startswith("["), repr(line)
 
 
+def test_names_holding_escape_sequences_never_reach_the_terminal(tmp_path):
+    """File names, keyword names and paths are the user's data: no title change, colour or bell."""
+    evil = "\x1b]0;PWNED\x07\x1b[31m\x1b(0"
+    talks = tmp_path / "talks"
+    talks.mkdir()
+    talk = talks / f"talk{evil}.wav"
+    shutil.copy(SAMPLE, talk)
+    runs = [
+        run_cli("count", str(talk), "-k", f"AI{evil}=AI", "--export", "txt", cwd=tmp_path),
+        run_cli("count", str(tmp_path / f"gone{evil}.wav")),
+        run_cli("count", str(talk), "--keywords-file", str(tmp_path / f"k{evil}.txt")),
+        run_cli("count", str(talks), "-k", f"AI{evil}=AI", "--no-progress"),
+        run_cli("listen", "--no-gui", "--input", str(talk), "-k", f"AI{evil}=AI"),
+        run_cli("count", f"--bogus{evil}"),
+    ]
+    assert [p.returncode for p in runs] == [0, 1, 1, 0, 0, 1], [p.stderr for p in runs]
+    for p in runs:
+        assert not set("\x1b\x07\x0e\x0f") & set(p.stdout + p.stderr), (p.args, p.stdout + p.stderr)
+    assert "AI]0;PWNED" not in runs[0].stdout  # the sequence is removed whole, not half-shown
+
+
 # ------------------------------------------------------------------ bad input: one line, a fix, no traceback
 
 
@@ -153,11 +175,20 @@ def bad_files(tmp_path):
         (["count", "{text}"], ["cannot read audio"]),
         (["count", "{sample}", "--engine", "sphinx"], ["unknown engine 'sphinx'", "whisper, vosk"]),
         (["count", "{sample}", "--model", "huge-v9"], ["unknown Whisper model 'huge-v9'", "tiny.en"]),
+        (
+            ["count", "{sample}", "--model", "faster-whisper-small.en"],
+            ["not downloaded yet", "voicecount models download faster-whisper-small.en"],
+        ),
         (["count", "{sample}", "--model", "{broken_model}"], ["model.bin"]),
         (["count", "{sample}", "--keyword", ""], ["empty keyword"]),
         (["count", "{sample}", "--keyword", "..."], ["empty keyword"]),
         (["count", "{sample}", "-k", "AI", "-k", "ai"], ["given twice"]),
+        (["count", "{sample}", "-k", "AI", "-k", "artificial intelligence"], ["would count for both"]),
+        (["models", "download", "faster-whisper-small.en", "--sha256", "ab"], ["--sha256 goes with --url"]),
         (["count", "{sample}", "--threads", "-2"], ["negative"]),
+        (["count", "{sample}", "--threads", "100000"], ["more than this machine can use", "at most"]),
+        (["count", "/dev/null"], ["not a regular file"]),
+        (["listen", "--no-gui", "--input", "{tmp}"], ["is a folder, not a recording", "voicecount count"]),
         (["count", "{sample}", "--engine", "vosk"], ["no Vosk model found", "alphacephei.com/vosk/models"]),
         (["count", "{sample}", "--engine", "vosk", "--model", "{tmp}/nope"], ["no Vosk model at"]),
         (["count", "{sample}", "--engine", "vosk", "--model", "{broken_model}"], ["not a Vosk model"]),

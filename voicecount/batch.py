@@ -118,7 +118,7 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
         real = path.resolve()
         if real not in seen:
             seen.add(real)
-            items.append(Item(path, name))
+            items.append(Item(path, escape.path_text(name)))  # the path opens the file; the name is shown
 
     for raw in inputs:
         p = Path(raw).expanduser()
@@ -131,7 +131,13 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
             )
             if not found:
                 kinds = ", ".join(sorted(MEDIA_SUFFIXES))
-                missing.append(FileResult(raw, raw, error=f"no audio or video files in it — voicecount reads {kinds}"))
+                missing.append(
+                    FileResult(
+                        escape.path_text(raw),
+                        escape.path_text(raw),
+                        error=f"no audio or video files in it — voicecount reads {kinds}",
+                    )
+                )
             for f in found:
                 add(f, f.relative_to(p).as_posix())
         elif p.is_file():
@@ -140,13 +146,19 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
             found = sorted(Path(f) for f in glob.glob(os.path.expanduser(raw), recursive=True) if Path(f).is_file())
             if not found:
                 fix = "check it, and quote it so the shell passes it on as it is ('talks/**/*.mp3')"
-                missing.append(FileResult(raw, raw, error=f"the pattern matches no files — {fix}"))
+                missing.append(
+                    FileResult(
+                        escape.path_text(raw), escape.path_text(raw), error=f"the pattern matches no files — {fix}"
+                    )
+                )
             base = _fixed_part(raw)
             for f in found:
                 add(f, f.relative_to(base).as_posix() if f.is_relative_to(base) else f.as_posix())
         else:
             fix = "check the path (quote names with spaces)"
-            missing.append(FileResult(raw, raw, error=f"no such file or folder — {fix}"))
+            missing.append(
+                FileResult(escape.path_text(raw), escape.path_text(raw), error=f"no such file or folder — {fix}")
+            )
     return items, missing
 
 
@@ -249,18 +261,18 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
     """
     from .run import Record, Run, open_file
 
-    out = FileResult(item.name, str(item.path))
+    out = FileResult(item.name, escape.path_text(str(item.path)))
     try:
         where = _stored_path(item.path, job)
         if not force and where.is_file():
             try:
                 stored = FileResult(**json.loads(where.read_text(encoding="utf-8")))
-                return FileResult(**{**asdict(stored), "file": item.name, "path": str(item.path), "cached": True})
+                return FileResult(**{**asdict(stored), "file": item.name, "path": out.path, "cached": True})
             except (ValueError, TypeError):
                 pass  # damaged: count again, and store it anew
         source = open_file(item.path)
         engine = _engine_for(job)
-        record = Record("count", str(item.path.resolve()))
+        record = Record("count", escape.path_text(str(item.path.resolve())))
         run = Run(source, engine.fresh, job.keywords, record).start()
         try:
             result = run.wait()
@@ -270,7 +282,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
     except ModelError:
         raise
     except VoicecountError as e:
-        out.error = str(e)
+        out.error = escape.path_text(str(e))
         return out
     except OSError as e:
         out.error = f"cannot read it ({e.strerror or e}) — check the file's permissions"
@@ -278,7 +290,8 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
     except Exception as e:  # a bug of ours on this file: report it, count the rest
         if os.environ.get("VOICECOUNT_DEBUG"):
             raise
-        out.error = f"unexpected error: {type(e).__name__}: {e} — rerun with VOICECOUNT_DEBUG=1 and report it"
+        error = escape.path_text(f"{type(e).__name__}: {e}")
+        out.error = f"unexpected error: {error} — rerun with VOICECOUNT_DEBUG=1 and report it"
         return out
     out.duration = result.duration
     out.words = sum(len(t.words) for t in result.transcript)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import ConfigError, VoicecountError
+from .escape import one_line, path_text
 from .fillers import PRESETS
 from .web import DEFAULT_HOST, DEFAULT_PORT
 
@@ -82,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
     """A command-line mistake is one line with its fix, like every other error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(1, f"voicecount: {message} — see: {self.prog} --help\n")
+        self.exit(1, f"voicecount: {one_line(message)} — see: {self.prog} --help\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -469,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ask":
             return cmd_ask(args)
     except VoicecountError as e:
-        print(f"voicecount: {e}", file=sys.stderr)
+        print(f"voicecount: {one_line(str(e))}", file=sys.stderr)  # names in it are the user's: data
         return 1
     except KeyboardInterrupt:
         print("voicecount: interrupted", file=sys.stderr)
@@ -483,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("VOICECOUNT_DEBUG"):
             raise
         print(
-            f"voicecount: unexpected error: {type(e).__name__}: {e} — rerun with VOICECOUNT_DEBUG=1 "
+            f"voicecount: unexpected error: {type(e).__name__}: {one_line(str(e))} — rerun with VOICECOUNT_DEBUG=1 "
             "for the traceback and report it",
             file=sys.stderr,
         )
@@ -516,6 +517,13 @@ def _settings(args):
 def _check_threads(args) -> None:
     if args.threads < 0:
         raise ConfigError(f"--threads {args.threads} is negative", "give 0 (automatic) or a positive number")
+    cores = os.cpu_count() or 1
+    if args.threads > 4 * cores:
+        # Far more threads than cores only slows decoding, and thousands crash the native libraries.
+        raise ConfigError(
+            f"--threads {args.threads} is more than this machine can use ({cores} cores)",
+            f"give at most {4 * cores}, or 0 for automatic",
+        )
 
 
 def _check_context(args) -> None:
@@ -528,7 +536,7 @@ def _load_llm(args):
     from . import summarize as sm
 
     path = sm.resolve_model(args.model)
-    print(f"voicecount: loading {path.name}…", file=sys.stderr)
+    print(f"voicecount: loading {one_line(path.name)}…", file=sys.stderr)
     return sm.load_llm(str(path), args.threads, args.context), path.stem
 
 
@@ -537,7 +545,7 @@ def _engine_loader(args, settings):
     from .engines import create_engine
 
     _check_threads(args)
-    print(f"voicecount: loading {settings.engine} model {settings.model or '(default)'}…", file=sys.stderr)
+    print(f"voicecount: loading {settings.engine} model {one_line(settings.model or '(default)')}…", file=sys.stderr)
     recording = args.command == "count" and not args.live
     return lambda: create_engine(settings.engine, settings.model or None, recording=recording, threads=args.threads)
 
@@ -598,7 +606,7 @@ def cmd_count(args) -> int:
         return cmd_count_many(args, settings)
     source = open_file(args.files[0], args.realtime)  # unreadable audio fails here, before a model loads
     _recover()
-    record = Record("count", str(source.path.resolve()))
+    record = Record("count", path_text(str(source.path.resolve())))
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
     view = run.pipeline.subscribe()
     run.start()
@@ -633,7 +641,7 @@ def cmd_count(args) -> int:
         beside = Path.cwd() if source.path.resolve() == sample_recording().resolve() else source.path.parent
         out = Path(args.output) if args.output else beside / name
         written = export.export(sessions.load(result.session_id), args.export, out, settings)
-        print(f"voicecount: wrote {written}", file=sys.stderr)
+        print(f"voicecount: wrote {one_line(str(written))}", file=sys.stderr)
     console.print_count_result(result, args.json)
     return 0
 
@@ -662,13 +670,13 @@ def cmd_count_many(args, settings) -> int:
     job = batch.Job(settings.engine, settings.model or None, tuple(settings.keywords), not args.live, threads)
     job.key()  # a missing or broken model fails now, in one line, before any worker starts
     names = [k.name for k in settings.keywords]
-    table = console.BatchTable([it.name for it in items], names)
+    table = console.BatchTable([it.name for it in items] + [p.file for p in problems], names)
     outputs = batch.ResultFiles(args.csv, args.jsonl, names)
     probed = {it.path: probe_duration(it.path) or 0.0 for it in items}
     _recover()
     print(
         f"voicecount: {len(items)} files, {sum(probed.values()) / 3600:.2f} h of audio; {settings.engine} "
-        f"{settings.model or '(default model)'}, {jobs} at a time × {threads} threads",
+        f"{one_line(settings.model or '(default model)')}, {jobs} at a time × {threads} threads",
         file=sys.stderr,
     )
     bar = console.BatchProgress(len(items), sum(probed.values()), show=not args.no_progress)
@@ -725,7 +733,7 @@ def cmd_listen(args) -> int:
         raise ConfigError("--input and --system-audio both say what to listen to", "give one of them")
     if args.input:
         source = open_file(args.input, args.realtime)
-        where, device = str(source.path.resolve()), ""
+        where, device = path_text(str(source.path.resolve())), ""
     else:
         source = open_microphone(*_audio_input(args), args.max_backlog)
         where, device = source.description, source.device.name
@@ -960,7 +968,7 @@ def cmd_export(args) -> int:
     s = sessions.load(args.id)
     written = export.export(s, args.format, Path(args.output) if args.output else None, config.load())
     if written is not None:
-        print(f"voicecount: wrote {written}", file=sys.stderr)
+        print(f"voicecount: wrote {one_line(str(written))}", file=sys.stderr)
     return 0
 
 
@@ -1054,7 +1062,8 @@ def cmd_models(args) -> int:
         return _download(args)
     for m in available():
         size = f"{m['size'] / 1e6:.0f} MB" if m["size"] else "-"
-        print(f"{m['engine']:<8} {m['name']:<32} {size:>8}  {m['state']}" + (f"  {m['where']}" if m["where"] else ""))
+        where = f"  {one_line(str(m['where']))}" if m["where"] else ""
+        print(f"{m['engine']:<8} {one_line(m['name']):<32} {size:>8}  {m['state']}" + where)
     from .download import CATALOGUE
 
     installed = {m["name"] for m in available()}
@@ -1083,6 +1092,8 @@ def _download(args) -> int:
             raise ConfigError(f"bad model name {name!r}", "give a plain folder name as NAME")
         fetch = lambda progress: download.install(name, args.url, None, args.sha256, progress)
     else:
+        if args.sha256:
+            raise ConfigError("--sha256 goes with --url", "catalogue models carry their own pinned checksums")
         if not args.name:
             raise ConfigError("which model?", "give a name from: voicecount models list — or --url URL --sha256 HEX")
         entry = download.find(args.name)
@@ -1103,7 +1114,7 @@ def _download(args) -> int:
         if bar is not None:
             bar.close()
     print(path)
-    print(f"voicecount: installed {path}", file=sys.stderr)
+    print(f"voicecount: installed {one_line(str(path))}", file=sys.stderr)
     return 0
 
 
@@ -1132,7 +1143,11 @@ def cmd_config(args, parser) -> int:
             else:
                 raise ConfigError("no editor set", f"set $EDITOR (e.g. export EDITOR=nano), or edit {path} by hand")
         try:
-            subprocess.run([*shlex.split(editor), str(path)], check=False)
+            command = [*shlex.split(editor), str(path)]
+        except ValueError as e:  # an unbalanced quote in $EDITOR
+            raise ConfigError(f"cannot read the editor command {editor!r} ({e})", "fix $VISUAL / $EDITOR") from None
+        try:
+            subprocess.run(command, check=False)
         except OSError as e:
             raise ConfigError(
                 f"cannot start the editor {editor!r} ({e.strerror})", "set $EDITOR to an installed editor"

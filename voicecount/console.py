@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def totals(counts: dict[str, int], sep: str = " ", eq: str = "=") -> str:
-    return sep.join(f"{k}{eq}{v}" for k, v in counts.items())
+    return sep.join(f"{one_line(k)}{eq}{v}" for k, v in counts.items())
 
 
 class LogProgress:
@@ -131,9 +131,9 @@ def print_count_result(result: CountResult, as_json: bool) -> None:
         print(json_text(result.as_json()))
         return
     for name, n in result.counts.items():
-        print(f"{name}: {n}")
+        print(f"{one_line(name)}: {n}")
     print(
-        f"voicecount: {clock(result.duration)} of audio, {result.engine} {result.model}; "
+        f"voicecount: {clock(result.duration)} of audio, {result.engine} {one_line(result.model)}; "
         f"session {result.session_id} saved (voicecount export {result.session_id} --format md)",
         file=sys.stderr,
     )
@@ -182,9 +182,9 @@ def follow_listen(view: Subscription) -> None:
                 "confirmed": "confirmed",
                 "retracted": "-1 retracted",
             }[ev.change.kind]
-            print(f"[{clock(h.start)}] {h.keyword} {what} ({h.text!r})  {totals(ev.counts)}", flush=True)
+            print(f"[{clock(h.start)}] {one_line(h.keyword)} {what} ({h.text!r})  {totals(ev.counts)}", flush=True)
         elif isinstance(ev, KeywordsChanged):
-            print(f"voicecount: keywords {', '.join(k.name for k in ev.keywords)}", file=sys.stderr)
+            print(f"voicecount: keywords {', '.join(one_line(k.name) for k in ev.keywords)}", file=sys.stderr)
         elif isinstance(ev, Status):
             label = (
                 {"lost": "microphone lost:", "listening": "listening:"}.get(ev.state, ev.state)
@@ -229,11 +229,11 @@ class BatchTable:
     def _line(self, name: str, duration: str, wpm: str, counts: Sequence[str], note: str = "") -> str:
         name = one_line(name)  # a file's name is data: no escape sequence reaches the terminal
         name = name if len(name) <= self.width else "…" + name[-(self.width - 1) :]
-        cells = "".join(f"{c:>{max(6, len(k) + 2)}}" for k, c in zip(self.keywords, counts))
+        cells = "".join(f"{c:>{max(6, len(one_line(k)) + 2)}}" for k, c in zip(self.keywords, counts))
         return f"{name:<{self.width}}  {duration:>8}  {wpm:>5}{cells}  {note}".rstrip()
 
     def header(self) -> str:
-        return self._line("file", "duration", "wpm", self.keywords)
+        return self._line("file", "duration", "wpm", [one_line(k) for k in self.keywords])
 
     def row(self, r: FileResult) -> str:
         """The file's line (stdout); a file that failed is counted here and reported by ``failed_line``."""

@@ -28,9 +28,26 @@ _MD_DOT = re.compile(r"(?<=\w)\.(?=\w)")
 _MD_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+def path_text(text: str) -> str:
+    """A name from the file system as text any output can hold: bytes that were not UTF-8 show as \\xNN.
+
+    Python hands such bytes over as lone surrogates (U+DC80–U+DCFF), which no UTF-8 writer takes.
+    """
+    if text.isascii():
+        return text
+    return "".join(
+        f"\\x{ord(ch) - 0xDC00:02x}"
+        if "\udc80" <= ch <= "\udcff"
+        else f"\\u{ord(ch):04x}"
+        if "\ud800" <= ch <= "\udfff"
+        else ch
+        for ch in text
+    )
+
+
 def terminal(text: str) -> str:
     """Text safe to print: escape sequences and invisible controls (bidi overrides too) removed; lines kept."""
-    text = _ESCAPES.sub("", text)
+    text = _ESCAPES.sub("", path_text(text))
     return "".join(ch if ch.isprintable() or ch in "\n\t" else " " if ch.isspace() else "" for ch in text)
 
 

@@ -119,6 +119,13 @@ def resolve_whisper_model(spec: str | None) -> tuple[Path, str]:
     path = Path(spec).expanduser()
     if path.exists() or os.sep in spec or "/" in spec:
         return check_whisper_dir(path), path.name
+    from .download import CATALOGUE
+
+    if any(e.name == spec and e.engine == "whisper" for e in CATALOGUE):
+        raise ModelError(
+            f"the Whisper model {spec!r} is not downloaded yet",
+            f"download it once (the only command that uses the network): voicecount models download {spec}",
+        )
     raise ModelError(
         f"unknown Whisper model {spec!r}",
         f"choose one of: {', '.join(WHISPER_NAMES)}, or give the path of a CTranslate2 Whisper folder",

@@ -35,7 +35,13 @@ class Record:
 def open_file(path: str | Path, realtime: bool = False) -> FileSource:
     """A recording, checked now — before a model loads — so a bad file fails at once."""
     source = FileSource(path, realtime=realtime)
+    if source.path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder, not a recording", f"give one file in it, or count them all: voicecount count {path}"
+        )
     if not source.path.is_file():
+        if source.path.exists():
+            raise ConfigError(f"{path} is not a regular file", "give a recording saved as a file")
         raise ConfigError(f"no such audio file: {path}", "check the path (and quote names with spaces)")
     source.check()
     return source
