@@ -116,6 +116,40 @@ def test_check_drops_a_line_that_turns_the_claim_around():
     assert why("The pilot was not a success.", 10) == "kept"
 
 
+def test_check_reads_the_cited_sentence_not_its_neighbours_and_numbers_as_written():
+    from voicecount.export import Cue
+
+    said = [
+        Cue(0.0, 2.5, "The budget is approved."),
+        Cue(3.0, 5.0, "We do not need more staff."),
+        Cue(6.0, 9.0, "The error rate fell to 35 percent and version 2.0 shipped."),
+        Cue(10.0, 12.0, "We need a new approach to the budget."),
+        Cue(12.3, 16.0, "So before you ship an AI model, ask your users"),  # a sentence cut in two lines
+        Cue(16.0, 17.08, "what they need."),
+        Cue(17.18, 18.0, "Thank you."),
+    ]
+
+    def why(text: str, at: float) -> str:
+        result = check([Line(text, (at,))], said)
+        return result.dropped[0].why if result.dropped else "kept"
+
+    # A negation or a claim from the next sentence is not the cited sentence's.
+    assert why("The budget is not approved.", 0) == "the cited sentences do not say not"
+    assert why("The budget is approved and we need more staff.", 0) == "the cited sentences do not say this"
+    # Numbers as written: 3.5 is not 35, 20 is not 2.0 (the words "3.5" and "35" share their tokens).
+    assert why("The error rate fell to 3.5 percent.", 6) == "the cited sentences do not say 3.5"
+    assert why("Version 20 shipped.", 6) == "the cited sentences do not say 20"
+    assert why("Version 2 shipped and the error rate fell to 35 percent.", 6) == "kept"
+    # "approved" and "approach" are different words, though they share five letters.
+    assert why("We approved a new budget.", 10) == "the cited sentences do not say this"
+    # A citation names the second its sentence starts in: [00:17] is "Thank you.", not the line
+    # before it (which ends at 17.08 s); a sentence cut in two is read whole.
+    assert (
+        why("Before you ship an AI model, ask your users what they need.", 17) == "the cited sentences do not say this"
+    )
+    assert why("Before you ship an AI model, ask your users what they need.", 12) == "kept"
+
+
 def test_parse_lines_reads_citations_in_any_bullet_style():
     text = "Label: not a point\n- [00:05] one thing\n* [1:02:03] another [00:07]\n3. no citation\n\n"
     assert parse_lines(text) == [

@@ -2,11 +2,13 @@
 
 Every line voicecount shows as a summary, a highlight or an answer cites the time of
 the transcript it comes from, as ``[mm:ss]`` (``[h:mm:ss]`` past an hour). A line
-is kept only when each time it cites exists in the session and the cited sentences,
-with one neighbour either side, hold three quarters of the line's content words, every
-number it states (spelled or in digits) and every word that would turn the claim around
-(not, up/down, all/some, more/less…); a line that leaves out the negation of the sentence
-it cites is dropped too. The rest are dropped and counted, never shown. A quarter is
+is kept only when each time it cites exists in the session and the cited sentences hold
+three quarters of the line's content words, every number it states (spelled or in digits,
+3.5 is not 35) and every word that would turn the claim around (not, up/down, all/some,
+more/less…); a line that leaves out the negation of the sentence it cites is dropped too.
+A citation names the second a sentence starts in, as the transcript given to the model
+shows it; a sentence that runs on into the next line of the transcript is read whole, but
+the sentences before and after it are not: a claim said elsewhere needs its own citation. The rest are dropped and counted, never shown. A quarter is
 room for rewording, not for a claim: "we tested three tools" cannot grow into "and
 found a significant improvement in accuracy" (6 of 11 words said: dropped).
 """
@@ -22,7 +24,7 @@ from .export import STOPWORDS, Cue
 from .matcher import tokens
 
 SUPPORT_MIN = 0.75  # share of a line's content words the cited sentences must hold: a quarter may be rewording
-NEIGHBOURS = 1  # sentences either side of a cited one that count as its context
+SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
 STAMP = re.compile(r"\[(\d{1,2}(?::\d{2}){1,2})\]")
 
 
@@ -72,27 +74,67 @@ def parse_lines(text: str) -> list[Line]:
     return out
 
 
+# Endings taken off a word so its forms meet ("counting", "counted" → "count"; "studies",
+# "study" → "stud"), longest first; a final "e" goes too ("improve", "improved" → "improv").
+_ENDINGS = (
+    "ations",
+    "ation",
+    "ments",
+    "ment",
+    "ness",
+    "ings",
+    "ing",
+    "edly",
+    "ies",
+    "ied",
+    "ers",
+    "ed",
+    "es",
+    "er",
+    "ly",
+    "s",
+    "y",
+)
+
+
+def stem(word: str) -> str:
+    """A light English stem: forms of one word meet, different words stay apart ("approved" ≠ "approach")."""
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            word = word[: -len(ending)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
 def content_words(text: str) -> set[str]:
-    # Five letters stand in for a stem: "counting" and "counted" meet at "count".
-    return {t[:5] for t in tokens(text) if t not in STOPWORDS and len(t) > 1}
+    return {stem(t) for t in tokens(text) if t not in STOPWORDS and len(t) > 1}
 
 
 def cited_cues(cues: Sequence[Cue], t: float) -> list[int]:
-    """Indexes of the sentences a citation of time ``t`` (whole seconds) points at."""
-    return [i for i, c in enumerate(cues) if c.start < t + 1.0 and c.end > t - 0.5]
+    """Indexes of the sentences a citation of time ``t`` (whole seconds) points at.
+
+    The sentences that start in that second; else (a time inside a sentence) the ones it falls in.
+    """
+    second = int(t)
+    starting = [i for i, c in enumerate(cues) if int(c.start) == second]
+    return starting or [i for i, c in enumerate(cues) if c.start < second + 1.0 and c.end > second]
 
 
-def context(line: Line, cues: Sequence[Cue]) -> str:
-    """The text a line's citations point at: the cited sentences and their neighbours."""
+def cited_text(line: Line, cues: Sequence[Cue]) -> str:
+    """What a line's citations point at: each cited sentence, run on to its end when a line of the
+    transcript stops mid-sentence (a long sentence is cut into several), and nothing around it."""
     near: set[int] = set()
     for t in line.times:
         for i in cited_cues(cues, t):
-            near.update(range(max(0, i - NEIGHBOURS), min(len(cues), i + NEIGHBOURS + 1)))
+            near.add(i)
+            while not SENTENCE_END.search(cues[i].text) and i + 1 < len(cues):
+                i += 1
+                near.add(i)
     return " ".join(cues[i].text for i in sorted(near))
 
 
 def support(line: Line, near: str) -> float:
-    """Share of the line's content words found in ``near``, its cited sentences and their neighbours."""
+    """Share of the line's content words found in ``near``, the sentences it cites."""
     want = content_words(line.text)
     if not want:
         return 0.0
@@ -120,25 +162,31 @@ NUMBER_WORDS = {
 NUMBER_WORDS |= {"hundred": "100", "thousand": "1000", "million": "1000000", "billion": "1000000000", "dozen": "12"}
 
 
-def _as_number(token: str) -> str | None:
-    if any(ch.isdigit() for ch in token):
-        return token
-    return NUMBER_WORDS.get(token)
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+def numbers(text: str) -> dict[float | str, str]:
+    """The numbers a text states, by value, with how it wrote them: "3.5" is not "35", "1,000"
+    is 1000, "three" is 3. A spelled "one" is also a pronoun ("the one that…"): not counted."""
+    out: dict[float | str, str] = {}
+    for m in _DIGITS.finditer(text):
+        written = m.group()
+        plain = written.replace(",", "") if _THOUSANDS.fullmatch(written) else written.replace(",", ".")
+        try:
+            out.setdefault(float(plain), written)
+        except ValueError:  # "1.2.3": a version or a date, compared as written
+            out.setdefault(written, written)
+    for t in tokens(text):
+        if t in NUMBER_WORDS and t != "one":
+            out.setdefault(float(NUMBER_WORDS[t]), t)
+    return out
 
 
 def new_numbers(line: Line, near: str) -> set[str]:
-    """Numbers in the line that the cited sentences do not say (a model's favourite invention).
-
-    "three" and "3" are the same number; "one" is also a pronoun ("the one that…"), so a
-    spelled "one" is left to the support check.
-    """
-    said = {_as_number(t) for t in tokens(near)} - {None}
-    out = set()
-    for t in tokens(line.text):
-        n = _as_number(t)
-        if n is not None and t != "one" and n not in said:
-            out.add(t)
-    return out
+    """Numbers in the line that the cited sentences do not say (a model's favourite invention)."""
+    said = numbers(near)
+    return {written for value, written in numbers(line.text).items() if value not in said}
 
 
 def turned_words(line: Line, near: str) -> set[str]:
@@ -151,8 +199,7 @@ def left_out_negation(line: Line, cues: Sequence[Cue]) -> set[str]:
     """The negations of the cited sentences, when the line has none ("was not a success" → "was a success")."""
     if set(tokens(line.text)) & NEGATIONS:
         return set()
-    cited = " ".join(cues[i].text for t in line.times for i in cited_cues(cues, t))
-    return set(tokens(cited)) & NEGATIONS
+    return set(tokens(cited_text(line, cues))) & NEGATIONS
 
 
 def check(lines: Sequence[Line], cues: Sequence[Cue], min_support: float = SUPPORT_MIN) -> Checked:
@@ -166,7 +213,7 @@ def check(lines: Sequence[Line], cues: Sequence[Cue], min_support: float = SUPPO
         elif missing:
             where = ", ".join(stamp(t) for t in missing)
             result.dropped.append(Dropped(line, f"cites {where}, not in the transcript (it ends at {stamp(end)})"))
-        elif support(line, near := context(line, cues)) < min_support:
+        elif support(line, near := cited_text(line, cues)) < min_support:
             result.dropped.append(Dropped(line, "the cited sentences do not say this"))
         elif unsaid := new_numbers(line, near) or turned_words(line, near):
             result.dropped.append(Dropped(line, f"the cited sentences do not say {', '.join(sorted(unsaid))}"))
