@@ -48,15 +48,16 @@ def known_session(keywords=DEFAULT_KEYWORDS):
 
 
 def test_report_numbers_on_a_known_session():
-    s, end = known_session()
+    s, _ = known_session()
     c = coach.of_session(s)
     words = [w for seg in s.segments for w in seg.words]
     assert c.words == len(words) == 120
-    assert c.wpm == pytest.approx(120 / (end / 60))
+    talk = words[-1].end - words[0].start
+    assert c.wpm == pytest.approx(120 / (talk / 60))
     fillers = {u.text: u.count for u in c.fillers}
     assert fillers == {"um": 4, "uh": 2, "hmm": 2}
     assert c.filler_total == 8 and c.filler_share == pytest.approx(8 / 120)
-    assert c.fillers_per_minute == pytest.approx(8 / (end / 60))
+    assert c.fillers_per_minute == pytest.approx(8 / (talk / 60))
     assert {u.text: u.count for u in c.possible} == {"so": 2, "like": 2}
     assert len(c.pauses) == 1 and c.pauses[0].seconds == pytest.approx(5.1) and c.pauses[0].start == pytest.approx(23.9)
     phrases = {u.text: u.count for u in c.phrases}
@@ -80,6 +81,23 @@ def test_report_numbers_on_a_known_session():
     speaking = json.loads(data.getvalue())["speaking"]
     assert speaking["filler_total"] == 8 and speaking["words"] == 120
     assert speaking["pauses"][0]["seconds"] == pytest.approx(5.1)
+
+
+def test_silence_before_and_after_the_talk_is_not_counted_as_talk():
+    """listen started a minute early and stopped a minute late: the pace is the talk's."""
+    w = sessions.SessionWriter.create("listen", "coach-test", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    t = 60.0
+    for _ in range(12):
+        w.final(tuple(Word(x, t + i * 0.5, t + i * 0.5 + 0.4) for i, x in enumerate(["we", "use", "AI", "a", "lot"])))
+        t += 2.5  # 5 words in 2.5 s: 120 wpm
+    w.close({"AI": 12}, t + 60.0)
+    s = sessions.load(w.meta.id)
+    c = coach.of_session(s)
+    assert c.wpm == pytest.approx(120, rel=0.03)
+    assert c.pace[-1][0] <= t and min(p for _, p in c.pace) > 100  # no window of trailing silence
+    report = io.StringIO()
+    export.write_md(s, report)
+    assert f"{c.wpm:.0f} words per minute" in report.getvalue().split("## Counts")[0]  # the header agrees
 
 
 def test_a_word_said_three_times_in_a_row_is_no_repeated_phrase():
@@ -142,7 +160,7 @@ def test_a_session_recorded_before_the_coach_reports_what_it_can():
     w.final([Word(f"word{i}", i * 0.4, i * 0.4 + 0.3) for i in range(60)])
     w.close({"AI": 0}, 24.0)
     c = coach.of_session(sessions.load(w.meta.id))
-    assert c.filler_total == 0 and c.wpm == pytest.approx(150) and c.pace and c.notes
+    assert c.filler_total == 0 and c.wpm == pytest.approx(60 / (23.9 / 60)) and c.pace and c.notes
 
 
 def test_live_pace_and_its_nudge():

@@ -29,7 +29,7 @@ from . import escape
 from .errors import ConfigError, ModelError, VoicecountError
 from .export import csv_cell
 from .matcher import Keyword
-from .pace import per_minute
+from .pace import per_minute, talk_seconds
 from .paths import data_dir
 
 # Containers FFmpeg (PyAV) reads that hold speech: audio files and videos with a sound track.
@@ -92,10 +92,12 @@ class FileResult:
     error: str = ""
     cached: bool = False  # counted by an earlier run with the same settings
     damaged: int = 0  # pieces of the file that would not decode and were skipped
+    talk: float = 0.0  # seconds from the first word to the last (0 in results stored by older versions)
 
     @property
     def wpm(self) -> float:
-        return per_minute(self.words, self.duration)
+        """Words per minute of talk, as the coach measures pace: silence before and after is not talk."""
+        return per_minute(self.words, self.talk or self.duration)
 
     def as_json(self) -> dict:
         """One JSON-lines record: ``count --json``'s fields plus the file, words, pace and session."""
@@ -295,6 +297,8 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
         return out
     out.duration = result.duration
     out.words = sum(len(t.words) for t in result.transcript)
+    spoken = [t.words for t in result.transcript if t.words]
+    out.talk = talk_seconds(spoken[0][0].start, spoken[-1][-1].end) if spoken else 0.0
     out.counts = result.counts
     out.hits = result.as_json()["hits"]
     out.engine, out.model, out.session = result.engine, result.model, result.session_id

@@ -15,7 +15,7 @@ from .config import Settings
 from .export import STOPWORDS
 from .fillers import any_fillers, possible_fillers, preset
 from .matcher import Keyword, Word, find_matches, tokens
-from .pace import PACE_MIN_SPAN, pace, per_minute
+from .pace import PACE_MIN_SPAN, pace, per_minute, talk_seconds
 from .session import Session
 
 PACE_STEP = 5.0  # seconds between points of the pace-over-time series
@@ -112,15 +112,15 @@ def fillers_in(words: Sequence[Word], fillers: Sequence[Keyword] | None = None) 
     return _uses((m.keyword, m.start) for m in find_matches(words, fillers or preset("fillers")))
 
 
-def pace_series(words: Sequence[Word], duration: float) -> list[tuple[float, float]]:
-    """Pace every PACE_STEP seconds, each over the PACE_WINDOW before it."""
+def pace_series(words: Sequence[Word]) -> list[tuple[float, float]]:
+    """Pace every PACE_STEP seconds, each over the PACE_WINDOW before it, until the last word."""
     if not words:
         return []
     starts = [w.start for w in words]
     first = starts[0]
     out = []
     t = first + PACE_MIN_SPAN
-    end = max(duration, words[-1].end)
+    end = words[-1].end
     while t <= end + 1e-6:
         wpm = pace(starts, t, first)
         if wpm is not None:
@@ -177,7 +177,6 @@ def repeated_phrases(words: Sequence[Word], top: int = 8, fillers: Sequence[Keyw
 
 def coaching(
     words: Sequence[Word],
-    duration: float,
     pause: float = 2.0,
     filler_mode: bool = False,
     fillers: Sequence[Keyword] | None = None,
@@ -186,7 +185,7 @@ def coaching(
     fillers = fillers or preset("fillers")
     # A word the user counts as a filler ([[fillers]] with "like") is not also a "possible" one.
     counted = {" ".join(tokens(a)) for kw in fillers for a in (kw.name, *kw.aliases)}
-    seconds = max(duration, words[-1].end if words else 0.0)
+    seconds = talk_seconds(words[0].start, words[-1].end) if words else 0.0
     notes = []
     if not filler_mode:
         notes.append(
@@ -199,7 +198,7 @@ def coaching(
         wpm=per_minute(len(words), seconds),
         fillers=fillers_in(words, fillers),
         possible=_uses(p for p in possible_fillers(words) if p[0] not in counted),
-        pace=pace_series(words, duration),
+        pace=pace_series(words),
         pauses=pauses_in(words, pause),
         phrases=repeated_phrases(words, fillers=fillers),
         filler_mode=filler_mode,
@@ -217,4 +216,4 @@ def of_session(session: Session, settings: Settings | None = None) -> Coaching:
     used = session.meta.keyword_objects()
     names = {k.name.casefold() for k in settings.fillers}
     mode = any_fillers(used) or any(k.name.casefold() in names for k in used)
-    return coaching(words, session.duration, settings.coach.pause, mode, settings.fillers)
+    return coaching(words, settings.coach.pause, mode, settings.fillers)

@@ -222,6 +222,7 @@ class BatchTable:
         self.keywords = list(keywords)
         self.width = min(48, max([len(one_line(n)) for n in names] + [len("file"), len("total")]))
         self.duration = 0.0
+        self.talk = 0.0
         self.words = 0
         self.counts = dict.fromkeys(self.keywords, 0)
         self.done = self.failed = self.cached = 0
@@ -243,6 +244,7 @@ class BatchTable:
         self.done += 1
         self.cached += r.cached
         self.duration += r.duration
+        self.talk += r.talk or r.duration
         self.words += r.words
         for k in self.keywords:
             self.counts[k] += r.counts.get(k, 0)
@@ -250,7 +252,7 @@ class BatchTable:
         return self._line(r.file, hms(r.duration), f"{r.wpm:.0f}", counts, "(counted before)" * r.cached)
 
     def total(self) -> str:
-        wpm = per_minute(self.words, self.duration)
+        wpm = per_minute(self.words, self.talk)
         return self._line("total", hms(self.duration), f"{wpm:.0f}", [str(self.counts[k]) for k in self.keywords])
 
     def summary(self) -> str:

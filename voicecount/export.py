@@ -24,7 +24,7 @@ from .clock import clock
 from .config import Settings
 from .errors import ConfigError
 from .matcher import Word, tokens
-from .pace import per_minute
+from .pace import per_minute, talk_seconds
 from .session import Session, seconds_not_heard
 
 FORMATS = ("txt", "srt", "vtt", "json", "csv", "md")
@@ -239,7 +239,9 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     m = session.meta
     sentences = cues(session)
     words = session.word_count()
-    wpm = per_minute(words, session.duration)
+    segs = session.segments
+    talk = talk_seconds(segs[0].start, segs[-1].end) if segs else 0.0  # the coach's pace: not the silences
+    wpm = per_minute(words, talk)
     f.write(f"# voicecount session {_md(m.id)}\n\n")
     f.write(
         f"- Started: {_md(m.started_at)}  \n- Source: {_md(m.source)}  \n- Engine: {_md(m.engine)} {_md(m.model)}  \n"
@@ -256,7 +258,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     f.write(f"- Status: {m.status}" + (f" ({'; '.join(notes)})" if notes else "") + "\n\n")
     f.write("## Counts\n\n| keyword | count | per minute |\n|---|---:|---:|\n")
     for name, n in session.counts.items():
-        rate = per_minute(n, session.duration)
+        rate = per_minute(n, talk)
         f.write(f"| {_md(name)} | {n} | {rate:.2f} |\n")
     f.write("\n")
     if plot_path is not None:

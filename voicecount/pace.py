@@ -13,6 +13,12 @@ PACE_MIN_SPAN = 10.0  # a pace over less talk than this says little
 QUIET = 10.0  # seconds without a new word after which there is no live pace (not speaking)
 
 
+def talk_seconds(first_start: float, last_end: float) -> float:
+    """The time from the first word to the last: a pace over the talk, not over the silence
+    before it starts or after it ends (a recording started early, a listen stopped late)."""
+    return max(0.0, last_end - first_start)
+
+
 def per_minute(n: float, seconds: float) -> float:
     """A rate per minute over ``seconds`` (0 over no time): words, fillers or keyword hits."""
     return n * 60.0 / seconds if seconds > 0 else 0.0
