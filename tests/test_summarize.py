@@ -71,6 +71,18 @@ def test_highlights_are_sentences_said_at_the_times_cited():
     assert len(sm.highlights_summary(s, 2).lines) == 2
 
 
+def test_a_highlight_is_a_whole_sentence_not_a_subtitle_cue():
+    # 26 words at 0.4 s: 10 s, so the subtitles cut it in two (at most 7 s a cue).
+    long = (
+        "In the office every team I meet is adding AI features to its roadmap but artificial intelligence "
+        "is only useful when it solves a real problem for the people who use it daily"
+    )
+    s = make_session(f"{long}. Thank you all for coming today and see you next time.")
+    assert len(cues(s)) == 3  # the long sentence is two cues
+    [line] = [x for x in sm.highlights_summary(s).lines if "AI" in x.text]
+    assert line.text == long + "." and line.times == (0.0,)
+
+
 def test_check_keeps_supported_lines_and_drops_the_rest():
     s = make_session(TALK)
     sentences = cues(s)

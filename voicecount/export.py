@@ -79,6 +79,26 @@ def cues(session: Session) -> list[Cue]:
     return fixed
 
 
+SENTENCE_MAX = 30.0  # seconds: a transcript without full stops is not joined into one long "sentence"
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a cue's text ends a sentence (the dot of "A.I." ends none)."""
+    last = text.rsplit(maxsplit=1)[-1] if text.strip() else ""
+    return bool(_SENTENCE_END.search(last)) and not _INITIALISM.fullmatch(last)
+
+
+def sentences(session: Session) -> list[Cue]:
+    """Whole sentences: the cues joined again where a long sentence was cut for reading."""
+    out: list[Cue] = []
+    for c in cues(session):
+        if out and not ends_sentence(out[-1].text) and c.end - out[-1].start <= SENTENCE_MAX:
+            out[-1] = Cue(out[-1].start, c.end, f"{out[-1].text} {c.text}")
+        else:
+            out.append(c)
+    return out
+
+
 def write_txt(session: Session, f: TextIO) -> None:
     for c in cues(session):
         f.write(f"[{clock(c.start)}] {escape.terminal(c.text)}\n")

@@ -20,11 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .clock import stamp
-from .export import STOPWORDS, Cue
+from .export import STOPWORDS, Cue, ends_sentence
 from .matcher import tokens
 
 SUPPORT_MIN = 0.75  # share of a line's content words the cited sentences must hold: a quarter may be rewording
-SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
 STAMP = re.compile(r"\[(\d{1,2}(?::\d{2}){1,2})\]")
 
 
@@ -127,7 +126,7 @@ def cited_text(line: Line, cues: Sequence[Cue]) -> str:
     for t in line.times:
         for i in cited_cues(cues, t):
             near.add(i)
-            while not SENTENCE_END.search(cues[i].text) and i + 1 < len(cues):
+            while not ends_sentence(cues[i].text) and i + 1 < len(cues):
                 i += 1
                 near.add(i)
     return " ".join(cues[i].text for i in sorted(near))

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .export import Cue, cues
+from .export import Cue, sentences
 from .grounding import Line, content_words
 from .session import Session
 
@@ -89,4 +89,5 @@ def pick(sentences: Sequence[Cue], hits: Sequence[tuple[float, str]] = (), n: in
 
 
 def highlights(session: Session, n: int | None = None) -> list[Line]:
-    return pick(cues(session), [(h.start, h.keyword) for h in session.counted], n)
+    # Whole sentences, not subtitle cues: a cue cut at 7 s can read as the opposite of what was said.
+    return pick(sentences(session), [(h.start, h.keyword) for h in session.counted], n)
