@@ -260,6 +260,15 @@ def test_cli_summarize_with_a_model_saves_checked_lines():
     assert check(parse_lines(saved.split("\n", 1)[1]), cues(sessions.load(s.id))).dropped == []
 
 
+def test_a_model_summary_with_no_supported_line_replaces_nothing():
+    w = sessions.SessionWriter.create("listen", "test", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.close({"AI": 0}, 30.0)  # nothing was said: no line can be supported
+    sessions.save_summary(w.meta.id, "Highlights (earlier):\n- [00:00] kept from before")
+    proc = run_cli("summarize", w.meta.id, "--model", "smollm2", "--threads", "2")
+    assert proc.returncode == 1 and "nothing was saved (the summary saved before is kept)" in proc.stderr
+    assert sessions.load(w.meta.id).meta.summary == "Highlights (earlier):\n- [00:00] kept from before"
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [

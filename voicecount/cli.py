@@ -990,26 +990,34 @@ def cmd_summarize(args) -> int:
         result = sm.highlights_summary(s, args.lines or None)
     else:
         llm, name = _load_llm(args)
-        bars = []
+        bars: dict = {}  # "parts" (the map step, long talks only), then "writing"
 
         def on_chunk(i: int, n: int) -> None:
-            if not bars:
-                bars.append(progress(float(n), "summarising", "parts"))
+            if "parts" not in bars:
+                bars["parts"] = progress(float(n), "summarising", "parts")
                 print(f"voicecount: the transcript is longer than the context: {n} parts first", file=sys.stderr)
-            bars[-1].update(float(i))
+            bars["parts"].update(float(i))
 
         def on_token(n: int) -> None:
-            if len(bars) < 2:
-                if bars:
-                    bars[0].close()
+            if "writing" not in bars:
+                if "parts" in bars:
+                    bars["parts"].close()
                 print("voicecount: writing the summary…", file=sys.stderr)
-                bars.append(progress(float(args.max_tokens), "writing", "tokens at most"))
-            bars[-1].update(float(n))
+                bars["writing"] = progress(float(args.max_tokens), "writing", "tokens at most")
+            bars["writing"].update(float(n))
 
         result = sm.summarize(s, llm, args.max_tokens, model_name=name, on_token=on_token, on_chunk=on_chunk)
-        for bar in bars:
+        for bar in bars.values():
             bar.close()
     print(escape.terminal(sm.render(sm.facts_of(s), result.text)), end="", flush=True)
+    if args.model is not None and not result.lines:
+        kept = " (the summary saved before is kept)" if s.meta.summary else ""
+        print(
+            f"voicecount: the model wrote no line the transcript supports, so nothing was saved{kept} — "
+            "try a better model (--model PATH.gguf), or leave --model out for highlights",
+            file=sys.stderr,
+        )
+        return 1
     sessions.save_summary(s.id, result.text)
     print(f"voicecount: summary saved in session {s.id} (voicecount export {s.id} --format md)", file=sys.stderr)
     return 0
