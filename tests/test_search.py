@@ -8,6 +8,7 @@ import random
 import shutil
 import sqlite3
 import stat
+import time
 
 import pytest
 from conftest import run_cli
@@ -172,6 +173,27 @@ def test_nothing_changed_means_nothing_reindexed(archive):
     # Closing a session indexes it at once (best effort): the next search has nothing to do.
     write_session(["One more."])
     assert search.refresh().indexed == 0
+
+
+def test_a_search_waiting_for_another_ones_update_does_not_redo_it(archive):
+    """Two searches at once on a new archive: the second waits for the first's index, then uses it."""
+    import threading
+
+    path = search.index_path()
+    first = search._connect(path, search.TIMEOUT)
+    search._refresh(first)  # the schema exists, so the other search can read it
+    search._with_index(lambda db: db.execute("DELETE FROM indexed"))  # as if nothing were indexed yet
+    first.execute("BEGIN IMMEDIATE")  # the first search is indexing: it holds the write lock
+    for sid, stamp in search._scan().items():
+        search._index(first, sid, stamp)
+    seen = []
+    second = threading.Thread(target=lambda: seen.append(search.refresh()))
+    second.start()  # plans from what it reads now (nothing indexed), then waits for the lock
+    time.sleep(1.0)
+    first.execute("COMMIT")
+    first.close()
+    second.join(30)
+    assert seen and seen[0].indexed == 0 and seen[0].sessions == 35  # planned again under the lock
 
 
 def test_deleted_sessions_never_appear_by_command_or_by_rm(archive):

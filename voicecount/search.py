@@ -40,6 +40,9 @@ from .session import SessionError, load, resolve, sessions_dir
 SCHEMA_VERSION = 1  # PRAGMA user_version; any other value: the file is rebuilt
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 TIMEOUT = 5.0  # seconds to wait for another process's write to the index
+# A search waits longer: the process it waits for is bringing the index up to date for it too
+# (a first index of a thousand sessions takes seconds).
+READ_WAIT = 60.0
 SNIPPET_TOKENS = 24  # a cue is at most ~7 s, ~20 words: the snippet is usually the whole cue
 MARKS = ("«", "»")  # around matched words in snippets; rare in transcripts, printable, not markup
 
@@ -364,12 +367,20 @@ def _write(db: sqlite3.Connection, changes: Callable[[], None]) -> None:
 
 def _refresh(db: sqlite3.Connection) -> Changes:
     on_disk = _scan()
-    known = dict(db.execute("SELECT session, stamp FROM indexed").fetchall())
-    stale = [sid for sid, stamp in on_disk.items() if known.get(sid) != stamp]
-    gone = [sid for sid in known if sid not in on_disk]
+
+    def plan() -> tuple[list[str], list[str]]:
+        known = dict(db.execute("SELECT session, stamp FROM indexed").fetchall())
+        return [sid for sid, stamp in on_disk.items() if known.get(sid) != stamp], [
+            s for s in known if s not in on_disk
+        ]
+
+    stale, gone = plan()
     if stale or gone:
 
         def changes() -> None:
+            nonlocal stale, gone
+            # Planned again under the write lock: another voicecount may have done it while we waited.
+            stale, gone = plan()
             for sid in gone:
                 _drop(db, sid)
             for sid in stale:
@@ -451,7 +462,7 @@ def search(query: str, limit: int = 20, session: str | None = None, marks: tuple
                 out.append(Result(row[0], row[1], row[2], row[3], row[4], row[5], len(out) + 1, row[6], all_words))
         return out
 
-    return _with_index(find)
+    return _with_index(find, READ_WAIT)
 
 
 def question_terms(question: str) -> list[str]:
@@ -521,4 +532,4 @@ def passages(session_id: str, question: str, n: int = 5, context: int = 1) -> li
             out.append(Passage(sid, found, tuple(seqs.index(s) for s in sorted(set(matched))), score, len(out) + 1))
         return out
 
-    return _with_index(find)
+    return _with_index(find, READ_WAIT)
