@@ -107,6 +107,12 @@ def test_a_phrase_must_be_there_word_for_word_words_need_not(voicecount_home):
     assert ids(search.search("CAFÉ")) == [c.meta.id]
 
 
+def test_a_possessive_finds_the_word(voicecount_home):
+    write_session(["Safety comes first in this team.", "The budget is small."])
+    assert [r.text for r in search.search("safety's")] == ["Safety comes first in this team."]
+    assert [r.text for r in search.search("team’s safety")] == ["Safety comes first in this team."]
+
+
 def test_an_initialism_is_found_however_it_was_written(voicecount_home):
     # Whisper prints "A.I.", "AI" or "a i" for one word; the matcher counts all three, so search finds all three.
     dotted, _ = write_session(["We use A.I. every day."])

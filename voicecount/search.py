@@ -185,6 +185,8 @@ def parse_query(query: str) -> tuple[list[str], list[str]]:
                 phrases.append(_quoted(part))
             continue
         for chunk in part.split():
+            # A possessive is the word ("safety's" finds "safety"), as porter finds "tests" for "test".
+            chunk = re.sub(r"['’]s$", "", chunk, flags=re.IGNORECASE) if len(chunk) > 3 else chunk
             key = chunk.casefold()
             if _has_word(chunk) and key not in seen:
                 seen.add(key)
