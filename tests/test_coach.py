@@ -100,6 +100,12 @@ def test_silence_before_and_after_the_talk_is_not_counted_as_talk():
     assert f"{c.wpm:.0f} words per minute" in report.getvalue().split("## Counts")[0]  # the header agrees
 
 
+def test_a_pause_starts_where_the_speech_ended_not_at_a_word_inside_it():
+    words = [Word("a", 0.0, 3.0), Word("b", 1.0, 2.5), Word("c", 6.0, 6.4)]  # "b" lies inside "a"
+    [pause] = coach.pauses_in(words, 2.0)
+    assert pause.start == 3.0 and pause.seconds == pytest.approx(3.0)
+
+
 def test_a_word_said_three_times_in_a_row_is_no_repeated_phrase():
     from voicecount.matcher import Word
 

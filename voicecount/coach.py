@@ -130,7 +130,14 @@ def pace_series(words: Sequence[Word]) -> list[tuple[float, float]]:
 
 
 def pauses_in(words: Sequence[Word], longer_than: float, top: int = 5) -> list[Pause]:
-    gaps = [Pause(a.end, b.start - a.end) for a, b in zip(words, words[1:]) if b.start - a.end >= longer_than]
+    """The longest silences between words: from the latest end so far (word times from separate
+    passes can overlap, and a short word inside a long one does not end the speech)."""
+    gaps = []
+    spoken_until = words[0].end if words else 0.0
+    for w in words[1:]:
+        if w.start - spoken_until >= longer_than:
+            gaps.append(Pause(spoken_until, w.start - spoken_until))
+        spoken_until = max(spoken_until, w.end)
     return sorted(gaps, key=lambda p: -p.seconds)[:top]
 
 
