@@ -426,6 +426,15 @@ def test_passages_are_the_best_cues_with_context_and_times(voicecount_home):
         search.passages(w.meta.id, "What is it that they said?")
 
 
+def test_a_sentence_said_minutes_later_is_no_context(voicecount_home):
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    for text, start in (("We will adopt AI in the clinic.", 6.0), ("Anyway, lunch is at noon.", 200.0)):
+        w.final(tuple(Word(x, start + i * 0.4, start + i * 0.4 + 0.3) for i, x in enumerate(text.split())))
+    w.close({"AI": 1}, 210.0)
+    [passage] = search.passages(w.meta.id, "what about AI in the clinic?")
+    assert [c.text for c in passage.cues] == ["We will adopt AI in the clinic."] and passage.end < 10
+
+
 def test_ask_through_the_cli(archive):
     sid = archive["session"]
     proc = run_cli("ask", sid, "How was the giraffe's budget negotiated?")

@@ -499,6 +499,21 @@ def _merge(hits: Iterable[tuple[int, float]], n: int, context: int) -> list[tupl
     return ranges
 
 
+CONTEXT_GAP = 10.0  # seconds: a sentence further from its neighbour than this is not its context
+
+
+def _near_in_time(rows: list[tuple], matched: set[int]) -> list[tuple]:
+    """The rows (seq, start, end, text) in runs without a long silence that hold a matched cue:
+    the next sentence said three minutes later is not the context of this one."""
+    runs: list[list[tuple]] = []
+    for r in rows:
+        if runs and r[1] - runs[-1][-1][2] <= CONTEXT_GAP:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return [r for run in runs if any(x[0] in matched for x in run) for r in run]
+
+
 def passages(session_id: str, question: str, n: int = 5, context: int = 1) -> list[Passage]:
     """The best passages of one session for a natural-language question, best first.
 
@@ -529,6 +544,7 @@ def passages(session_id: str, question: str, n: int = 5, context: int = 1) -> li
                 "ON cue_text.rowid = cue.id WHERE cue.session = ? AND cue.seq BETWEEN ? AND ? ORDER BY cue.seq",
                 (sid, lo, hi),
             ).fetchall()
+            rows = _near_in_time(rows, set(matched))
             seqs = [r[0] for r in rows]
             found = tuple(Cue(r[1], r[2], r[3]) for r in rows)
             out.append(Passage(sid, found, tuple(seqs.index(s) for s in sorted(set(matched))), score, len(out) + 1))
