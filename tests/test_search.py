@@ -107,6 +107,13 @@ def test_a_phrase_must_be_there_word_for_word_words_need_not(voicecount_home):
     assert ids(search.search("CAFÉ")) == [c.meta.id]
 
 
+def test_the_words_side_by_side_come_before_the_words_anywhere(voicecount_home):
+    # bm25 alone prefers the short sentence that has the words scattered.
+    said = "Last year in our lab we trained a large language model for the first time, with the whole team."
+    write_session(["A model of language is large.", said])
+    assert [r.text for r in search.search("large language model")] == [said, "A model of language is large."]
+
+
 def test_a_possessive_finds_the_word(voicecount_home):
     write_session(["Safety comes first in this team.", "The budget is small."])
     assert [r.text for r in search.search("safety's")] == ["Safety comes first in this team."]

@@ -194,19 +194,23 @@ def parse_query(query: str) -> tuple[list[str], list[str]]:
     return phrases, words
 
 
-def _match_expressions(query: str) -> tuple[str, str | None]:
-    """The FTS5 expression for "every word and phrase", and for "the phrases and some of the words"."""
+def _match_expressions(query: str) -> tuple[str | None, str, str | None]:
+    """The FTS5 expressions, best first: the words side by side as typed (with the phrases), every
+    word and phrase anywhere in the sentence, and the phrases with some of the words."""
     phrases, words = parse_query(query)
     if not phrases and not words:
         raise VoicecountError(
             f"nothing to search for in {query!r}",
             'give words, or a "phrase in double quotes", e.g. voicecount search "machine learning"',
         )
+    together = None
+    if len(words) >= 2 and all(w.startswith('"') for w in words):  # (an initialism is an OR of two forms)
+        together = " AND ".join([*phrases, _quoted(" ".join(w.strip('"') for w in words))])
     strict = " AND ".join(phrases + words)
     loose = None
     if len(words) >= 2:
         loose = " AND ".join([*phrases, "(" + " OR ".join(words) + ")"])
-    return strict, loose
+    return together, strict, loose
 
 
 # ---------------------------------------------------------------------------- the index file
@@ -441,9 +445,10 @@ def search(query: str, limit: int = 20, session: str | None = None, marks: tuple
     for word, in order; case, accents and word endings (porter) are ignored. If fewer
     than ``limit`` cues have everything, cues with the phrases and *some* of the words
     follow (``all_words`` False), so a many-word query still finds something while the
-    good results come first. Ranked by bm25, newer sessions first on a tie.
+    good results come first. Cues that hold the words side by side, as typed, come before the
+    ones that hold them anywhere. Ranked by bm25 within each, newer sessions first on a tie.
     """
-    strict, loose = _match_expressions(query)
+    together, strict, loose = _match_expressions(query)
     sid = resolve(session) if session else None
     where = "AND cue.session = ?" if sid else ""
     sql = _FIND.format(where=where)
@@ -453,9 +458,11 @@ def search(query: str, limit: int = 20, session: str | None = None, marks: tuple
             raise _no_sessions()
         out: list[Result] = []
         seen: set[int] = set()
-        for expression, all_words in ((strict, True), (loose, False)):
-            if expression is None or len(out) >= limit:
+        for expression, all_words in ((together, True), (strict, True), (loose, False)):
+            if len(out) >= limit:
                 break
+            if expression is None:
+                continue
             params = [*marks, SNIPPET_TOKENS, expression, *([sid] if sid else []), limit + len(seen)]
             for row in db.execute(sql, params).fetchall():
                 if row[7] in seen or len(out) >= limit:
