@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import json
 import subprocess
 import wave
 
 import numpy as np
 import pytest
+from conftest import ROOT, run_cli
 
 from voicecount.audio import SAMPLE_RATE, FileSource
 from voicecount.engines import create_engine
@@ -214,6 +216,21 @@ def test_the_buffer_stays_bounded_on_speech_without_pauses(speak, recording):
     said, heard = tokens(LONG_SENTENCE), tokens(text)
     assert _most_words_lost_in_a_row(said, heard) <= 2, text  # nothing lost at the cuts
     assert heard[-2:] == said[-2:], text  # the tail after the last cut arrives
+
+
+def test_a_talk_without_pauses_loses_no_sentence_at_the_recording_paths_cuts(tmp_path):
+    """The bundled talk three times over with its pauses taken out: 55 s with no pause long enough
+    to end an utterance, so the default `count` cuts full 15-s buffers. A pass over audio cut
+    mid-sentence skipped to the next sentence, and the words it skipped were cut away unheard."""
+    squeezed, talk = tmp_path / "squeezed.wav", tmp_path / "no-pauses.wav"
+    sample = str(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav")
+    subprocess.run(
+        ["sox", "-R", sample, str(squeezed), "silence", "-l", "1", "0.05", "1%", "-1", "0.05", "1%"], check=True
+    )
+    subprocess.run(["sox", "-R", str(squeezed), str(talk), "repeat", "2"], check=True)
+    proc = run_cli("count", str(talk), "-k", "users", "-k", "roadmap", "-k", "problem", "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"] == {"users": 3, "roadmap": 3, "problem": 3}
 
 
 def _most_words_lost_in_a_row(said: list[str], heard: list[str]) -> int:

@@ -44,6 +44,10 @@ from .base import EngineEvent, Final, Partial
 VAD_WINDOW = 512  # samples; Silero's window at 16 kHz (32 ms)
 AGREE_SLACK = 0.5  # seconds two passes may place the same word apart and still agree
 FULL_BUFFER_TAIL = 3.0  # seconds at the end of a full buffer left for the next pass (recording path)
+# A pass over audio that starts mid-sentence often skips to the next sentence: a full buffer is
+# cut after a sentence, if one ends at least this far in (else after the last final word).
+MIN_PROGRESS = 3.0  # seconds
+SENTENCE_END = re.compile(r"[.!?…]['\"”)]*$")
 
 
 @dataclass
@@ -464,14 +468,24 @@ class WhisperEngine:
         return events
 
     def _full_buffer(self) -> list[EngineEvent]:
-        """Recording path, speech without a pause: decode once; all but the last seconds is final.
+        """Recording path, speech without a pause: decode once; what is said before the last
+        seconds is final, up to the end of its last sentence.
 
-        The buffer is then cut at the last final word's end, so no word is split; the words
-        of those last seconds are decoded again with what follows.
+        The buffer is then cut there, so the next pass starts at a sentence (one that starts
+        mid-sentence tends to skip to the next) and no word is split; what follows the cut is
+        decoded again with the audio after it. A pass that makes nothing final (one word
+        stretched over the whole buffer) is tried again on the first half alone, so speech is
+        never cut away unheard.
         """
         hyp = self._transcribe(self.options.beam_size)
         edge = self._now - FULL_BUFFER_TAIL
         done = [w for w in hyp if w.end <= edge]
+        if not done:
+            edge = self._buf_start + self.options.max_buffer / 2
+            done = [w for w in self._decode_span(self._buf_start, edge + 0.5) if w.end <= edge]
+        ends = [i for i, w in enumerate(done) if SENTENCE_END.search(w.text)]
+        if ends and done[ends[-1]].end - self._buf_start >= MIN_PROGRESS:
+            done = done[: ends[-1] + 1]
         events = self._commit(done)
         cut = done[-1].end if done else edge
         self._drop_audio_before(cut)
@@ -479,6 +493,21 @@ class WhisperEngine:
         self._committed_until = max(self._committed_until, cut)
         self._previous = []
         return events
+
+    def _decode_span(self, start: float, end: float) -> list[Word]:
+        """One pass over part of the buffer (stream times), with the same prompt and beam."""
+        self.passes += 1
+        a, b = (int((t - self._buf_start) * SAMPLE_RATE) for t in (start, end))
+        words = decode(
+            self.model,
+            self._tokenizer,
+            self._buf[a:b],
+            [],
+            self._hint,
+            self.options.min_context,
+            self.options.beam_size,
+        )
+        return [Word(w.text, start + w.start, start + w.end, w.probability) for w in words]
 
     def _limit_buffer(self) -> list[EngineEvent]:
         """Cut a long buffer after its last final word; force-final old words if nothing agreed."""
