@@ -218,6 +218,19 @@ def test_phrase_split_across_two_finals_is_one_hit():
     assert c.counts() == {"AI": 1}
 
 
+def test_a_pause_inside_a_phrase_is_no_sentence_end_but_letters_stay_apart():
+    # A pause in "artificial … intelligence" ends Whisper's utterance, which it closes with a stop.
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final(words("this talk is about artificial.", 0.0), now=2.0)
+    changes = c.on_final(words("Intelligence and how we use it.", 2.1), now=4.0)  # 0.9 s later
+    assert [(ch.kind, ch.hit.text) for ch in changes] == [("added", "artificial. Intelligence")]
+    # "Q and A." then "I have time": letters across an utterance's stop are no "a i".
+    c = KeywordCounter(list(DEFAULT_KEYWORDS))
+    c.on_final(words("now for Q and A.", 0.0), now=2.0)
+    c.on_final(words("I have time.", 1.8), now=4.0)
+    assert c.counts() == {"AI": 0}
+
+
 def test_letters_split_across_finals_count_and_a_partial_sees_the_carry_over():
     c = KeywordCounter(list(DEFAULT_KEYWORDS))
     c.on_final(words("this is a", 0.0), now=1.0)

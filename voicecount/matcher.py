@@ -226,7 +226,11 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
             n = len(pat)
             if tuple(toks[i : i + n]) == pat:
                 lo, last = flat[i][1], flat[i + n - 1][1]
-                if any(_stops_after(words[k].text, words[k + 1].text) for k in range(lo, last)):
+                # Whisper ends every utterance with a stop: a pause inside "artificial … intelligence"
+                # prints "artificial." then "Intelligence". Across that join a phrase of whole words
+                # runs on; letters do not ("Q and A." then "I have time" is no "a i").
+                joined = first - 1 if all(len(t) > 1 for t in pat) else -1
+                if any(_stops_after(words[k].text, words[k + 1].text) for k in range(lo, last) if k != joined):
                     continue  # "Q and A. I have time": a phrase does not run across a sentence or a clause
                 span = words[lo : last + 1]
                 if last < first:
