@@ -204,6 +204,36 @@ def test_bad_input_is_one_line_with_the_fix(bad_files, args, fragments):
     one_line_error(proc, *fragments)
 
 
+def test_a_half_copied_model_is_one_line_with_the_fix(tmp_path, vosk_ko_model_dir):
+    """A copy cut short (a full disk, an interrupted unzip) loads lazily: it must fail at load, clearly."""
+    from voicecount.models import resolve_whisper_model
+
+    def half_copy(src, dst, cut: str, keep: int):
+        for f in src.rglob("*"):
+            if f.is_file():
+                (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+                if f.relative_to(src).as_posix() == cut:
+                    with open(f, "rb") as whole:
+                        (dst / cut).write_bytes(whole.read(keep))
+                else:
+                    (dst / f.relative_to(src)).symlink_to(f)
+        return dst
+
+    tiny, _ = resolve_whisper_model("tiny.en")
+    cases = [
+        (half_copy(tiny, tmp_path / "w-tok", "tokenizer.json", 20_000), ["count", str(SAMPLE), "--model"]),
+        (half_copy(tiny, tmp_path / "w-voc", "vocabulary.txt", 4_000), ["count", str(SAMPLE), "--model"]),
+        (
+            half_copy(vosk_ko_model_dir, tmp_path / "v-graph", "graph/HCLr.fst", 10_000_000),
+            ["count", str(SAMPLE), "--engine", "vosk", "--model"],
+        ),
+    ]
+    for folder, args in cases:
+        proc = run_cli(*args, str(folder), "--no-progress")
+        one_line_error(proc, "could not load the model", "again")
+        assert "unexpected" not in proc.stderr, proc.stderr
+
+
 def test_no_input_device_explains_the_microphone_permission():
     """CI machines have no capture device (no sound card, no sound server): the real backend finds none."""
     from voicecount.audio import list_input_devices

@@ -118,7 +118,7 @@ def resolve_whisper_model(spec: str | None) -> tuple[Path, str]:
         return check_whisper_dir(downloaded), spec
     path = Path(spec).expanduser()
     if path.exists() or os.sep in spec or "/" in spec:
-        return check_whisper_dir(path), path.name
+        return check_whisper_dir(path), path.resolve().name  # "--model ." is named after its folder
     from .download import CATALOGUE
 
     if any(e.name == spec and e.engine == "whisper" for e in CATALOGUE):

@@ -40,17 +40,18 @@ class VoskEngine:
         path = resolve_vosk_model(model)
         import vosk
 
-        vosk.SetLogLevel(-1)
+        vosk.SetLogLevel(-2)  # -1 still lets Kaldi's warnings through onto the user's terminal
         try:
             m = vosk.Model(str(path))
-        except Exception as e:  # Vosk raises a bare Exception("Failed to create a model")
+            engine = cls(m, Path(path).resolve().name)  # the graph is read here: a half copy fails now
+        except Exception as e:  # Vosk raises bare Exceptions ("Failed to create a model/recognizer")
             from ..errors import ModelError
 
             raise ModelError(
                 f"Vosk could not load the model in {path} ({e})",
                 "the folder is incomplete or not a Vosk model; unpack the downloaded zip again",
             ) from None
-        return cls(m, Path(path).name)
+        return engine
 
     def __post_init__(self) -> None:
         import vosk

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..escape import one_line
 from ..matcher import Keyword, Word, keyword_prompt, tokens
 from ..models import resolve_whisper_model
 from .base import EngineEvent, Final, Partial
@@ -324,6 +325,9 @@ class WhisperEngine:
         path, display = resolve_whisper_model(model)
         from faster_whisper import WhisperModel
 
+        known = {k: v for k, v in opts.items() if k in WhisperOptions.__dataclass_fields__}
+        if recording:
+            known.setdefault("single_pass", True)
         try:
             fw = WhisperModel(
                 str(path),
@@ -332,17 +336,17 @@ class WhisperEngine:
                 cpu_threads=threads or (os.cpu_count() or 2),
                 local_files_only=True,
             )
-        except (RuntimeError, ValueError, OSError) as e:
+            engine = cls(fw, display, WhisperOptions(**known))
+            # A half-copied vocabulary loads, then fails on the first pass: one short pass now.
+            decode(fw, engine._tokenizer, np.zeros(SAMPLE_RATE // 2, np.float32), [])
+        except Exception as e:  # the tokenizers library raises bare Exceptions for a damaged file
             from ..errors import ModelError
 
             raise ModelError(
-                f"faster-whisper could not load the model in {path} ({e})",
+                f"faster-whisper could not load the model in {path} ({one_line(str(e))[:200]})",
                 "the folder is damaged or not a CTranslate2 Whisper model; reinstall or convert it again",
             ) from None
-        known = {k: v for k, v in opts.items() if k in WhisperOptions.__dataclass_fields__}
-        if recording:
-            known.setdefault("single_pass", True)
-        return cls(fw, display, WhisperOptions(**known))
+        return engine
 
     def fresh(self) -> WhisperEngine:
         """A new stream on the same loaded model (no reload)."""
