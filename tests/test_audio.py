@@ -142,6 +142,31 @@ def test_a_damaged_packet_mid_file_is_skipped_not_the_rest_of_the_file(tmp_path)
     assert samples.size > 0.95 * 8 * SAMPLE_RATE
 
 
+def test_a_file_damaged_in_many_places_says_how_much_audio_is_missing(tmp_path):
+    from voicecount.console import damaged_line
+
+    mp3 = tone(tmp_path / "talk.mp3", 32000, 1, seconds=18)
+    data = bytearray(mp3.read_bytes())
+    for k in range(1, 21):  # 20 spots of 50 zeroed bytes
+        at = len(data) * k // 22
+        data[at : at + 50] = bytes(50)
+    damaged = tmp_path / "damaged.mp3"
+    damaged.write_bytes(bytes(data))
+    source = FileSource(damaged)
+    heard = np.concatenate(list(source.chunks())).size / SAMPLE_RATE
+    assert source.damaged >= 5
+    # Silence stands in where the frames' times show a gap (never more than the file holds); what
+    # no time shows is still reported: the notice counts both.
+    assert heard <= source.duration + 0.05
+    assert source.damaged_seconds >= source.duration - heard > 0.05
+    assert f"{source.damaged_seconds:.1f} s of audio" in damaged_line(
+        "damaged.mp3", source.damaged, source.damaged_seconds
+    )
+    first = source.damaged, source.damaged_seconds
+    list(source.chunks())  # decoded again (check() decodes the start before the count): not counted twice
+    assert (source.damaged, source.damaged_seconds) == first
+
+
 def test_a_wav_with_no_samples_says_so(tmp_path):
     empty = tmp_path / "empty.wav"
     with wave.open(str(empty), "wb") as w:

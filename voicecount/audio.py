@@ -27,6 +27,8 @@ __all__ = ["BACKENDS", "InputDevice"]  # re-exported: callers find devices here,
 SAMPLE_RATE = 16000
 CHUNK_SECONDS = 0.1
 CHUNK = int(SAMPLE_RATE * CHUNK_SECONDS)
+MIN_JUMP = 0.05  # seconds: a jump in the frames' times this large is audio the demuxer skipped
+MAX_GAP = 30.0  # seconds of damaged audio given back as silence at most (a larger jump is no gap)
 STALL_SECONDS = 3.0  # a running stream that delivers nothing for this long has lost its device
 RETRY_SECONDS = 2.0  # how often a lost microphone is looked for again
 
@@ -121,6 +123,8 @@ class FileSource:
         self._stop = threading.Event()
         self.duration = probe_duration(self.path)
         self.damaged = 0  # packets that would not decode and were skipped
+        self.damaged_seconds = 0.0  # the audio they held: given back as silence where the file's times say,
+        # or found missing at the end (decoded audio shorter than the file's stated length)
 
     @property
     def dropped_seconds(self) -> float:
@@ -148,6 +152,10 @@ class FileSource:
             heard: tuple | None = None  # the decoded frames' format, layout and rate
             got = False
             error: Exception | None = None
+            self.damaged, self.damaged_seconds = 0, 0.0  # of this decode (check() decodes the start once before)
+            heard_until: float | None = None  # stream time where the last decoded frame ends
+            given = 0  # samples yielded (16 kHz)
+            gap = False  # damaged packets since that frame
             packets = container.demux(stream)
             while True:
                 try:
@@ -164,8 +172,24 @@ class FileSource:
                     # rather than end the file there and count only its first part.
                     error = e
                     self.damaged += 1
+                    gap = True
                     continue
                 for frame in frames:
+                    at = frame.time
+                    jump = at - heard_until if at is not None and heard_until is not None else 0.0
+                    if ((gap and jump > 0) or jump > MIN_JUMP) and jump < MAX_GAP:
+                        # Silence stands in for what the damaged packets held: the times after them stay true.
+                        if resampler is not None:
+                            out = _frames_to_array(resampler.resample(None))
+                            if out.size:
+                                yield out
+                            resampler, heard = None, None
+                        self.damaged_seconds += jump
+                        given += round(jump * SAMPLE_RATE)
+                        yield np.zeros(round(jump * SAMPLE_RATE), np.int16)
+                    gap = False
+                    if at is not None and frame.sample_rate:
+                        heard_until = at + frame.samples / frame.sample_rate
                     frame.pts = None  # let the resampler keep its own clock; broken pts are common
                     shape = (frame.format.name, frame.layout.name, frame.sample_rate)
                     if shape != heard:
@@ -179,6 +203,7 @@ class FileSource:
                     out = _frames_to_array(resampler.resample(frame))
                     if out.size:
                         got = True
+                        given += out.size
                         yield out
                 if self._stop.is_set():
                     return
@@ -187,7 +212,11 @@ class FileSource:
             tail = _frames_to_array(resampler.resample(None)) if resampler is not None else np.zeros(0, np.int16)
             if tail.size:
                 got = True
+                given += tail.size
                 yield tail
+            if self.damaged and self.duration:
+                # What no timestamp showed (a damaged MP3 loses whole frames): at least the file is shorter.
+                self.damaged_seconds += max(0.0, self.duration - given / SAMPLE_RATE)
             if not got:
                 raise AudioError(
                     f"{self.path} holds no audio samples",

@@ -628,7 +628,7 @@ def cmd_count(args) -> int:
         console.print_count_result(result, args.json)
         return 130
     if source.damaged:
-        print(console.damaged_line(str(source.path), source.damaged), file=sys.stderr)
+        print(console.damaged_line(str(source.path), source.damaged, source.damaged_seconds), file=sys.stderr)
     if args.export:
         from pathlib import Path
 
@@ -690,7 +690,7 @@ def cmd_count_many(args, settings) -> int:
         if r.error:
             bar.write(console.failed_line(r), err=True)
         elif r.damaged and not r.cached:
-            bar.write(console.damaged_line(r.file, r.damaged), err=True)
+            bar.write(console.damaged_line(r.file, r.damaged, r.damaged_seconds), err=True)
 
     def again_alone(item) -> None:
         bar.write(

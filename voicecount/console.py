@@ -271,10 +271,11 @@ def failed_line(r: FileResult) -> str:
     return f"voicecount: skipped {one_line(r.file)}: {one_line(r.error or '')}"
 
 
-def damaged_line(name: str, pieces: int) -> str:
+def damaged_line(name: str, pieces: int, seconds: float = 0.0) -> str:
     """The notice for a file decoded with damaged pieces skipped (count, one file or many)."""
+    missing = f", {seconds:.1f} s of audio in all" if seconds >= 0.05 else ""
     return (
-        f"voicecount: {pieces} damaged piece(s) of {one_line(name)} would not decode and were skipped (a few ms each) — "
+        f"voicecount: {pieces} damaged piece(s) of {one_line(name)} would not decode and were skipped{missing} — "
         "the rest was counted; repair or re-export the file to hear all of it"
     )
 
