@@ -380,6 +380,7 @@ def test_a_damaged_file_is_counted_whole_and_the_batch_says_so(tmp_path, voiceco
     assert "damaged piece(s) of damaged.mp3 would not decode and were skipped" in proc.stderr
     rows = {r["file"]: r for r in csv.DictReader(table.open(encoding="utf-8"))}
     assert rows["clean.wav"]["damaged"] == "0" and int(rows["damaged.mp3"]["damaged"]) >= 1
+    assert float(rows["clean.wav"]["damaged_seconds"]) == 0 and float(rows["damaged.mp3"]["damaged_seconds"]) > 0
     assert float(rows["damaged.mp3"]["duration"]) > 0.95 * float(rows["clean.wav"]["duration"])
     # The session keeps it too: sessions show, and every export that describes the recording.
     sid = rows["damaged.mp3"]["session"]

@@ -473,7 +473,7 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 # ---------------------------------------------------------------------------- results files
 
 CSV_FIELDS = ("file", "path", "duration", "words", "wpm")  # then one column per keyword
-CSV_TAIL = ("engine", "model", "decoding", "session", "cached", "damaged", "error")
+CSV_TAIL = ("engine", "model", "decoding", "session", "cached", "damaged", "damaged_seconds", "error")
 
 
 class ResultFiles:
