@@ -234,6 +234,20 @@ def test_a_half_copied_model_is_one_line_with_the_fix(tmp_path, vosk_ko_model_di
         assert "unexpected" not in proc.stderr, proc.stderr
 
 
+def test_a_recording_with_two_audio_tracks_says_which_one_was_counted(tmp_path):
+    """OBS and Zoom can put the microphone on a second track: a silent first track must not pass for the talk."""
+    two = tmp_path / "two.m4a"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-i", str(SAMPLE),
+         "-t", "18", "-map", "0:a", "-map", "1:a", "-c:a", "aac", str(two)],
+        check=True,
+    )  # fmt: skip
+    for args in ([str(two)], [str(tmp_path), "--no-progress"]):  # one file, and a batch
+        proc = run_cli("count", *args)
+        assert proc.returncode == 0, proc.stderr
+        assert "has 2 audio tracks; only the first was counted" in proc.stderr and "-map 0:a:1" in proc.stderr
+
+
 def test_no_input_device_explains_the_microphone_permission():
     """CI machines have no capture device (no sound card, no sound server): the real backend finds none."""
     from voicecount.audio import list_input_devices

@@ -123,6 +123,7 @@ class FileSource:
         self._stop = threading.Event()
         self.duration = probe_duration(self.path)
         self.damaged = 0  # packets that would not decode and were skipped
+        self.tracks = 1  # audio tracks in the file; the first is the one decoded
         self.damaged_seconds = 0.0  # the audio they held: given back as silence where the file's times say,
         # or found missing at the end (decoded audio shorter than the file's stated length)
 
@@ -147,6 +148,7 @@ class FileSource:
                     "give a speech recording (WAV, FLAC, MP3, M4A, OGG or a video with sound)",
                 )
             stream = container.streams.audio[0]
+            self.tracks = len(container.streams.audio)
             # One resampler per format of the decoded frames: a file can change rate mid-way.
             resampler: av.AudioResampler | None = None
             heard: tuple | None = None  # the decoded frames' format, layout and rate

@@ -93,6 +93,7 @@ class FileResult:
     cached: bool = False  # counted by an earlier run with the same settings
     damaged: int = 0  # pieces of the file that would not decode and were skipped
     damaged_seconds: float = 0.0  # the audio they held
+    tracks: int = 1  # audio tracks in the file (the first is counted)
     talk: float = 0.0  # seconds from the first word to the last (0 in results stored by older versions)
 
     @property
@@ -305,6 +306,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
     out.engine, out.model, out.session = result.engine, result.model, result.session_id
     out.decoding = "recording" if job.recording else "live"
     out.damaged, out.damaged_seconds = source.damaged, round(source.damaged_seconds, 2)
+    out.tracks = source.tracks
     _store(where, out)
     return out
 

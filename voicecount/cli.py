@@ -629,6 +629,8 @@ def cmd_count(args) -> int:
         return 130
     if source.damaged:
         print(console.damaged_line(str(source.path), source.damaged, source.damaged_seconds), file=sys.stderr)
+    if source.tracks > 1:
+        print(console.tracks_line(str(source.path), source.tracks), file=sys.stderr)
     if args.export:
         from pathlib import Path
 
@@ -691,6 +693,8 @@ def cmd_count_many(args, settings) -> int:
             bar.write(console.failed_line(r), err=True)
         elif r.damaged and not r.cached:
             bar.write(console.damaged_line(r.file, r.damaged, r.damaged_seconds), err=True)
+        if r.tracks > 1 and not r.cached:
+            bar.write(console.tracks_line(r.file, r.tracks), err=True)
 
     def again_alone(item) -> None:
         bar.write(

@@ -271,6 +271,14 @@ def failed_line(r: FileResult) -> str:
     return f"voicecount: skipped {one_line(r.file)}: {one_line(r.error or '')}"
 
 
+def tracks_line(name: str, tracks: int) -> str:
+    """The notice for a recording with several audio tracks (OBS and Zoom put the microphone apart)."""
+    return (
+        f"voicecount: {one_line(name)} has {tracks} audio tracks; only the first was counted — to count "
+        "another, take it out first: ffmpeg -i IN -map 0:a:1 -c copy OUT.m4a (0:a:1 is the second)"
+    )
+
+
 def damaged_line(name: str, pieces: int, seconds: float = 0.0) -> str:
     """The notice for a file decoded with damaged pieces skipped (count, one file or many)."""
     missing = f", {seconds:.1f} s of audio in all" if seconds >= 0.05 else ""
