@@ -188,6 +188,7 @@ def bad_files(tmp_path):
         (["count", "{sample}", "--threads", "-2"], ["negative"]),
         (["count", "{sample}", "--threads", "100000"], ["more than this machine can use", "at most"]),
         (["count", "/dev/null"], ["not a regular file"]),
+        (["doctor", "--seconds", "nan"], ["--seconds nan is out of range"]),
         (["listen", "--no-gui", "--input", "{tmp}"], ["is a folder, not a recording", "voicecount count"]),
         (["count", "{sample}", "--engine", "vosk"], ["no Vosk model found", "alphacephei.com/vosk/models"]),
         (["count", "{sample}", "--engine", "vosk", "--model", "{tmp}/nope"], ["no Vosk model at"]),

@@ -133,3 +133,17 @@ def test_a_word_vosk_prints_is_counted_live(vosk_engine, korean_talk):
     assert all(h.confirmed for h in result.hits if not h.retracted)
     # Counted from a partial first (provisional), then confirmed by the final.
     assert changes.count("added") >= 1 and changes.count("confirmed") >= 1
+
+
+def test_with_several_vosk_models_the_default_is_named_not_picked_by_name(voicecount_home, vosk_ko_model_dir):
+    from voicecount.errors import ModelError
+    from voicecount.models import VOSK_DEFAULT, models_dir, resolve_vosk_model
+
+    models_dir().mkdir(parents=True)
+    for name in ("vosk-model-small-de-0.15", "vosk-model-small-fr-0.22"):
+        (models_dir() / name).symlink_to(vosk_ko_model_dir)
+    with pytest.raises(ModelError, match="there are 2 Vosk models") as e:
+        resolve_vosk_model(None)  # the German one came first alphabetically and was used unannounced
+    assert "--model NAME" in e.value.fix
+    (models_dir() / VOSK_DEFAULT).symlink_to(vosk_ko_model_dir)
+    assert resolve_vosk_model(None).name == VOSK_DEFAULT  # the catalogue's default, when it is there

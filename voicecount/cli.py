@@ -927,6 +927,8 @@ def cmd_doctor(args) -> int:
     from . import doctor
     from .escape import json_text
 
+    if not 0.2 <= args.seconds <= 60:  # (NaN fails this too)
+        raise ConfigError(f"--seconds {args.seconds} is out of range", "give 0.2 to 60 seconds (default 2)")
     report = doctor.run_checks(device=args.device, backend=args.backend, seconds=args.seconds)
     if args.json:
         print(json_text(report.as_json()))

@@ -137,7 +137,8 @@ def _looks_like_vosk(path: Path) -> bool:
 
 
 def resolve_vosk_model(spec: str | None) -> Path:
-    """A Vosk model folder: a path, a name under the models dir, or the only one downloaded."""
+    """A Vosk model folder: a path, a name under the models dir, or the one downloaded (the
+    catalogue's default when there are several)."""
     where = models_dir()
     if spec:
         path = Path(spec).expanduser()
@@ -161,6 +162,14 @@ def resolve_vosk_model(spec: str | None) -> Path:
             f"no Vosk model found in {where}",
             f"get one with: voicecount models download {VOSK_DEFAULT} (or unzip any model from {VOSK_SITE} "
             "there), or pass --model PATH",
+        )
+    if len(found) > 1:
+        default = [p for p in found if p.name == VOSK_DEFAULT]
+        if default:
+            return default[0]
+        raise ModelError(
+            f"there are {len(found)} Vosk models in {where} ({', '.join(p.name for p in found)})",
+            'choose one with --model NAME (or model = "NAME" in the settings)',
         )
     return found[0]
 
