@@ -62,7 +62,8 @@ def test_nothing_touches_the_network(no_network, in_process_cli, capsys, tmp_pat
     assert in_process_cli("summarize", "last") == 0
     assert "Highlights (" in capsys.readouterr().out
     model = ("--model", "smollm2", "--max-tokens", "40", "--threads", "2", "--context", "1024")
-    assert in_process_cli("summarize", "last", *model) == 0
+    # 1: the tiny model wrote no line the transcript supports (nothing saved) — still no network.
+    assert in_process_cli("summarize", "last", *model) in (0, 1)
     assert "Summary (by" in capsys.readouterr().out
     assert in_process_cli("search", "users") == 0
     assert in_process_cli("ask", "last", "what do the users need?", *model[:2]) == 0

@@ -253,8 +253,13 @@ def test_cli_summarize_gives_highlights_without_a_model_and_saves_them():
 def test_cli_summarize_with_a_model_saves_checked_lines():
     s = make_session(TALK)
     proc = run_cli("summarize", s.id, "--model", "smollm2", "--max-tokens", "80", "--threads", "2")
-    assert proc.returncode == 0, proc.stderr
     assert "Summary (by SmolLM2" in proc.stdout and "loading" in proc.stderr
+    if proc.returncode == 1:
+        # The 135M model often writes nothing the transcript supports: then nothing is saved.
+        assert "the model wrote no line the transcript supports, so nothing was saved" in proc.stderr
+        assert "(no line that the transcript supports)" in proc.stdout and not sessions.load(s.id).meta.summary
+        return
+    assert proc.returncode == 0, proc.stderr
     saved = sessions.load(s.id).meta.summary
     assert saved.startswith("Summary (by SmolLM2")
     assert check(parse_lines(saved.split("\n", 1)[1]), cues(sessions.load(s.id))).dropped == []
