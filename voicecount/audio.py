@@ -93,6 +93,11 @@ def _frames_to_array(frames) -> np.ndarray:
     return np.concatenate(parts).astype(np.int16, copy=False) if parts else np.zeros(0, np.int16)
 
 
+def _drained(resampler) -> np.ndarray:
+    """What a resampler still holds, at the end of its format (none yet: nothing)."""
+    return _frames_to_array(resampler.resample(None)) if resampler is not None else np.zeros(0, np.int16)
+
+
 def _rechunk(pieces: Iterator[np.ndarray], size: int = CHUNK) -> Iterator[np.ndarray]:
     buf = np.zeros(0, np.int16)
     for piece in pieces:
@@ -170,48 +175,42 @@ class FileSource:
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as e:
-                    # A damaged packet (a few ms of audio): skip it and go on, as ffmpeg does,
-                    # rather than end the file there and count only its first part.
+                    # A damaged packet: skip it and go on, as ffmpeg does, rather than end the file
+                    # there and count only its first part.
                     error = e
                     self.damaged += 1
                     gap = True
                     continue
                 for frame in frames:
+                    pieces = []
                     at = frame.time
                     jump = at - heard_until if at is not None and heard_until is not None else 0.0
                     if ((gap and jump > 0) or jump > MIN_JUMP) and jump < MAX_GAP:
                         # Silence stands in for what the damaged packets held: the times after them stay true.
-                        if resampler is not None:
-                            out = _frames_to_array(resampler.resample(None))
-                            if out.size:
-                                yield out
-                            resampler, heard = None, None
+                        pieces += [_drained(resampler), np.zeros(round(jump * SAMPLE_RATE), np.int16)]
+                        resampler, heard = None, None
                         self.damaged_seconds += jump
-                        given += round(jump * SAMPLE_RATE)
-                        yield np.zeros(round(jump * SAMPLE_RATE), np.int16)
                     gap = False
                     if at is not None and frame.sample_rate:
                         heard_until = at + frame.samples / frame.sample_rate
                     frame.pts = None  # let the resampler keep its own clock; broken pts are common
                     shape = (frame.format.name, frame.layout.name, frame.sample_rate)
                     if shape != heard:
-                        if resampler is not None:
-                            # The format changed mid-file (MP3s joined with cat, a stream that switches
-                            # rate): finish the old resampler before one for the new format starts.
-                            out = _frames_to_array(resampler.resample(None))
-                            if out.size:
-                                yield out
+                        # The format changed mid-file (MP3s joined with cat, a stream that switches
+                        # rate): finish the old resampler before one for the new format starts.
+                        pieces.append(_drained(resampler))
                         resampler, heard = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE), shape
-                    out = _frames_to_array(resampler.resample(frame))
-                    if out.size:
-                        got = True
-                        given += out.size
-                        yield out
+                    pieces.append(_frames_to_array(resampler.resample(frame)))
+                    for out in pieces:
+                        if out.size:
+                            got = True
+                            given += out.size
+                            yield out
                 if self._stop.is_set():
                     return
             if not got and error is not None:
                 raise _unreadable(self.path, error) from None
-            tail = _frames_to_array(resampler.resample(None)) if resampler is not None else np.zeros(0, np.int16)
+            tail = _drained(resampler)
             if tail.size:
                 got = True
                 given += tail.size

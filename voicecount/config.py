@@ -203,9 +203,13 @@ def load(path: Path | None = None) -> Settings:
             setattr(s, key, _check_type(path, text, key, data[key], (str, int) if key == "device" else str))
     s.device = str(s.device)
     if "engine" in data:
-        _check_choice(path, text, "engine", s.engine, _engine_names())
+        from .engines import ENGINES
+
+        _check_choice(path, text, "engine", s.engine, ENGINES)
     if "backend" in data:
-        _check_choice(path, text, "backend", s.backend, _backend_names())
+        from .backends import BACKENDS  # (imports numpy: only for a file that names a backend)
+
+        _check_choice(path, text, "backend", s.backend, BACKENDS)
     if "overlay" in data:
         ov = _check_type(path, text, "overlay", data["overlay"], dict)
         types = {
@@ -236,18 +240,6 @@ def load(path: Path | None = None) -> Settings:
                 "give 8 to 400",
             )
     return s
-
-
-def _engine_names() -> tuple[str, ...]:
-    from .engines import ENGINES
-
-    return ENGINES
-
-
-def _backend_names() -> tuple[str, ...]:
-    from .backends import BACKENDS
-
-    return BACKENDS
 
 
 def _check_choice(path: Path, text: str, key: str, value: str, choices: tuple[str, ...]) -> None:

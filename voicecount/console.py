@@ -417,7 +417,7 @@ def print_session(s: Session, coaching: Coaching) -> None:
     if m.interruptions:
         print(f"input     {interruptions(m.interruptions)}")
     if m.damaged:
-        print(f"damaged   {m.damaged} piece(s) of the file would not decode and were skipped (a few ms each)")
+        print(f"damaged   {m.damaged} piece(s) of the file would not decode and were skipped")
     if m.error:
         print(f"error     {one_line(m.error)}")
     print(f"folder    {s.path}")

@@ -269,7 +269,7 @@ def install(name: str, url: str, size: int | None, sha256: str, progress: Progre
     where = models_dir()
     where.mkdir(parents=True, exist_ok=True)
     target = where / name
-    marker = f"{url}\nsha256 {sha256}\n"
+    marker = _marker([(url, sha256)])
     if _already_installed(target, marker) or (target.is_file() and not name.endswith(".zip")):
         return target
     is_zip = url.lower().split("?")[0].endswith(".zip")
@@ -294,6 +294,11 @@ def install(name: str, url: str, size: int | None, sha256: str, progress: Progre
         shutil.rmtree(tmp, ignore_errors=True)
         download.unlink(missing_ok=True)  # checked and unpacked, or refused: either way not needed again
     return target
+
+
+def _marker(sources: list[tuple[str, str | None]]) -> str:
+    """What ``.complete`` records of an install: where each file came from and its checksum."""
+    return "".join(f"{url}\nsha256 {sha256}\n" for url, sha256 in sources)
 
 
 def _already_installed(target: Path, marker: str) -> bool:
@@ -321,7 +326,8 @@ def install_folder(name: str, files: tuple[Pinned, ...], progress: Progress | No
     where = models_dir()
     where.mkdir(parents=True, exist_ok=True)
     target = where / name
-    if _already_installed(target, "".join(f"{f.url}\nsha256 {f.sha256}\n" for f in files)):
+    marker = _marker([(f.url, f.sha256) for f in files])
+    if _already_installed(target, marker):
         return target
     staging = where / f".{name}.download"  # kept between runs: finished files are not fetched again
     staging.mkdir(exist_ok=True)
@@ -343,7 +349,7 @@ def install_folder(name: str, files: tuple[Pinned, ...], progress: Progress | No
         done += f.size
         if progress is not None:
             progress(done, total)
-    (staging / ".complete").write_text("".join(f"{f.url}\nsha256 {f.sha256}\n" for f in files))
+    (staging / ".complete").write_text(marker)
     os.replace(staging, target)
     return target
 

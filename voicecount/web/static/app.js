@@ -16,7 +16,9 @@
   }
   const size = Number(params.get("size"));
   if (size > 0) document.body.style.setProperty("--size", `${size}px`);
-  const only = params.get("keywords") ? params.get("keywords").split(",").map((s) => s.trim()).filter(Boolean) : null;
+  // Keyword names in a parameter, read as the server checked them: "AI " and "AI," name AI.
+  const namesIn = (key) => (params.get(key) || "").split(",").map((s) => s.trim()).filter(Boolean);
+  const only = params.get("keywords") ? namesIn("keywords") : null;
   const showCaption = !["0", "off", "no", "false"].includes((params.get("caption") || "on").toLowerCase());
   const hideAfter = Number(params.get("hide") || 0) * 1000;
   const CAPTION_CHARS = 90; // the end of a long caption: the words being said now
@@ -83,9 +85,7 @@
       $("pause").textContent = state.paused ? "Resume" : "Pause";
     }
     if (page === "stage") {
-      // Read as the server checked it: "AI " and "AI," name AI.
-      const asked = (params.get("keyword") || "").split(",").map((s) => s.trim()).find(Boolean);
-      const name = asked || state.keywords[0] || "";
+      const name = namesIn("keyword")[0] || state.keywords[0] || "";
       $("name").textContent = name;
       setCount($("count"), name);
     }
