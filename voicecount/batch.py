@@ -45,6 +45,10 @@ class Item:
     path: Path
     name: str
 
+    def result(self, **fields: object) -> FileResult:
+        """Its result: the path as text any output can hold (names need not be UTF-8)."""
+        return FileResult(self.name, escape.path_text(str(self.path)), **fields)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -126,6 +130,7 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
 
     for raw in inputs:
         p = Path(raw).expanduser()
+        shown = escape.path_text(raw)
         if p.is_dir():
             found = sorted(
                 f
@@ -136,11 +141,7 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
             if not found:
                 kinds = ", ".join(sorted(MEDIA_SUFFIXES))
                 missing.append(
-                    FileResult(
-                        escape.path_text(raw),
-                        escape.path_text(raw),
-                        error=f"no audio or video files in it — voicecount reads {kinds}",
-                    )
+                    FileResult(shown, shown, error=f"no audio or video files in it — voicecount reads {kinds}")
                 )
             for f in found:
                 add(f, f.relative_to(p).as_posix())
@@ -150,19 +151,13 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
             found = sorted(Path(f) for f in glob.glob(os.path.expanduser(raw), recursive=True) if Path(f).is_file())
             if not found:
                 fix = "check it, and quote it so the shell passes it on as it is ('talks/**/*.mp3')"
-                missing.append(
-                    FileResult(
-                        escape.path_text(raw), escape.path_text(raw), error=f"the pattern matches no files — {fix}"
-                    )
-                )
+                missing.append(FileResult(shown, shown, error=f"the pattern matches no files — {fix}"))
             base = _fixed_part(raw)
             for f in found:
                 add(f, f.relative_to(base).as_posix() if f.is_relative_to(base) else f.as_posix())
         else:
             fix = "check the path (quote names with spaces)"
-            missing.append(
-                FileResult(escape.path_text(raw), escape.path_text(raw), error=f"no such file or folder — {fix}")
-            )
+            missing.append(FileResult(shown, shown, error=f"no such file or folder — {fix}"))
     return items, missing
 
 
@@ -265,7 +260,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
     """
     from .run import Record, Run, open_file
 
-    out = FileResult(item.name, escape.path_text(str(item.path)))
+    out = item.result()
     try:
         where = _stored_path(item.path, job)
         if not force and where.is_file():
@@ -276,8 +271,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
                 pass  # damaged: count again, and store it anew
         source = open_file(item.path)
         engine = _engine_for(job)
-        record = Record("count", escape.path_text(str(item.path.resolve())))
-        run = Run(source, engine.fresh, job.keywords, record).start()
+        run = Run(source, engine.fresh, job.keywords, Record.of_file("count", source)).start()
         try:
             result = run.wait()
         except KeyboardInterrupt:  # (in this process: --jobs 1) keep the session of what was heard
@@ -298,9 +292,9 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
         out.error = f"unexpected error: {error} — rerun with VOICECOUNT_DEBUG=1 and report it"
         return out
     out.duration = result.duration
-    out.words = sum(len(t.words) for t in result.transcript)
-    spoken = [t.words for t in result.transcript if t.words]
-    out.talk = talk_seconds(spoken[0][0].start, spoken[-1][-1].end) if spoken else 0.0
+    spoken = [w for t in result.transcript for w in t.words]
+    out.words = len(spoken)
+    out.talk = talk_seconds(spoken)
     out.counts = result.counts
     out.hits = result.as_json()["hits"]
     out.engine, out.model, out.session = result.engine, result.model, result.session_id
@@ -445,7 +439,7 @@ def count_all(
                 pool = new_pool()
                 for item in lost:
                     if item.path in alone:
-                        yield FileResult(item.name, str(item.path), error=WORKER_DIED)
+                        yield item.result(error=WORKER_DIED)
                     else:
                         again.append(item)
         finished = True

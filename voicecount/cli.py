@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import ConfigError, VoicecountError
-from .escape import one_line, path_text
+from .escape import one_line
 from .fillers import PRESETS
 from .web import DEFAULT_HOST, DEFAULT_PORT
 
@@ -410,7 +410,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _stop_on_sigterm() -> None:
     """`kill PID` (and SIGINT even where a shell ignores it) stops like Ctrl-C: the session is saved."""
-    import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -419,12 +418,17 @@ def _stop_on_sigterm() -> None:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
+    _on_stop_signals(interrupt)
+
+
+def _on_stop_signals(handler) -> None:
+    """``handler`` for Ctrl-C, `kill` and a closed terminal, where the platform has them."""
+    import signal
+
     for sig in ("SIGTERM", "SIGINT", "SIGHUP"):
         if hasattr(signal, sig):
-            try:
-                signal.signal(getattr(signal, sig), interrupt)
-            except (OSError, ValueError):
-                pass
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(getattr(signal, sig), handler)
 
 
 def _tolerant_output() -> None:
@@ -606,7 +610,7 @@ def cmd_count(args) -> int:
         return cmd_count_many(args, settings)
     source = open_file(args.files[0], args.realtime)  # unreadable audio fails here, before a model loads
     _recover()
-    record = Record("count", path_text(str(source.path.resolve())))
+    record = Record.of_file("count", source)
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
     view = run.pipeline.subscribe()
     run.start()
@@ -737,12 +741,11 @@ def cmd_listen(args) -> int:
         raise ConfigError("--input and --system-audio both say what to listen to", "give one of them")
     if args.input:
         source = open_file(args.input, args.realtime)
-        where, device = path_text(str(source.path.resolve())), ""
+        record = Record.of_file("listen", source)
     else:
         source = open_microphone(*_audio_input(args), args.max_backlog)
-        where, device = source.description, source.device.name
+        record = Record("listen", source.description, source.device.name)
     _recover()
-    record = Record("listen", where, device)
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
     # The window first: with no display (or no tkinter) nothing else is started, not even the web view.
     root = None if args.no_gui else _open_window()
@@ -885,17 +888,13 @@ def _quit_on_signal(overlay) -> None:
     A KeyboardInterrupt raised inside a Tk callback is swallowed by Tk and stops that callback's
     rescheduling, so the first signal only asks; the overlay's poll does the quitting.
     """
-    import signal
 
     def ask(signum, frame):
         if overlay.quit_requested.is_set():
             raise KeyboardInterrupt
         overlay.quit_requested.set()
 
-    for sig in ("SIGTERM", "SIGINT", "SIGHUP"):
-        if hasattr(signal, sig):
-            with contextlib.suppress(OSError, ValueError):
-                signal.signal(getattr(signal, sig), ask)
+    _on_stop_signals(ask)
 
 
 def cmd_devices(args) -> int:

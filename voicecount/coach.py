@@ -192,7 +192,7 @@ def coaching(
     fillers = fillers or preset("fillers")
     # A word the user counts as a filler ([[fillers]] with "like") is not also a "possible" one.
     counted = {" ".join(tokens(a)) for kw in fillers for a in (kw.name, *kw.aliases)}
-    seconds = talk_seconds(words[0].start, words[-1].end) if words else 0.0
+    seconds = talk_seconds(words)
     notes = []
     if not filler_mode:
         notes.append(

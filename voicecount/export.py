@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,15 +22,13 @@ from . import escape
 from .clock import clock
 from .config import Settings
 from .errors import ConfigError
-from .matcher import Word, tokens
+from .matcher import Word, ends_sentence, tokens
 from .pace import per_minute, talk_seconds
 from .session import Session, seconds_not_heard
 
 FORMATS = ("txt", "srt", "vtt", "json", "csv", "md")
 CUE_MAX = 7.0  # seconds: a subtitle longer than this is hard to read
 CUE_GAP = 1.2  # seconds of silence that start a new cue
-_SENTENCE_END = re.compile(r"[.!?…]['\"”)]*$")
-_INITIALISM = re.compile(r"(?:[^\W\d_]\.){2,}")  # "A.I.", "U.S.": their last dot ends no sentence
 
 # Common English words left out of the report's "top words".
 STOPWORDS = frozenset(
@@ -68,7 +65,7 @@ def cues(session: Session) -> list[Cue]:
             if words and (w.start - words[-1].end > CUE_GAP or w.end - words[0].start > CUE_MAX):
                 flush()
             words.append(w)
-            if _SENTENCE_END.search(w.text) and not _INITIALISM.fullmatch(w.text):
+            if ends_sentence(w.text):
                 flush()
     flush()
     # Cues must not overlap: word times from separate passes can touch.
@@ -80,12 +77,6 @@ def cues(session: Session) -> list[Cue]:
 
 
 SENTENCE_MAX = 30.0  # seconds: a transcript without full stops is not joined into one long "sentence"
-
-
-def ends_sentence(text: str) -> bool:
-    """Whether a cue's text ends a sentence (the dot of "A.I." ends none)."""
-    last = text.rsplit(maxsplit=1)[-1] if text.strip() else ""
-    return bool(_SENTENCE_END.search(last)) and not _INITIALISM.fullmatch(last)
 
 
 def sentences(session: Session) -> list[Cue]:
@@ -259,8 +250,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     m = session.meta
     sentences = cues(session)
     words = session.word_count()
-    segs = session.segments
-    talk = talk_seconds(segs[0].start, segs[-1].end) if segs else 0.0  # the coach's pace: not the silences
+    talk = talk_seconds(session.segments)  # the coach's pace: not the silences
     wpm = per_minute(words, talk)
     f.write(f"# voicecount session {_md(m.id)}\n\n")
     f.write(

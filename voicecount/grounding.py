@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .clock import stamp
-from .export import STOPWORDS, Cue, ends_sentence
-from .matcher import tokens
+from .export import STOPWORDS, Cue
+from .matcher import ends_sentence, tokens
 
 SUPPORT_MIN = 0.75  # share of a line's content words the cited sentences must hold: a quarter may be rewording
 STAMP = re.compile(r"\[(\d{1,2}(?::\d{2}){1,2})\]")

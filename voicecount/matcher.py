@@ -252,6 +252,16 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     return out
 
 
+_SENTENCE_END = re.compile(r"[.!?…]['\"”)]*$")
+_INITIALISM = re.compile(r"(?:[^\W\d_]\.){2,}")  # "A.I.", "U.S.": their last dot ends no sentence
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a word, or a line of words, ends a sentence (the dot of "A.I." ends none)."""
+    last = text.rsplit(maxsplit=1)[-1] if text.strip() else ""
+    return bool(_SENTENCE_END.search(last)) and not _INITIALISM.fullmatch(last)
+
+
 _CLAUSE_END = (",", ";", ":", "!", "?", "…")
 _DOTTED_LETTER = re.compile(r"[^\W\d_]\.", re.UNICODE)  # "I." of "A. I.": one letter and its dot
 

@@ -13,10 +13,11 @@ PACE_MIN_SPAN = 10.0  # a pace over less talk than this says little
 QUIET = 10.0  # seconds without a new word after which there is no live pace (not speaking)
 
 
-def talk_seconds(first_start: float, last_end: float) -> float:
-    """The time from the first word to the last: a pace over the talk, not over the silence
-    before it starts or after it ends (a recording started early, a listen stopped late)."""
-    return max(0.0, last_end - first_start)
+def talk_seconds(spoken: Sequence) -> float:
+    """The time from the first word to the last (of words, or segments of them, in order): a pace
+    over the talk, not over the silence before it starts or after it ends (a recording started
+    early, a listen stopped late)."""
+    return max(0.0, spoken[-1].end - spoken[0].start) if spoken else 0.0
 
 
 def per_minute(n: float, seconds: float) -> float:

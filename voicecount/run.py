@@ -17,6 +17,7 @@ from pathlib import Path
 from .audio import AudioSource, FileSource, MicrophoneSource
 from .engines.base import Engine
 from .errors import ConfigError
+from .escape import path_text
 from .events import CountResult
 from .matcher import Keyword
 from .pipeline import Pipeline
@@ -30,6 +31,11 @@ class Record:
     command: str
     source: str
     device: str = ""
+
+    @classmethod
+    def of_file(cls, command: str, source: FileSource) -> Record:
+        """A recording's session: named by its full path, as text any output can hold."""
+        return cls(command, path_text(str(source.path.resolve())))
 
 
 def open_file(path: str | Path, realtime: bool = False) -> FileSource:

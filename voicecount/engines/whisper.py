@@ -38,7 +38,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..escape import one_line
-from ..matcher import Keyword, Word, keyword_prompt, tokens
+from ..matcher import Keyword, Word, ends_sentence, keyword_prompt, tokens
 from ..models import resolve_whisper_model
 from .base import EngineEvent, Final, Partial
 
@@ -48,7 +48,6 @@ FULL_BUFFER_TAIL = 3.0  # seconds at the end of a full buffer left for the next 
 # A pass over audio that starts mid-sentence often skips to the next sentence: a full buffer is
 # cut after a sentence, if one ends at least this far in (else after the last final word).
 MIN_PROGRESS = 3.0  # seconds
-SENTENCE_END = re.compile(r"[.!?…]['\"”)]*$")
 
 
 @dataclass
@@ -407,11 +406,8 @@ class WhisperEngine:
 
     # ------------------------------------------------------------------ internals
     def _transcribe(self, beam_size: int = 1) -> list[Word]:
-        self.passes += 1
         self._since_pass = 0.0
-        # No previous text as prompt: tiny models echo it back as words that were never said.
-        words = decode(self.model, self._tokenizer, self._buf, [], self._hint, self.options.min_context, beam_size)
-        words = [Word(w.text, self._buf_start + w.start, self._buf_start + w.end, w.probability) for w in words]
+        words = self._decode(self._buf.size, beam_size)
         if self.options.tail_margin >= 0:
             # Past the last speech the VAD heard there is nothing to transcribe: such words are
             # Whisper going round again over the utterance ("AI. AI." for one "AI").
@@ -486,8 +482,9 @@ class WhisperEngine:
         done = [w for w in hyp if w.end <= edge]
         if not done:
             edge = self._buf_start + self.options.max_buffer / 2
-            done = [w for w in self._decode_span(self._buf_start, edge + 0.5) if w.end <= edge]
-        ends = [i for i, w in enumerate(done) if SENTENCE_END.search(w.text)]
+            half = int((self.options.max_buffer / 2 + 0.5) * SAMPLE_RATE)
+            done = [w for w in self._decode(half, self.options.beam_size) if w.end <= edge]
+        ends = [i for i, w in enumerate(done) if ends_sentence(w.text)]
         if ends and done[ends[-1]].end - self._buf_start >= MIN_PROGRESS:
             done = done[: ends[-1] + 1]
         events = self._commit(done)
@@ -498,20 +495,13 @@ class WhisperEngine:
         self._previous = []
         return events
 
-    def _decode_span(self, start: float, end: float) -> list[Word]:
-        """One pass over part of the buffer (stream times), with the same prompt and beam."""
+    def _decode(self, samples: int, beam_size: int) -> list[Word]:
+        """One pass over the buffer's first ``samples``, its words at stream times."""
         self.passes += 1
-        a, b = (int((t - self._buf_start) * SAMPLE_RATE) for t in (start, end))
-        words = decode(
-            self.model,
-            self._tokenizer,
-            self._buf[a:b],
-            [],
-            self._hint,
-            self.options.min_context,
-            self.options.beam_size,
-        )
-        return [Word(w.text, start + w.start, start + w.end, w.probability) for w in words]
+        # No previous text as prompt: tiny models echo it back as words that were never said.
+        audio = self._buf[:samples]
+        words = decode(self.model, self._tokenizer, audio, [], self._hint, self.options.min_context, beam_size)
+        return [Word(w.text, self._buf_start + w.start, self._buf_start + w.end, w.probability) for w in words]
 
     def _limit_buffer(self) -> list[EngineEvent]:
         """Cut a long buffer after its last final word; force-final old words if nothing agreed."""
