@@ -109,6 +109,43 @@ def test_a_read_only_session_still_lists_and_exports(tmp_path):
             f.chmod(0o600)
 
 
+def test_a_reused_pid_does_not_keep_a_killed_session_unrecovered(tmp_path):
+    """After a reboot a new process can hold the dead one's PID: it started after the session did."""
+    import sys
+
+    proc = run_cli("count", str(SAMPLE), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    sid = sessions.list_ids()[-1]
+    meta_file = sessions.sessions_dir() / sid / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["pid_started"] > 0
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        # Killed before the stranger started, and its PID given to the stranger.
+        meta.update(status="recording", pid=stranger.pid, pid_started=meta["pid_started"] - 3600)
+        meta_file.write_text(json.dumps(meta))
+        listing = run_cli("sessions", "list")
+        assert listing.returncode == 0, listing.stderr
+        assert json.loads(meta_file.read_text())["status"] == "recovered"
+
+        # The same PID and the same start: the session's own process, still running.
+        import psutil
+
+        meta.update(status="recording", pid_started=psutil.Process(stranger.pid).create_time())
+        meta_file.write_text(json.dumps(meta))
+        assert run_cli("sessions", "list").returncode == 0
+        assert json.loads(meta_file.read_text())["status"] == "recording"
+
+        # A session written before pid_started existed: judged by when it started.
+        del meta["pid_started"]
+        meta_file.write_text(json.dumps(meta))
+        assert run_cli("sessions", "list").returncode == 0
+        assert json.loads(meta_file.read_text())["status"] == "recovered"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
 def test_a_summary_that_cannot_be_saved_is_one_clear_line(tmp_path):
     proc = run_cli("count", str(SAMPLE), "--no-progress")
     assert proc.returncode == 0, proc.stderr

@@ -65,6 +65,7 @@ class SessionMeta:
     error: str = ""
     summary: str = ""
     pid: int = 0
+    pid_started: float = 0.0  # when that process started (epoch seconds): a reused PID is another process
     host: str = ""
 
     @classmethod
@@ -189,6 +190,7 @@ class SessionWriter:
                 device=device,
                 counts={k.name: 0 for k in keywords},
                 pid=os.getpid(),
+                pid_started=_process_started(os.getpid()) or 0.0,
                 host=socket.gethostname(),
             )
             _write_json_atomic(path / "meta.json", asdict(meta))
@@ -448,22 +450,39 @@ def load(sid: str) -> Session:
     return Session(path, meta, segments, hits)
 
 
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds); None if there is no such process."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:  # a zombie too: it has ended
+        return None
+
+
 def _alive(meta: SessionMeta) -> bool:
+    """Whether the process that records this session may still be running."""
     if meta.host and meta.host != socket.gethostname():
         return True  # another machine's session (shared folder): not ours to judge
     if meta.pid <= 0:
         return False
     if meta.pid == os.getpid():
         return True
+    import psutil
+
     try:
-        os.kill(meta.pid, 0)
-    except ProcessLookupError:
+        started = _process_started(meta.pid)
+    except psutil.Error:
+        return True  # another user's process we may not inspect: not ours to judge
+    if started is None:
         return False
-    except PermissionError:
+    # PIDs are reused (from the start after a reboot): only the process that started then is it.
+    if meta.pid_started:
+        return abs(started - meta.pid_started) < 1.0
+    try:
+        return started <= datetime.fromisoformat(meta.started_at).timestamp() + 1.0
+    except (TypeError, ValueError):
         return True
-    except OSError:
-        return False
-    return True
 
 
 def recover_unfinished() -> list[Session]:
