@@ -118,6 +118,25 @@ def test_a_word_said_three_times_in_a_row_is_no_repeated_phrase():
     assert use.text == "the new model is" and len(use.times) == 2
 
 
+def test_a_phrase_said_again_and_again_is_one_repeat_not_two():
+    def said(text: str) -> list[Word]:
+        return [Word(w, i * 0.4, i * 0.4 + 0.3) for i, w in enumerate(text.split())]
+
+    # "you thank" lies inside "thank you thank you thank you": no repeat of its own.
+    [use] = coach.repeated_phrases(said("well thank you thank you thank you all"))
+    assert use.text == "thank you" and len(use.times) == 3
+
+
+def test_backchannels_and_acronyms_are_not_fillers():
+    def said(text: str) -> list[Word]:
+        return [Word(w, i * 0.4, i * 0.4 + 0.3) for i, w in enumerate(text.split())]
+
+    # "Mm-hmm" and "uh-huh" are words of their own (yes); "ER" is the emergency room.
+    assert coach.fillers_in(said("Mm-hmm. Uh-huh, we took him to the ER doctor.")) == []
+    uses = {u.text: u.count for u in coach.fillers_in(said("Um, er, so, uh, hmm, Er, the plan."))}
+    assert uses == {"um": 1, "er": 2, "uh": 1, "hmm": 1}
+
+
 def test_sessions_show_and_the_report_files_carry_the_coach(tmp_path):
     s, _ = known_session()
     shown_ = run_cli("sessions", "show", s.id)

@@ -146,7 +146,7 @@ def repeated_phrases(words: Sequence[Word], top: int = 8, fillers: Sequence[Keyw
 
     Each repeat is shown once: a phrase inside a longer one said as often is left
     out, and so is a phrase that only ever overlaps one already shown (the 4-word
-    windows of a longer repeated sentence).
+    windows of a longer repeated sentence, "you thank" in "thank you thank you").
     """
     filler = {t for kw in fillers or preset("fillers") for alias in (kw.name, *kw.aliases) for t in tokens(alias)}
     toks: list[tuple[str, float]] = [(t, w.start) for w in words for t in tokens(w.text) if t not in filler]
@@ -172,9 +172,7 @@ def repeated_phrases(words: Sequence[Word], top: int = 8, fillers: Sequence[Keyw
     kept: list[tuple[str, ...]] = []
     for gram in ranked:
         ps = repeated[gram]
-        if any(
-            len(repeated[k]) == len(ps) and all(any(p < q < p + len(k) for p in repeated[k]) for q in ps) for k in kept
-        ):
+        if any(all(any(p < q < p + len(k) for p in repeated[k]) for q in ps) for k in kept):
             continue
         kept.append(gram)
         if len(kept) == top:

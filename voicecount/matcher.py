@@ -160,15 +160,27 @@ class Match:
     probability: float
 
 
-def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str]]:
-    pats = {}
+def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, bool]]:
+    """(tokens, keyword name, whether only whole words written in lower case count) per alias."""
+    from .fillers import is_filler
+
+    pats: dict[tuple[str, ...], tuple[str, bool]] = {}
     for kw in keywords:
         for alias in kw.aliases:
             toks = tuple(tokens(alias))
             if toks:
-                pats.setdefault(toks, kw.name)
+                pats.setdefault(toks, (kw.name, is_filler(kw)))
     # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it.
-    return sorted(pats.items(), key=lambda p: -len(p[0]))
+    return sorted(((p, name, whole) for p, (name, whole) in pats.items()), key=lambda p: -len(p[0]))
+
+
+def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
+    """Whether tokens i..i+n are whole words, none in capitals: a filler sound, not part of
+    "Mm-hmm" or "uh-huh" (words of their own) nor an initialism ("the ER")."""
+    lo, last = flat[i][1], flat[i + n - 1][1]
+    if (i > 0 and flat[i - 1][1] == lo) or (i + n < len(flat) and flat[i + n][1] == last):
+        return False
+    return not any(sum(c.isupper() for c in w.text) > 1 for w in words[lo : last + 1])
 
 
 def keyword_prompt(keywords: Sequence[Keyword]) -> str:
@@ -206,7 +218,7 @@ def keyword_prompt(keywords: Sequence[Keyword]) -> str:
 
 
 def _max_len(keywords: Sequence[Keyword]) -> int:
-    return max((len(p) for p, _ in _patterns(keywords)), default=1)
+    return max((len(p) for p, _, _ in _patterns(keywords)), default=1)
 
 
 def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int = 0) -> list[Match]:
@@ -222,9 +234,9 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     patterns = _patterns(keywords)
     out, i = [], 0
     while i < len(toks):
-        for pat, name in patterns:
+        for pat, name, whole in patterns:
             n = len(pat)
-            if tuple(toks[i : i + n]) == pat:
+            if tuple(toks[i : i + n]) == pat and (not whole or _whole_words(words, flat, i, n)):
                 lo, last = flat[i][1], flat[i + n - 1][1]
                 # Whisper ends every utterance with a stop: a pause inside "artificial … intelligence"
                 # prints "artificial." then "Intelligence". Across that join a phrase of whole words
