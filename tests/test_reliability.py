@@ -136,8 +136,11 @@ def test_a_reused_pid_does_not_keep_a_killed_session_unrecovered(tmp_path):
         assert run_cli("sessions", "list").returncode == 0
         assert json.loads(meta_file.read_text())["status"] == "recording"
 
-        # A session written before pid_started existed: judged by when it started.
+        # A session written before pid_started existed, an hour ago: judged by when it started.
+        from datetime import datetime, timedelta
+
         del meta["pid_started"]
+        meta["started_at"] = (datetime.now() - timedelta(hours=1)).astimezone().isoformat(timespec="seconds")
         meta_file.write_text(json.dumps(meta))
         assert run_cli("sessions", "list").returncode == 0
         assert json.loads(meta_file.read_text())["status"] == "recovered"
