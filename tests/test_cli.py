@@ -244,9 +244,21 @@ def test_a_recording_with_two_audio_tracks_says_which_one_was_counted(tmp_path):
         check=True,
     )  # fmt: skip
     for args in ([str(two)], [str(tmp_path), "--no-progress"]):  # one file, and a batch
-        proc = run_cli("count", *args)
+        proc = run_cli("count", *args, "--json")
         assert proc.returncode == 0, proc.stderr
-        assert "has 2 audio tracks; only the first was counted" in proc.stderr and "-map 0:a:1" in proc.stderr
+        assert "has 2 audio tracks; track 1 was counted" in proc.stderr and "--track 2" in proc.stderr
+        assert json.loads(proc.stdout.splitlines()[-1])["counts"] == {"AI": 0}
+
+        # The talk is on the second track: --track 2 counts it (a batch does not reuse track 1's result).
+        proc = run_cli("count", *args, "--track", "2", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.splitlines()[-1])["counts"] == {"AI": 4}
+        assert "audio tracks" not in proc.stderr
+
+    proc = run_cli("count", str(two), "--track", "3")
+    one_line_error(proc, "has 2 audio tracks; there is no track 3", "--track 1 to 2")
+    proc = run_cli("count", str(SAMPLE), "--track", "0")
+    one_line_error(proc, "--track 0", "1")
 
 
 def test_no_input_device_explains_the_microphone_permission():

@@ -120,15 +120,16 @@ class FileSource:
     realtime: bool = False
     description: str = ""
     speed: float = 1.0  # with realtime: 2.0 plays twice as fast (demos, tests)
+    track: int = 1  # which audio track to decode, from 1 (OBS and Zoom can put the microphone on another)
     live = False  # not a microphone: silence here is real silence
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.description = self.description or str(self.path)
         self._stop = threading.Event()
-        self.duration = probe_duration(self.path)
+        self.duration = probe_duration(self.path, self.track)
         self.damaged = 0  # packets that would not decode and were skipped
-        self.tracks = 1  # audio tracks in the file; the first is the one decoded
+        self.tracks = 1  # audio tracks in the file
         self.damaged_seconds = 0.0  # the audio they held: given back as silence where the file's times say,
         # or found missing at the end (decoded audio shorter than the file's stated length)
 
@@ -152,8 +153,14 @@ class FileSource:
                     f"{self.path} has no audio track",
                     "give a speech recording (WAV, FLAC, MP3, M4A, OGG or a video with sound)",
                 )
-            stream = container.streams.audio[0]
             self.tracks = len(container.streams.audio)
+            if self.track > self.tracks:
+                raise AudioError(
+                    f"{self.path} has {self.tracks} audio track{'s' if self.tracks > 1 else ''}; "
+                    f"there is no track {self.track}",
+                    f"give --track 1 to {self.tracks}" if self.tracks > 1 else "leave --track out",
+                )
+            stream = container.streams.audio[self.track - 1]
             # One resampler per format of the decoded frames: a file can change rate mid-way.
             resampler: av.AudioResampler | None = None
             heard: tuple | None = None  # the decoded frames' format, layout and rate
@@ -259,14 +266,14 @@ def _unreadable(path: Path, e: Exception) -> AudioError:
     )
 
 
-def probe_duration(path: Path) -> float | None:
+def probe_duration(path: Path, track: int = 1) -> float | None:
     """Seconds of audio the container declares, or None when it does not say (or is unreadable)."""
     try:
         import av
 
         with av.open(str(path)) as c:
-            if c.streams.audio:
-                s = c.streams.audio[0]
+            if len(c.streams.audio) >= track:
+                s = c.streams.audio[track - 1]
                 if s.duration and s.time_base:
                     return float(s.duration * s.time_base)
             if c.duration:

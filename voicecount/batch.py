@@ -59,6 +59,7 @@ class Job:
     keywords: tuple[Keyword, ...]
     recording: bool = True
     threads: int = 0
+    track: int = 1
 
     def key(self) -> str:
         """The settings a stored result depends on (not threads: they change speed, not words).
@@ -76,6 +77,8 @@ class Job:
             "keywords": [asdict(k) for k in self.keywords],
             "path": "recording" if self.recording else "live",
         }
+        if self.track != 1:  # results stored before --track existed stay valid for track 1
+            spec["track"] = self.track
         return json.dumps(spec, sort_keys=True)
 
 
@@ -97,7 +100,7 @@ class FileResult:
     cached: bool = False  # counted by an earlier run with the same settings
     damaged: int = 0  # pieces of the file that would not decode and were skipped
     damaged_seconds: float = 0.0  # the audio they held
-    tracks: int = 1  # audio tracks in the file (the first is counted)
+    tracks: int = 1  # audio tracks in the file (Job.track is the one counted)
     talk: float = 0.0  # seconds from the first word to the last (0 in results stored by older versions)
 
     @property
@@ -269,7 +272,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
                 return FileResult(**{**asdict(stored), "file": item.name, "path": out.path, "cached": True})
             except (ValueError, TypeError):
                 pass  # damaged: count again, and store it anew
-        source = open_file(item.path)
+        source = open_file(item.path, track=job.track)
         engine = _engine_for(job)
         run = Run(source, engine.fresh, job.keywords, Record.of_file("count", source)).start()
         try:

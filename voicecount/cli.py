@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
         "live listener would have seen it, on the recording path when its utterance was decoded",
     )
     p.add_argument("--realtime", action="store_true", help="one file: feed it at speaking pace, like a microphone")
+    p.add_argument(
+        "--track",
+        type=int,
+        default=1,
+        metavar="N",
+        help="count the N-th audio track (default 1): OBS and Zoom can record the microphone on its own track",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--export",
@@ -606,9 +613,11 @@ def cmd_count(args) -> int:
     _check_engine_name(settings)
     if args.output and not args.export:
         raise ConfigError("-o/--output needs --export FORMAT", "add e.g. --export md")
+    if args.track < 1:
+        raise ConfigError(f"--track {args.track} is no track", "tracks count from 1: --track 2 is the second one")
     if _is_batch(args):
         return cmd_count_many(args, settings)
-    source = open_file(args.files[0], args.realtime)  # unreadable audio fails here, before a model loads
+    source = open_file(args.files[0], args.realtime, args.track)  # unreadable audio fails here, before a model loads
     _recover()
     record = Record.of_file("count", source)
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
@@ -633,7 +642,7 @@ def cmd_count(args) -> int:
         return 130
     if source.damaged:
         print(console.damaged_line(str(source.path), source.damaged, source.damaged_seconds), file=sys.stderr)
-    if source.tracks > 1:
+    if source.tracks > 1 and args.track == 1:
         print(console.tracks_line(str(source.path), source.tracks), file=sys.stderr)
     if args.export:
         from pathlib import Path
@@ -673,12 +682,14 @@ def cmd_count_many(args, settings) -> int:
         items = batch.shard(items, *batch.parse_shard(args.shard))
     jobs = max(1, min(jobs, len(items)))  # three files on sixteen cores: three workers, more threads each
     threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
-    job = batch.Job(settings.engine, settings.model or None, tuple(settings.keywords), not args.live, threads)
+    job = batch.Job(
+        settings.engine, settings.model or None, tuple(settings.keywords), not args.live, threads, args.track
+    )
     job.key()  # a missing or broken model fails now, in one line, before any worker starts
     names = [k.name for k in settings.keywords]
     table = console.BatchTable([it.name for it in items] + [p.file for p in problems], names)
     outputs = batch.ResultFiles(args.csv, args.jsonl, names)
-    probed = {it.path: probe_duration(it.path) or 0.0 for it in items}
+    probed = {it.path: probe_duration(it.path, args.track) or 0.0 for it in items}
     _recover()
     print(
         f"voicecount: {len(items)} files, {sum(probed.values()) / 3600:.2f} h of audio; {settings.engine} "
@@ -697,7 +708,7 @@ def cmd_count_many(args, settings) -> int:
             bar.write(console.failed_line(r), err=True)
         elif r.damaged and not r.cached:
             bar.write(console.damaged_line(r.file, r.damaged, r.damaged_seconds), err=True)
-        if r.tracks > 1 and not r.cached:
+        if r.tracks > 1 and not r.cached and args.track == 1:
             bar.write(console.tracks_line(r.file, r.tracks), err=True)
 
     def again_alone(item) -> None:

@@ -272,10 +272,11 @@ def failed_line(r: FileResult) -> str:
 
 
 def tracks_line(name: str, tracks: int) -> str:
-    """The notice for a recording with several audio tracks (OBS and Zoom put the microphone apart)."""
+    """The notice for a recording with several audio tracks, counted on the first (OBS and Zoom can
+    put the microphone apart)."""
     return (
-        f"voicecount: {one_line(name)} has {tracks} audio tracks; only the first was counted — to count "
-        "another, take it out first: ffmpeg -i IN -map 0:a:1 -c copy OUT.m4a (0:a:1 is the second)"
+        f"voicecount: {one_line(name)} has {tracks} audio tracks; track 1 was counted — to count another, "
+        f"add --track 2{f' (up to {tracks})' if tracks > 2 else ''}"
     )
 
 

@@ -34,13 +34,14 @@ class Record:
 
     @classmethod
     def of_file(cls, command: str, source: FileSource) -> Record:
-        """A recording's session: named by its full path, as text any output can hold."""
-        return cls(command, path_text(str(source.path.resolve())))
+        """A recording's session: named by its full path, as text any output can hold (and its track)."""
+        track = f" (audio track {source.track})" if source.track > 1 else ""
+        return cls(command, path_text(str(source.path.resolve())) + track)
 
 
-def open_file(path: str | Path, realtime: bool = False) -> FileSource:
+def open_file(path: str | Path, realtime: bool = False, track: int = 1) -> FileSource:
     """A recording, checked now — before a model loads — so a bad file fails at once."""
-    source = FileSource(path, realtime=realtime)
+    source = FileSource(path, realtime=realtime, track=track)
     if source.path.is_dir():
         raise ConfigError(
             f"{path} is a folder, not a recording", f"give one file in it, or count them all: voicecount count {path}"
