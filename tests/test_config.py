@@ -181,3 +181,8 @@ def test_preset_fillers_adds_the_configured_filler_set(voicecount_home):
     proc = run_cli("count", str(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), "--preset", "fillers", "--json")
     assert proc.returncode == 0, proc.stderr
     assert list(json.loads(proc.stdout)["counts"]) == ["AI", "um", "hmm"]
+
+
+def test_the_hash_of_c_sharp_is_no_comment():
+    keywords = config.parse_keyword_lines("C#=c sharp,c#   # the language\n# a comment line\nF#\n")
+    assert [(k.name, k.aliases) for k in keywords] == [("C#", ("C#", "c sharp", "c#")), ("F#", ("F#",))]

@@ -269,3 +269,12 @@ def test_reset_withdraws_every_hit_and_the_carried_words():
     assert [ch.kind for ch in changes] == ["retracted"] and c.counts() == {"AI": 0}
     c.on_final(words("intelligence again", 1.0), now=2.0)  # no phrase across the reset
     assert c.counts() == {"AI": 0}
+
+
+def test_a_keyword_in_capitals_named_like_a_filler_is_a_keyword():
+    """ER the emergency room is no filler "er": counted in capitals, primed as written."""
+    er = parse_keyword("ER=er,emergency room")
+    words = [Word("the", 0.0, 0.2), Word("ER", 0.3, 0.6), Word("was", 0.7, 0.9)]
+    assert [m.keyword for m in find_matches(words, [er])] == ["ER"]
+    prompt = keyword_prompt([er])
+    assert "emergency room" in prompt and "Um" not in prompt

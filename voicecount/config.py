@@ -361,10 +361,13 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
 
 
 def parse_keyword_lines(text: str, where: str = "") -> list[Keyword]:
-    """One keyword per line (NAME or NAME=alias,alias; # comments): a keywords file or the overlay's dialog."""
+    """One keyword per line (NAME or NAME=alias,alias; # comments): a keywords file or the overlay's dialog.
+
+    A comment starts a line or follows a space: the # of "C#" is part of the keyword.
+    """
     out = []
     for n, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
+        line = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
         if not line:
             continue
         try:

@@ -40,7 +40,8 @@ def preset(name: str) -> list[Keyword]:
 
 
 def is_filler(keyword: Keyword) -> bool:
-    return " ".join(tokens(keyword.name)) in FILLER_NAMES
+    """A keyword named like a filler sound, not an initialism in capitals ("ER": the emergency room)."""
+    return " ".join(tokens(keyword.name)) in FILLER_NAMES and sum(c.isupper() for c in keyword.name) < 2
 
 
 def any_fillers(keywords: Sequence[Keyword]) -> bool:
