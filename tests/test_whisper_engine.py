@@ -16,7 +16,7 @@ from voicecount.engines import create_engine
 from voicecount.engines.base import Final, Partial
 from voicecount.engines.whisper import cut_repeats
 from voicecount.events import CountChange, FinalText
-from voicecount.matcher import DEFAULT_KEYWORDS, Word, tokens
+from voicecount.matcher import DEFAULT_KEYWORDS, Word, make_keyword, tokens
 from voicecount.run import Run
 
 # A dev talk tiny.en counts exactly (see BENCHMARKS.md for the whole set).
@@ -271,3 +271,20 @@ def test_base_model_is_assembled_from_its_parts_and_transcribes(speak, voicecoun
     # 15 passes in one process did not): a model joined wrongly or damaged hears almost none.
     missed = set(tokens(said)) - set(heard)
     assert len(missed) <= 1 and "software" in heard, (heard, missed)
+
+
+def test_a_long_keyword_list_primes_whole_phrases_that_fit(whisper_engine):
+    """Whisper keeps 223 prompt tokens and cut a long list mid-word: keep each name, in order, that fits."""
+    keywords = [make_keyword(f"Product{n}", [f"launch of Product{n}"]) for n in range(120)]
+    engine = whisper_engine.fresh()
+    engine.set_keywords(keywords)
+    hint = engine._hint
+    assert len(engine._tokenizer.encode(" " + hint)) < engine.model.max_length // 2
+    assert hint.startswith("This talk is about Product0, Product1,") and hint.endswith(".")
+    named = hint.removeprefix("This talk is about ").removesuffix(".").split(", ")
+    assert named == [f"Product{n}" for n in range(len(named))] and len(named) > 30
+    engine.set_keywords(keywords[:2])  # a short list: every phrase, and the names again
+    assert engine._hint == (
+        "This talk is about Product0, launch of Product0, Product1, launch of Product1, "
+        "and Product0 and Product1."
+    )

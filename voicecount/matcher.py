@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -183,7 +183,7 @@ def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int,
     return not any(sum(c.isupper() for c in w.text) > 1 for w in words[lo : last + 1])
 
 
-def keyword_prompt(keywords: Sequence[Keyword]) -> str:
+def keyword_prompt(keywords: Sequence[Keyword], fits: Callable[[str], bool] | None = None) -> str:
     """A sentence to prime a recogniser with: each keyword's name and spelled-out phrases.
 
     Letter-by-letter variants ("a i") and spellings with dots are left out: they are
@@ -191,13 +191,18 @@ def keyword_prompt(keywords: Sequence[Keyword]) -> str:
     the keywords twice primed Whisper tiny.en better than a bare list (noisy dev talks:
     27 of 33 found instead of 24; see BENCHMARKS.md). With filler keywords the prompt
     starts with a disfluent sentence (fillers.py).
+
+    ``fits`` says whether a prompt is short enough for the recogniser (Whisper keeps 223
+    tokens and cuts the rest mid-word): a longer one keeps each keyword's name, in order,
+    and then what fits.
     """
     from .fillers import FILLER_PROMPT, any_fillers, is_filler
 
     if any_fillers(keywords):
         # Filler mode: the other keywords' sentence, then a disfluent one that keeps "um"
         # and "uh" in the transcript (the end of a prompt sets the style most).
-        rest = keyword_prompt([k for k in keywords if not is_filler(k)])
+        rest_fits = None if fits is None else (lambda text: fits(f"{text} {FILLER_PROMPT}"))
+        rest = keyword_prompt([k for k in keywords if not is_filler(k)], rest_fits)
         return f"{rest} {FILLER_PROMPT}".strip()
     phrases: dict[tuple[str, ...], str] = {}
     names: list[str] = []
@@ -213,8 +218,20 @@ def keyword_prompt(keywords: Sequence[Keyword]) -> str:
             phrases.setdefault(toks, text.strip())
     if not phrases:
         return ""
-    again = f", and {' and '.join(names)}" if names else ""
-    return f"This talk is about {', '.join(phrases.values())}{again}."
+
+    def sentence(said: Sequence[str], again: Sequence[str] = ()) -> str:
+        return f"This talk is about {', '.join(said)}{', and ' + ' and '.join(again) if again else ''}."
+
+    full = sentence(list(phrases.values()), names)
+    if fits is None or fits(full):
+        return full
+    ordered = list(dict.fromkeys([*names, *phrases.values()]))
+    kept: list[str] = []
+    for phrase in ordered:
+        if not fits(sentence([*kept, phrase])):
+            break
+        kept.append(phrase)
+    return sentence(kept) if kept else ""
 
 
 def _max_len(keywords: Sequence[Keyword]) -> int:

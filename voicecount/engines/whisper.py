@@ -354,7 +354,11 @@ class WhisperEngine:
     def set_keywords(self, keywords: Sequence[Keyword]) -> None:
         """Prime decoding with the keywords' spelling, unless a fixed prompt was chosen."""
         if self.options.prompt is None:
-            self._hint = keyword_prompt(keywords)
+            self._hint = keyword_prompt(keywords, self._fits)
+
+    def _fits(self, prompt: str) -> bool:
+        """Whether faster-whisper keeps all of ``prompt`` (it cuts one of max_length / 2 tokens mid-word)."""
+        return len(self._tokenizer.encode(" " + prompt.strip())) < self.model.max_length // 2
 
     @property
     def buffered_seconds(self) -> float:
