@@ -278,3 +278,12 @@ def test_a_keyword_in_capitals_named_like_a_filler_is_a_keyword():
     assert [m.keyword for m in find_matches(words, [er])] == ["ER"]
     prompt = keyword_prompt([er])
     assert "emergency room" in prompt and "Um" not in prompt
+
+
+def test_technical_names_prime_the_recogniser_as_written():
+    """A digit, a dot or a symbol in a name kept it out of the prompt: GPT-4 lost the recall priming gives."""
+    prompt = keyword_prompt([parse_keyword(k) for k in ("GPT-4", "Node.js", "Python 3.12", "Plan B", "US=U.S.,u s")])
+    for name in ("GPT-4", "Node.js", "Python 3.12", "Plan B", "US"):
+        assert f" {name}," in prompt, prompt
+    assert "U.S." not in prompt and "u s" not in prompt  # how engines mishear, not how it is written
+    assert keyword_prompt(DEFAULT_KEYWORDS) == "This talk is about AI, artificial intelligence, and AI."

@@ -186,8 +186,8 @@ def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int,
 def keyword_prompt(keywords: Sequence[Keyword], fits: Callable[[str], bool] | None = None) -> str:
     """A sentence to prime a recogniser with: each keyword's name and spelled-out phrases.
 
-    Letter-by-letter variants ("a i") and spellings with dots are left out: they are
-    how engines mishear a word, not how it should be written. A sentence that names
+    Letter-by-letter variants ("a i", "A.I.") are left out: they are how engines mishear
+    a word, not how it should be written ("GPT-4", "C++" and "Node.js" are kept). A sentence that names
     the keywords twice primed Whisper tiny.en better than a bare list (noisy dev talks:
     27 of 33 found instead of 24; see BENCHMARKS.md). With filler keywords the prompt
     starts with a disfluent sentence (fillers.py).
@@ -209,9 +209,8 @@ def keyword_prompt(keywords: Sequence[Keyword], fits: Callable[[str], bool] | No
     for kw in keywords:
         for i, text in enumerate((kw.name, *kw.aliases)):
             toks = tuple(tokens(text))
-            if not toks or "." in text or any(len(t) < 2 for t in toks):
-                continue
-            if i > 0 and len(toks) < 2:
+            spelled = _INITIALISM.fullmatch(text.strip()) or (len(toks) > 1 and all(len(t) == 1 for t in toks))
+            if not toks or spelled or (i > 0 and len(toks) < 2):
                 continue
             if i == 0 and text.strip() not in names:
                 names.append(text.strip())
