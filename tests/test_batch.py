@@ -200,7 +200,7 @@ def test_inputs_that_name_nothing_are_reported_and_the_rest_counted(talks, tmp_p
     proc = run_cli("count", str(talks / "python.wav"), str(tmp_path / "nope.wav"), str(tmp_path / "*.flac"), "-j", "1")
     assert proc.returncode == 1
     assert "skipped" in proc.stderr and "no such file or folder" in proc.stderr
-    assert "the pattern matches no files" in proc.stderr
+    assert "the pattern matches no audio or video files" in proc.stderr
     assert "python.wav" in proc.stdout
 
 
@@ -389,3 +389,68 @@ def test_a_damaged_file_is_counted_whole_and_the_batch_says_so(tmp_path, voiceco
     assert "would not decode" not in run_cli("sessions", "show", rows["clean.wav"]["session"]).stdout
     assert json.loads(run_cli("export", sid, "--format", "json").stdout)["damaged"] >= 1
     assert "damaged piece(s) of the file skipped" in run_cli("export", sid, "--format", "md").stdout
+
+
+def one_error(proc, *fragments: str) -> None:
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("voicecount:") and " — " in ln]
+    assert len(lines) == 1 and all(f in lines[0] for f in fragments), proc.stderr
+
+
+def test_an_output_never_overwrites_a_recording(talks, tmp_path):
+    """An unquoted glob gives --csv a talk: refused, the talk untouched."""
+    talk = tmp_path / "keynote.wav"
+    shutil.copy(SAMPLE, talk)
+    before = talk.read_bytes()
+    one_error(run_cli("count", "--csv", str(talk), str(talks / "python.wav")), "--csv", "would overwrite a recording")
+    one_error(run_cli("count", str(talks / "python.wav"), "--jsonl", str(talk)), "would overwrite a recording")
+    both = str(tmp_path / "out.txt")
+    one_error(run_cli("count", str(talks / "python.wav"), "--csv", both, "--jsonl", both), "the same file")
+    assert talk.read_bytes() == before
+    # A write that fails on the way (a full disk) is one line, not a bug report.
+    one_error(run_cli("count", str(talks / "python.wav"), "-j", "1", "--jsonl", "/dev/full"), "cannot write")
+
+
+def test_a_glob_run_again_does_not_count_its_own_outputs(tmp_path):
+    shutil.copy(SAMPLE, tmp_path / "keynote.wav")
+    outputs = ("--csv", str(tmp_path / "counts.csv"), "--jsonl", str(tmp_path / "counts.jsonl"), "-j", "1")
+    for _ in range(2):
+        proc = run_cli("count", str(tmp_path / "*"), *outputs, "--no-progress")
+        assert proc.returncode == 0, proc.stderr
+        assert list(jsonl(tmp_path / "counts.jsonl")) == ["keynote.wav"]
+
+
+def test_a_keyword_named_like_a_column_gets_its_own(talks, tmp_path):
+    out = tmp_path / "c.csv"
+    proc = run_cli("count", str(talks / "python.wav"), str(talks / "keynote.wav"), "-k", "model", "--csv", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert {r["model"] for r in rows} == {"tiny.en"} and all(r["model (keyword)"].isdigit() for r in rows)
+
+
+def test_a_stored_result_names_a_session_of_that_file_only(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(SAMPLE, tmp_path / "a" / "talk.wav")
+    shutil.copy(SAMPLE, tmp_path / "b" / "copy.wav")  # the same audio under another name
+    out = tmp_path / "r.jsonl"
+    run = ("-j", "1", "--jsonl", str(out), "--no-progress")
+    assert run_cli("count", str(tmp_path / "a"), *run).returncode == 0
+    session = jsonl(out)["talk.wav"]["session"]
+    assert session
+    assert run_cli("count", str(tmp_path / "b"), *run).returncode == 0
+    copy = jsonl(out)["copy.wav"]
+    assert copy["cached"] and copy["counts"] == {"AI": SAMPLE_AI} and copy["session"] == ""
+    assert run_cli("sessions", "delete", session).returncode == 0
+    assert run_cli("count", str(tmp_path / "a"), *run).returncode == 0
+    assert jsonl(out)["talk.wav"]["session"] == ""  # deleted: not shown as if it were there
+
+
+def test_an_input_that_names_nothing_is_reported_by_one_shard(talks, tmp_path):
+    errors = 0
+    for k in (1, 2):
+        out = tmp_path / f"p{k}.jsonl"
+        args = (str(talks / "python.wav"), str(tmp_path / "nope.wav"), "--shard", f"{k}/2", "--jsonl", str(out))
+        run_cli("count", *args, "-j", "1", "--no-progress")
+        errors += sum(1 for r in jsonl(out).values() if r["error"]) if out.exists() else 0
+    assert errors == 1

@@ -10,6 +10,7 @@ stable subset, so several machines can split one archive without talking to each
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import itertools
@@ -135,12 +136,7 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
         p = Path(raw).expanduser()
         shown = escape.path_text(raw)
         if p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                # "._talk.mp3": the metadata macOS leaves on shared drives, not audio
-                if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith(".")
-            )
+            found = sorted(f for f in p.rglob("*") if _media(f))
             if not found:
                 kinds = ", ".join(sorted(MEDIA_SUFFIXES))
                 missing.append(
@@ -151,10 +147,11 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
         elif p.is_file():
             add(p, p.as_posix())
         elif glob.has_magic(raw):
-            found = sorted(Path(f) for f in glob.glob(os.path.expanduser(raw), recursive=True) if Path(f).is_file())
+            # Media only, as in a folder: 'talks/*' run again must not take last run's counts.csv for a talk.
+            found = sorted(Path(f) for f in glob.glob(os.path.expanduser(raw), recursive=True) if _media(Path(f)))
             if not found:
                 fix = "check it, and quote it so the shell passes it on as it is ('talks/**/*.mp3')"
-                missing.append(FileResult(shown, shown, error=f"the pattern matches no files — {fix}"))
+                missing.append(FileResult(shown, shown, error=f"the pattern matches no audio or video files — {fix}"))
             base = _fixed_part(raw)
             for f in found:
                 add(f, f.relative_to(base).as_posix() if f.is_relative_to(base) else f.as_posix())
@@ -162,6 +159,25 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
             fix = "check the path (quote names with spaces)"
             missing.append(FileResult(shown, shown, error=f"no such file or folder — {fix}"))
     return items, missing
+
+
+def _media(path: Path) -> bool:
+    """An audio or video file by its name ("._talk.mp3" is the metadata macOS leaves on shared drives)."""
+    return path.is_file() and path.suffix.lower() in MEDIA_SUFFIXES and not path.name.startswith(".")
+
+
+def check_outputs(csv_path: str | None, jsonl_path: str | None, items: Sequence[Item]) -> None:
+    """Refuse --csv/--jsonl paths that would overwrite a recording (an unquoted glob gives --csv a talk)."""
+    inputs = {it.path.resolve() for it in items}
+    given = [(flag, Path(p)) for flag, p in (("--csv", csv_path), ("--jsonl", jsonl_path)) if p]
+    for flag, path in given:
+        if path.suffix.lower() in MEDIA_SUFFIXES or path.resolve() in inputs:
+            raise ConfigError(
+                f"{flag} {escape.path_text(str(path))} would overwrite a recording",
+                f"give a new file, e.g. {flag} counts{flag.replace('--', '.')} (and quote globs: 'talks/*.wav')",
+            )
+    if len(given) == 2 and given[0][1].resolve() == given[1][1].resolve():
+        raise ConfigError("--csv and --jsonl name the same file", "give each its own, e.g. counts.csv and counts.jsonl")
 
 
 def _fixed_part(pattern: str) -> Path:
@@ -189,10 +205,12 @@ def shard(items: Sequence[Item], k: int, n: int) -> list[Item]:
     Names are compared in one Unicode form (macOS file systems give "é" decomposed, Linux composed).
     """
 
-    def part(name: str) -> int:
-        return int(hashlib.sha1(unicodedata.normalize("NFC", name).encode()).hexdigest(), 16) % n
+    return [it for it in items if in_shard(it.name, k, n)]
 
-    return [it for it in items if part(it.name) == k - 1]
+
+def in_shard(name: str, k: int, n: int) -> bool:
+    """Whether the file (or input) shown as ``name`` is in the K-th of N parts."""
+    return int(hashlib.sha1(unicodedata.normalize("NFC", name).encode()).hexdigest(), 16) % n == k - 1
 
 
 # ---------------------------------------------------------------------------- stored results
@@ -248,6 +266,12 @@ _warned: list = []  # the store's warning is said once per process
 _loaded: list = []
 
 
+def _session_exists(sid: str) -> bool:
+    from .session import sessions_dir
+
+    return bool(sid) and (sessions_dir() / sid / "meta.json").is_file()
+
+
 def _engine_for(job: Job):
     from .engines import create_engine
 
@@ -269,7 +293,10 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
         if not force and where.is_file():
             try:
                 stored = FileResult(**json.loads(where.read_text(encoding="utf-8")))
-                return FileResult(**{**asdict(stored), "file": item.name, "path": out.path, "cached": True})
+                # The same audio under another name (a copy), or a session since deleted: no session to show.
+                session = stored.session if stored.path == out.path and _session_exists(stored.session) else ""
+                fields = {**asdict(stored), "file": item.name, "path": out.path, "cached": True, "session": session}
+                return FileResult(**fields)
             except (ValueError, TypeError):
                 pass  # damaged: count again, and store it anew
         source = open_file(item.path, track=job.track)
@@ -482,6 +509,7 @@ class ResultFiles:
         import csv
 
         self.keywords = list(keywords)
+        self._paths = [p for p in (csv_path, jsonl_path) if p]
         self._files = []
         self._csv = self._jsonl = None
         try:
@@ -489,7 +517,10 @@ class ResultFiles:
                 f = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
                 self._files.append(f)
                 self._csv = csv.writer(f)
-                self._csv.writerow([csv_cell(c) for c in (*CSV_FIELDS, *self.keywords, *CSV_TAIL)])
+                # A keyword named like a column ("model") gets its own name: DictReader keeps one of each.
+                fixed = {*CSV_FIELDS, *CSV_TAIL}
+                columns = [f"{k} (keyword)" if k in fixed else k for k in self.keywords]
+                self._csv.writerow([csv_cell(c) for c in (*CSV_FIELDS, *columns, *CSV_TAIL)])
             if jsonl_path:
                 self._jsonl = open(jsonl_path, "w", encoding="utf-8")  # noqa: SIM115
                 self._files.append(self._jsonl)
@@ -499,15 +530,23 @@ class ResultFiles:
 
     def add(self, r: FileResult) -> None:
         d = r.as_json()
-        if self._csv is not None:
-            counts = [r.counts.get(k, 0) if not r.error else "" for k in self.keywords]  # failed: no counts
-            row = [d[k] for k in CSV_FIELDS] + counts + [d[k] for k in CSV_TAIL]
-            self._csv.writerow([csv_cell(v) for v in row])  # file names are data, never formulas
-        if self._jsonl is not None:
-            self._jsonl.write(escape.json_text(d) + "\n")
-        for f in self._files:
-            f.flush()
+        try:
+            if self._csv is not None:
+                counts = [r.counts.get(k, 0) if not r.error else "" for k in self.keywords]  # failed: no counts
+                row = [d[k] for k in CSV_FIELDS] + counts + [d[k] for k in CSV_TAIL]
+                self._csv.writerow([csv_cell(v) for v in row])  # file names are data, never formulas
+            if self._jsonl is not None:
+                self._jsonl.write(escape.json_text(d) + "\n")
+            for f in self._files:
+                f.flush()
+        except OSError as e:
+            where = escape.path_text(e.filename or " or ".join(self._paths))
+            raise ConfigError(
+                f"cannot write {where} ({e.strerror or e})",
+                "free some space or choose another path; files already counted are not decoded again",
+            ) from None
 
     def close(self) -> None:
         for f in self._files:
-            f.close()
+            with contextlib.suppress(OSError):  # a full disk was reported when its line failed
+                f.close()

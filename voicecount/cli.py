@@ -679,7 +679,10 @@ def cmd_count_many(args, settings) -> int:
     _check_threads(args)
     items, problems = batch.collect(args.files)
     if args.shard:
-        items = batch.shard(items, *batch.parse_shard(args.shard))
+        k, n = batch.parse_shard(args.shard)
+        items = batch.shard(items, k, n)
+        problems = [p for p in problems if batch.in_shard(p.file, k, n)]  # each part reports its own
+    batch.check_outputs(args.csv, args.jsonl, items)
     jobs = max(1, min(jobs, len(items)))  # three files on sixteen cores: three workers, more threads each
     threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
     job = batch.Job(
@@ -725,13 +728,15 @@ def cmd_count_many(args, settings) -> int:
             bar.advance(probed.get(Path(r.path)) or r.duration, cached=r.cached)
     except KeyboardInterrupt:
         results.close()
+        again = "again without --force" if args.force else "again"
         print(
-            f"\nvoicecount: interrupted after {table.done} files — run the same command again to count the rest "
+            f"\nvoicecount: interrupted after {table.done} files — run the same command {again} to count the rest "
             "(files already counted are not decoded again)",
             file=sys.stderr,
         )
         return 130
     finally:
+        results.close()  # a failed output line: the workers stop too
         bar.close()
         outputs.close()
     if not args.json:
