@@ -13,8 +13,8 @@ import subprocess
 import pytest
 
 from voicecount.audio import FileSource
-from voicecount.engines.whisper import cut_repeats, fit_runs, syllables
-from voicecount.matcher import DEFAULT_KEYWORDS, Word
+from voicecount.engines.whisper import WhisperEngine, WhisperOptions, cut_repeats, fit_runs, syllables
+from voicecount.matcher import DEFAULT_KEYWORDS, Word, make_keyword
 from voicecount.run import Run
 
 DEMO = "d05_demo__hibari-heart__clean.flac"  # the live demo, said by the neural voice
@@ -33,6 +33,25 @@ def test_one_word_said_again_in_no_time_is_a_loop():
     # The real trace of DEMO at 11 s: one "AI" said, Whisper printed it twice, the copy 0 s long.
     words = [Word("AI.", 11.10, 11.64, 0.37), Word("AI.", 11.98, 11.98, 0.89)]
     assert cut_repeats(words) == words[:1]
+
+
+def test_a_phrase_said_twice_for_emphasis_keeps_what_follows():
+    said = "We need a large language model, a large language model that runs offline, and search."
+    words = [Word(t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate(said.split())]
+    assert cut_repeats(words) == words
+    # A loop goes round to the end of the pass, the last copy often cut short.
+    loop = "First, what do people use AI for? First, what do people use AI for? First, what do"
+    words = [Word(t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate(loop.split())]
+    assert [w.text for w in cut_repeats(words)] == loop.split()[:7]
+
+
+def test_a_phrase_said_twice_for_emphasis_counts_twice_and_the_rest_too(whisper_engine, speak):
+    """The loop guard took a phrase said again for Whisper going round, and cut the rest of the utterance."""
+    talk = speak("We need a large language model, a large language model that works offline. Then we add search.")
+    keywords = [make_keyword("LLM", ["large language model"]), make_keyword("offline", []), make_keyword("search", [])]
+    for engine in (whisper_engine, WhisperEngine(whisper_engine.model, "tiny.en", WhisperOptions(single_pass=True))):
+        result = Run(FileSource(talk), engine.fresh, keywords, keep_transcript=False).start().wait()
+        assert result.counts == {"LLM": 2, "offline": 1, "search": 1}
 
 
 def test_a_word_said_again_at_speaking_pace_is_kept():

@@ -285,6 +285,5 @@ def test_a_long_keyword_list_primes_whole_phrases_that_fit(whisper_engine):
     assert named == [f"Product{n}" for n in range(len(named))] and len(named) > 30
     engine.set_keywords(keywords[:2])  # a short list: every phrase, and the names again
     assert engine._hint == (
-        "This talk is about Product0, launch of Product0, Product1, launch of Product1, "
-        "and Product0 and Product1."
+        "This talk is about Product0, launch of Product0, Product1, launch of Product1, and Product0 and Product1."
     )

@@ -204,10 +204,12 @@ def cut_repeats(words: list[Word]) -> list[Word]:
     """Cut a decode where Whisper goes round again over words it already printed.
 
     Short buffers make Whisper loop ("...use AI for. First, what do people use AI for."):
-    a phrase of MIN_REPEAT+ words repeated back to back, or a copy of earlier words
-    squeezed into the last fraction of a second ("Artificial intelligence is not new.
-    Artificial intelligence is not", the copy all at one instant). Either copy would
-    count every keyword in it twice.
+    a phrase of MIN_REPEAT+ words repeated back to back to the end of the pass, or a copy
+    of earlier words squeezed into the last fraction of a second ("Artificial intelligence
+    is not new. Artificial intelligence is not", the copy all at one instant). Either copy
+    would count every keyword in it twice. A phrase said twice and then followed by other
+    words is a speaker's emphasis ("a large language model, a large language model that
+    runs offline"): a loop does not find its way back to new words.
     """
     # One word printed again in no time at all ("AI, AI, and AI" for "AI, and AI", the copy 0 s
     # long) is a glitch, not speech: drop just the copy, the words after it were said.
@@ -221,7 +223,10 @@ def cut_repeats(words: list[Word]) -> list[Word]:
     n = len(toks)
     for i in range(n):
         for size in range(MIN_REPEAT, (n - i) // 2 + 1):
-            if toks[i : i + size] == toks[i + size : i + 2 * size]:
+            if toks[i : i + size] != toks[i + size : i + 2 * size]:
+                continue
+            # Copies (whole or cut short) to the end of the pass: a loop.
+            if all(t == toks[i + k % size] for k, t in enumerate(toks[i + 2 * size :])):
                 # What is kept can itself hold a copy: "There one. There one." twice over.
                 return cut_repeats(words[: i + size])
     for j in range(1, n - 1):
