@@ -287,3 +287,11 @@ def test_technical_names_prime_the_recogniser_as_written():
         assert f" {name}," in prompt, prompt
     assert "U.S." not in prompt and "u s" not in prompt  # how engines mishear, not how it is written
     assert keyword_prompt(DEFAULT_KEYWORDS) == "This talk is about AI, artificial intelligence, and AI."
+
+
+def test_dots_and_symbols_in_technical_names_match_as_whisper_prints_them():
+    """Whisper prints "Node .js" and "GPT -3 .5"; "35" is not 3.5 and "vitamin C" is not C++."""
+    kws = [parse_keyword(k) for k in ("GPT-3.5", "Node.js", "C++", "C#", "3.5")]
+    said = "We moved GPT -3 .5 to Node .js and C++, then C#. Version 3.5 is out, 35 people and vitamin C."
+    assert [m.keyword for m in find_matches(words(said), kws)] == ["GPT-3.5", "Node.js", "C++", "C#", "3.5"]
+    assert tokens("A.I.") == ["ai"] and tokens("Ph.D.") == ["phd"]  # an initialism's dots join its letters

@@ -106,7 +106,8 @@ def stem(word: str) -> str:
 
 
 def content_words(text: str) -> set[str]:
-    return {stem(t) for t in tokens(text) if t not in STOPWORDS and len(t) > 1}
+    """The words a line must share with its sentence; numbers are checked apart, by value."""
+    return {stem(t) for t in tokens(text) if t not in STOPWORDS and len(t) > 1 and not t.isdigit()}
 
 
 def cited_cues(cues: Sequence[Cue], t: float) -> list[int]:

@@ -82,6 +82,7 @@ class HitChange:
 
 
 _SPLIT = re.compile(r"[\s\-‐‑–—/_]+")
+_SYMBOLS = re.compile(r"[^\W_]([+#]+)[^\w+#]*$")
 
 
 _ACCENTED_SCRIPTS_END = 0x0530  # Latin, IPA, Greek and Cyrillic letters end here
@@ -108,18 +109,22 @@ def _without_accents(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Normalise text to comparable tokens: case, accents, punctuation, possessives.
 
-    "A.I." → ["ai"], "AI's" → ["ai"], "a I" → ["a", "i"], "Open-AI" → ["open", "ai"].
+    "A.I." → ["ai"], "AI's" → ["ai"], "a I" → ["a", "i"], "Open-AI" → ["open", "ai"],
+    "Node.js" and "3.5" → two tokens each (Whisper prints "Node .js", "3 .5"), "C++" → ["c++"].
     """
     text = _without_accents(unicodedata.normalize("NFKC", text).casefold())
     text = text.replace("’", "'")
     out = []
-    for part in _SPLIT.split(text):
-        if part.endswith("'s"):
-            part = part[:-2]
-        # Letters, digits and the marks that belong to them (a Devanagari vowel sign is no punctuation).
-        part = "".join(ch for ch in part if ch.isalnum() or unicodedata.category(ch)[0] == "M")
-        if part:
-            out.append(part)
+    for piece in _SPLIT.split(text):
+        # The dots of an initialism join its letters; any other dot inside a word parts it.
+        for part in [piece] if _INITIALISM.search(piece) else piece.split("."):
+            if part.endswith("'s"):
+                part = part[:-2]
+            symbols = _SYMBOLS.search(part)  # "C++", "C#", "F#": not the letter alone
+            # Letters, digits and the marks that belong to them (a Devanagari vowel sign is no punctuation).
+            part = "".join(ch for ch in part if ch.isalnum() or unicodedata.category(ch)[0] == "M")
+            if part:
+                out.append(part + (symbols.group(1) if symbols else ""))
     return out
 
 
