@@ -83,7 +83,7 @@ def test_longest_alias_wins_and_is_counted_once():
 def test_custom_keywords_with_multiword_aliases():
     kws = [parse_keyword("LLM=llm,large language model"), parse_keyword("GPU")]
     ms = find_matches(words("a large language model on a GPU, an LLM on two GPUs"), kws)
-    assert [m.keyword for m in ms] == ["LLM", "GPU", "LLM"]  # "GPUs" is another word unless listed
+    assert [m.keyword for m in ms] == ["LLM", "GPU", "LLM", "GPU"]  # "GPUs": an acronym's plural is itself
 
 
 @pytest.mark.parametrize("spec", ["", "  ", "=", "...", "=a,b"])
@@ -295,3 +295,9 @@ def test_dots_and_symbols_in_technical_names_match_as_whisper_prints_them():
     said = "We moved GPT -3 .5 to Node .js and C++, then C#. Version 3.5 is out, 35 people and vitamin C."
     assert [m.keyword for m in find_matches(words(said), kws)] == ["GPT-3.5", "Node.js", "C++", "C#", "3.5"]
     assert tokens("A.I.") == ["ai"] and tokens("Ph.D.") == ["phd"]  # an initialism's dots join its letters
+
+
+def test_an_acronym_counts_its_plural_a_word_does_not():
+    kws = [parse_keyword(k) for k in ("LLM", "GPU", "new")]
+    said = "Two LLMs on GPUs, an LLM on one GPU, the news is new."
+    assert [m.keyword for m in find_matches(words(said), kws)] == ["LLM", "GPU", "LLM", "GPU", "new"]

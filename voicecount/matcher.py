@@ -82,6 +82,7 @@ class HitChange:
 
 
 _SPLIT = re.compile(r"[\s\-‐‑–—/_]+")
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]+")  # "LLM", "GPU", "GPT4": written in capitals
 _SYMBOLS = re.compile(r"[^\W_]([+#]+)[^\w+#]*$")
 
 
@@ -175,6 +176,11 @@ def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, b
             toks = tuple(tokens(alias))
             if toks:
                 pats.setdefault(toks, (kw.name, is_filler(kw)))
+        for alias in kw.aliases:
+            toks = tuple(tokens(alias))
+            if _ACRONYM.fullmatch(alias.strip()):
+                # An acronym's plural is the acronym said: "LLMs", "GPUs" (a word's is not: "new", "news").
+                pats.setdefault((*toks[:-1], toks[-1] + "s"), (kw.name, False))
     # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it.
     return sorted(((p, name, whole) for p, (name, whole) in pats.items()), key=lambda p: -len(p[0]))
 
