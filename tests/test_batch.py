@@ -454,3 +454,15 @@ def test_an_input_that_names_nothing_is_reported_by_one_shard(talks, tmp_path):
         run_cli("count", *args, "-j", "1", "--no-progress")
         errors += sum(1 for r in jsonl(out).values() if r["error"]) if out.exists() else 0
     assert errors == 1
+
+
+def test_a_folder_is_read_through_its_symlinked_subfolders_once(tmp_path):
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere" / "day2"
+    archive.mkdir()
+    elsewhere.mkdir(parents=True)
+    shutil.copy(SAMPLE, archive / "day1.wav")
+    shutil.copy(SAMPLE, elsewhere / "talk.wav")
+    (archive / "day2").symlink_to(elsewhere)
+    (archive / "loop").symlink_to(archive)  # a link back up the tree must not walk for ever
+    items, problems = batch.collect([str(archive)])
+    assert sorted(it.name for it in items) == ["day1.wav", "day2/talk.wav"] and not problems

@@ -136,7 +136,7 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
         p = Path(raw).expanduser()
         shown = escape.path_text(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if _media(f))
+            found = sorted(f for f in _files_under(p) if _media(f))
             if not found:
                 kinds = ", ".join(sorted(MEDIA_SUFFIXES))
                 missing.append(
@@ -159,6 +159,18 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
             fix = "check the path (quote names with spaces)"
             missing.append(FileResult(shown, shown, error=f"no such file or folder — {fix}"))
     return items, missing
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Every file in a folder and its subfolders, symlinked ones too (as a glob finds them), each real folder once."""
+    seen: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree: already walked
+            dirs[:] = []
+            continue
+        seen.add(real)
+        yield from (Path(root, f) for f in files)
 
 
 def _media(path: Path) -> bool:
