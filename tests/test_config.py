@@ -186,3 +186,20 @@ def test_preset_fillers_adds_the_configured_filler_set(voicecount_home):
 def test_the_hash_of_c_sharp_is_no_comment():
     keywords = config.parse_keyword_lines("C#=c sharp,c#   # the language\n# a comment line\nF#\n")
     assert [(k.name, k.aliases) for k in keywords] == [("C#", ("C#", "c sharp", "c#")), ("F#", ("F#",))]
+
+
+def test_an_alias_with_a_comma_survives_the_keyword_editor():
+    """The overlay's dialog writes each keyword as a line and reads it back: nothing may change."""
+    from voicecount.matcher import keyword_spec, make_keyword
+
+    keywords = [
+        make_keyword("Hello", ["hello, world", 'say "hi"', "hey"]),
+        make_keyword("LLM", ["large language model"]),
+    ]
+    text = "\n".join(keyword_spec(k) for k in keywords)
+    assert config.parse_keyword_lines(text) == keywords
+    assert config.parse_keyword_lines("LLM=llm, large language model")[0].aliases == (
+        "LLM",
+        "llm",
+        "large language model",
+    )

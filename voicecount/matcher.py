@@ -130,9 +130,21 @@ def tokens(text: str) -> list[str]:
 
 
 def parse_keyword(spec: str) -> Keyword:
-    """Parse ``NAME`` or ``NAME=alias1,alias2`` as typed on the command line."""
+    """Parse ``NAME`` or ``NAME=alias1,alias2`` as typed on the command line ("a, b" in quotes is one alias)."""
+    import csv
+
     name, _, rest = spec.partition("=")
-    return make_keyword(name, rest.split(",") if rest else [], spec)
+    return make_keyword(name, next(csv.reader([rest], skipinitialspace=True)) if rest else [], spec)
+
+
+def keyword_spec(keyword: Keyword) -> str:
+    """A keyword as ``parse_keyword`` reads it back: an alias holding a comma or a quote is quoted."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(keyword.aliases)
+    return f"{keyword.name}={out.getvalue()}"
 
 
 def make_keyword(name: str, aliases: Sequence[str], spec: str | None = None) -> Keyword:

@@ -41,7 +41,7 @@ from .events import (
     error_text,
 )
 from .fillers import is_filler
-from .matcher import Keyword
+from .matcher import Keyword, keyword_spec
 from .pace import nudge
 
 if TYPE_CHECKING:
@@ -514,7 +514,7 @@ class KeywordDialog:
         )
         self.text = tk.Text(self.top, width=60, height=8)
         self.text.pack(fill="both", expand=True, padx=8)
-        self.text.insert("1.0", "\n".join(f"{k.name}={','.join(k.aliases)}" for k in keywords))
+        self.text.insert("1.0", "\n".join(keyword_spec(k) for k in keywords))
         self.error = tk.StringVar()
         tk.Label(self.top, textvariable=self.error, fg="#c0392b", anchor="w", wraplength=420).pack(fill="x", padx=8)
         buttons = tk.Frame(self.top)
