@@ -678,11 +678,11 @@ def cmd_count_many(args, settings) -> int:
         raise ConfigError(f"--jobs {jobs} is less than 1", "give 1 or more, or leave it out")
     _check_threads(args)
     items, problems = batch.collect(args.files)
+    batch.check_outputs(args.csv, args.jsonl, items)  # every input, not only this shard's
     if args.shard:
         k, n = batch.parse_shard(args.shard)
         items = batch.shard(items, k, n)
         problems = [p for p in problems if batch.in_shard(p.file, k, n)]  # each part reports its own
-    batch.check_outputs(args.csv, args.jsonl, items)
     jobs = max(1, min(jobs, len(items)))  # three files on sixteen cores: three workers, more threads each
     threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
     job = batch.Job(
