@@ -301,3 +301,23 @@ def test_an_acronym_counts_its_plural_a_word_does_not():
     kws = [parse_keyword(k) for k in ("LLM", "GPU", "new")]
     said = "Two LLMs on GPUs, an LLM on one GPU, the news is new."
     assert [m.keyword for m in find_matches(words(said), kws)] == ["LLM", "GPU", "LLM", "GPU", "new"]
+
+
+def test_an_acronym_plural_is_written_in_capitals_and_yields_to_a_keyword_of_its_own():
+    its = find_matches(words("its staff. Its budget. The ITs."), [parse_keyword("IT")])
+    assert [m.text for m in its] == ["ITs."]  # "its" is a word, not two IT
+    both = [parse_keyword("GPU"), parse_keyword("GPUs")]
+    assert [m.keyword for m in find_matches(words("two GPUs"), both)] == ["GPUs"]
+
+
+def test_letters_with_dots_stay_one_word_without_the_last_dot():
+    mine = [parse_keyword("AI=ai,artificial intelligence")]  # no "a i" alias to fall back on
+    assert [m.keyword for m in find_matches(words("A.I is here. A.I's future."), mine)] == ["AI", "AI"]
+    assert keyword_prompt([parse_keyword("3.5")]) == "This talk is about 3.5, and 3.5."
+
+
+def test_a_dash_or_a_slash_parts_fillers_a_hyphen_joins_them():
+    from voicecount.fillers import preset
+
+    said = "and—um—the uh/um Mm-hmm uh-huh the ER"
+    assert [m.keyword for m in find_matches(words(said), preset("fillers"))] == ["um", "uh", "um"]

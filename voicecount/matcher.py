@@ -82,7 +82,10 @@ class HitChange:
 
 
 _SPLIT = re.compile(r"[\s\-‐‑–—/_]+")
+_PARTED = re.compile(r"[\s–—/_]+")  # _SPLIT but the hyphens: what parts two words written as one
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]+")  # "LLM", "GPU", "GPT4": written in capitals
+# Single letters joined by dots, the last dot optional: "A.I.", "A.I", "U.S", "e.g." (not "Node.js").
+_DOTTED_LETTERS = re.compile(r"(?<![^\W\d_])[^\W\d_](?:\.[^\W\d_])+(?![^\W\d_])")
 _SYMBOLS = re.compile(r"[^\W_]([+#]+)[^\w+#]*$")
 
 
@@ -118,7 +121,8 @@ def tokens(text: str) -> list[str]:
     out = []
     for piece in _SPLIT.split(text):
         # The dots of an initialism join its letters; any other dot inside a word parts it.
-        for part in [piece] if _INITIALISM.search(piece) else piece.split("."):
+        joined = _DOTTED_LETTERS.search(piece) or _INITIALISM.search(piece)  # "A.I", "Ph.D."
+        for part in [piece] if joined else piece.split("."):
             if part.endswith("'s"):
                 part = part[:-2]
             symbols = _SYMBOLS.search(part)  # "C++", "C#", "F#": not the letter alone
@@ -182,25 +186,44 @@ def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, b
     """(tokens, keyword name, whether only whole words written in lower case count) per alias."""
     from .fillers import is_filler
 
-    pats: dict[tuple[str, ...], tuple[str, bool]] = {}
+    pats: dict[tuple[str, ...], tuple[str, str]] = {}
     for kw in keywords:
         for alias in kw.aliases:
             toks = tuple(tokens(alias))
             if toks:
-                pats.setdefault(toks, (kw.name, is_filler(kw)))
+                pats.setdefault(toks, (kw.name, FILLER if is_filler(kw) else ""))
+    # After every alias given (a keyword "GPUs" keeps its own): an acronym's plural is the acronym
+    # said, written in capitals ("LLMs", "GPUs"; "its" is no "IT", "news" no "new").
+    for kw in keywords:
         for alias in kw.aliases:
-            toks = tuple(tokens(alias))
             if _ACRONYM.fullmatch(alias.strip()):
-                # An acronym's plural is the acronym said: "LLMs", "GPUs" (a word's is not: "new", "news").
-                pats.setdefault((*toks[:-1], toks[-1] + "s"), (kw.name, False))
+                toks = tuple(tokens(alias))
+                pats.setdefault((*toks[:-1], toks[-1] + "s"), (kw.name, PLURAL))
     # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it.
-    return sorted(((p, name, whole) for p, (name, whole) in pats.items()), key=lambda p: -len(p[0]))
+    return sorted(((p, name, rule) for p, (name, rule) in pats.items()), key=lambda p: -len(p[0]))
+
+
+FILLER, PLURAL = "filler", "plural"  # how a pattern must be written to count (see _written_as)
+
+
+def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
+    """Whether tokens i..i+n are written as their pattern's rule asks: a filler as a whole word
+    not in capitals ("the ER", "Mm-hmm" are none), an acronym's plural in capitals ("LLMs")."""
+    if rule == PLURAL:
+        return sum(c.isupper() for c in words[flat[i + n - 1][1]].text) > 1
+    if rule == FILLER:
+        return _whole_words(words, flat, i, n)
+    return True
 
 
 def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
     """Whether tokens i..i+n are whole words, none in capitals: a filler sound, not part of
-    "Mm-hmm" or "uh-huh" (words of their own) nor an initialism ("the ER")."""
+    "Mm-hmm" or "uh-huh" (words of their own) nor an initialism ("the ER"). A dash or a slash
+    parts words ("and—um—the", "uh/um"); a hyphen joins them."""
     lo, last = flat[i][1], flat[i + n - 1][1]
+    if lo == last:
+        want = [t for t, _ in flat[i : i + n]]
+        return any(tokens(w) == want and sum(c.isupper() for c in w) < 2 for w in _PARTED.split(words[lo].text))
     if (i > 0 and flat[i - 1][1] == lo) or (i + n < len(flat) and flat[i + n][1] == last):
         return False
     return not any(sum(c.isupper() for c in w.text) > 1 for w in words[lo : last + 1])
@@ -232,7 +255,8 @@ def keyword_prompt(keywords: Sequence[Keyword], fits: Callable[[str], bool] | No
     for kw in keywords:
         for i, text in enumerate((kw.name, *kw.aliases)):
             toks = tuple(tokens(text))
-            spelled = _INITIALISM.fullmatch(text.strip()) or (len(toks) > 1 and all(len(t) == 1 for t in toks))
+            letters = len(toks) > 1 and all(len(t) == 1 and t.isalpha() for t in toks)
+            spelled = _INITIALISM.fullmatch(text.strip()) or letters
             if not toks or spelled or (i > 0 and len(toks) < 2):
                 continue
             if i == 0 and text.strip() not in names:
@@ -273,9 +297,9 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     patterns = _patterns(keywords)
     out, i = [], 0
     while i < len(toks):
-        for pat, name, whole in patterns:
+        for pat, name, rule in patterns:
             n = len(pat)
-            if tuple(toks[i : i + n]) == pat and (not whole or _whole_words(words, flat, i, n)):
+            if tuple(toks[i : i + n]) == pat and _written_as(rule, words, flat, i, n):
                 lo, last = flat[i][1], flat[i + n - 1][1]
                 # Whisper ends every utterance with a stop: a pause inside "artificial … intelligence"
                 # prints "artificial." then "Intelligence". Across that join a phrase of whole words
