@@ -466,3 +466,12 @@ def test_a_folder_is_read_through_its_symlinked_subfolders_once(tmp_path):
     (archive / "loop").symlink_to(archive)  # a link back up the tree must not walk for ever
     items, problems = batch.collect([str(archive)])
     assert sorted(it.name for it in items) == ["day1.wav", "day2/talk.wav"] and not problems
+
+
+def test_a_file_reached_two_ways_is_named_by_its_real_folder(tmp_path):
+    for n in range(6):
+        (tmp_path / f"real{n}").mkdir()
+        shutil.copy(SAMPLE, tmp_path / f"real{n}" / "a.wav")
+        (tmp_path / f"link{n}").symlink_to(tmp_path / f"real{n}")
+    items, _ = batch.collect([str(tmp_path)])
+    assert sorted(it.name for it in items) == [f"real{n}/a.wav" for n in range(6)]

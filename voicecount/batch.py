@@ -35,7 +35,7 @@ from .paths import data_dir
 
 # Containers FFmpeg (PyAV) reads that hold speech: audio files and videos with a sound track.
 _MEDIA = ".wav .flac .mp3 .m4a .aac .ogg .oga .opus .wma .aif .aiff .caf .amr .webm .mp4 .m4v .mov .mkv .avi .mpg"
-MEDIA_SUFFIXES = frozenset(f"{_MEDIA} .mpeg .ts .3gp".split())
+MEDIA_SUFFIXES = frozenset(f"{_MEDIA} .mpeg .ts .3gp .3g2 .m4b .mka .wv .spx .flv .wmv .asf .mts .m2ts .ogv".split())
 WORKER_MEMORY = 500 * 2**20  # bytes one worker may need with the default model (RSS ~300 MB, measured)
 
 
@@ -166,10 +166,12 @@ def _files_under(folder: Path) -> Iterator[Path]:
     seen: set[str] = set()
     for root, dirs, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(root)
-        if real in seen:  # a link back up the tree: already walked
+        if real in seen:  # a link back up the tree, or a second way to one folder: already walked
             dirs[:] = []
             continue
         seen.add(real)
+        # Real folders first, each in name order: a file reached two ways gets one name on every machine.
+        dirs.sort(key=lambda d: (os.path.islink(os.path.join(root, d)), d))
         yield from (Path(root, f) for f in files)
 
 
@@ -306,7 +308,8 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
             try:
                 stored = FileResult(**json.loads(where.read_text(encoding="utf-8")))
                 # The same audio under another name (a copy), or a session since deleted: no session to show.
-                session = stored.session if stored.path == out.path and _session_exists(stored.session) else ""
+                same = stored.path == out.path or Path(stored.path).resolve() == item.path.resolve()
+                session = stored.session if same and _session_exists(stored.session) else ""
                 fields = {**asdict(stored), "file": item.name, "path": out.path, "cached": True, "session": session}
                 return FileResult(**fields)
             except (ValueError, TypeError):
