@@ -31,6 +31,7 @@ from .matcher import Hit, HitChange, Keyword, Word, counts_of
 from .paths import data_dir
 
 CLOCK_EVERY = 5.0  # seconds of audio between clock lines (how much duration a crash can lose)
+CLOCK_SLACK = 60.0  # seconds two wall-clock readings of one process's start may differ (a clock step)
 
 
 class SessionError(VoicecountError):
@@ -455,8 +456,11 @@ def _process_started(pid: int) -> float | None:
     import psutil
 
     try:
-        return psutil.Process(pid).create_time()
-    except psutil.NoSuchProcess:  # a zombie too: it has ended
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None  # it has ended; only its parent has not looked yet
+        return process.create_time()
+    except psutil.NoSuchProcess:
         return None
 
 
@@ -477,10 +481,11 @@ def _alive(meta: SessionMeta) -> bool:
     if started is None:
         return False
     # PIDs are reused (from the start after a reboot): only the process that started then is it.
+    # Start times are read from the wall clock, which NTP can step: a minute apart is still it.
     if meta.pid_started:
-        return abs(started - meta.pid_started) < 1.0
+        return abs(started - meta.pid_started) < CLOCK_SLACK
     try:
-        return started <= datetime.fromisoformat(meta.started_at).timestamp() + 1.0
+        return started <= datetime.fromisoformat(meta.started_at).timestamp() + CLOCK_SLACK
     except (TypeError, ValueError):
         return True
 
