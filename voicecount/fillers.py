@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .matcher import Keyword, Word, parse_keyword, tokens
+from .matcher import Keyword, Word, in_capitals, parse_keyword, tokens
 
 # The sounds a speaker makes while thinking, with the spellings Whisper uses for them.
 FILLER_SPECS = ("um=um,umm,uhm,mm", "uh=uh,uhh", "er=er,erm,err", "ah=ah,ahh", "hmm=hmm,hm,hmmm,mhm")
@@ -41,7 +41,7 @@ def preset(name: str) -> list[Keyword]:
 
 def is_filler(keyword: Keyword) -> bool:
     """A keyword named like a filler sound, not an initialism in capitals ("ER": the emergency room)."""
-    return " ".join(tokens(keyword.name)) in FILLER_NAMES and sum(c.isupper() for c in keyword.name) < 2
+    return " ".join(tokens(keyword.name)) in FILLER_NAMES and not in_capitals(keyword.name)
 
 
 def any_fillers(keywords: Sequence[Keyword]) -> bool:

@@ -110,6 +110,11 @@ def _without_accents(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
+def in_capitals(text: str) -> bool:
+    """Written with two capitals or more: an initialism or an acronym ("ER", "LLMs"), not a word."""
+    return sum(c.isupper() for c in text) > 1
+
+
 def tokens(text: str) -> list[str]:
     """Normalise text to comparable tokens: case, accents, punctuation, possessives.
 
@@ -182,8 +187,8 @@ class Match:
     probability: float
 
 
-def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, bool]]:
-    """(tokens, keyword name, whether only whole words written in lower case count) per alias."""
+def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, str]]:
+    """(tokens, keyword name, how it must be written: FILLER, PLURAL or "" for as it comes) per alias."""
     from .fillers import is_filler
 
     pats: dict[tuple[str, ...], tuple[str, str]] = {}
@@ -210,7 +215,7 @@ def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]
     """Whether tokens i..i+n are written as their pattern's rule asks: a filler as a whole word
     not in capitals ("the ER", "Mm-hmm" are none), an acronym's plural in capitals ("LLMs")."""
     if rule == PLURAL:
-        return sum(c.isupper() for c in words[flat[i + n - 1][1]].text) > 1
+        return in_capitals(words[flat[i + n - 1][1]].text)
     if rule == FILLER:
         return _whole_words(words, flat, i, n)
     return True
@@ -223,10 +228,10 @@ def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int,
     lo, last = flat[i][1], flat[i + n - 1][1]
     if lo == last:
         want = [t for t, _ in flat[i : i + n]]
-        return any(tokens(w) == want and sum(c.isupper() for c in w) < 2 for w in _PARTED.split(words[lo].text))
+        return any(tokens(w) == want and not in_capitals(w) for w in _PARTED.split(words[lo].text))
     if (i > 0 and flat[i - 1][1] == lo) or (i + n < len(flat) and flat[i + n][1] == last):
         return False
-    return not any(sum(c.isupper() for c in w.text) > 1 for w in words[lo : last + 1])
+    return not any(in_capitals(w.text) for w in words[lo : last + 1])
 
 
 def keyword_prompt(keywords: Sequence[Keyword], fits: Callable[[str], bool] | None = None) -> str:
