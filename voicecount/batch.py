@@ -280,12 +280,6 @@ _warned: list = []  # the store's warning is said once per process
 _loaded: list = []
 
 
-def _session_exists(sid: str) -> bool:
-    from .session import sessions_dir
-
-    return bool(sid) and (sessions_dir() / sid / "meta.json").is_file()
-
-
 def _engine_for(job: Job):
     from .engines import create_engine
 
@@ -299,6 +293,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
 
     A model that will not load is no fault of the file: that ``ModelError`` ends the batch.
     """
+    from . import session as sessions
     from .run import Record, Run, open_file
 
     out = item.result()
@@ -309,7 +304,7 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
                 stored = FileResult(**json.loads(where.read_text(encoding="utf-8")))
                 # The same audio under another name (a copy), or a session since deleted: no session to show.
                 same = stored.path == out.path or Path(stored.path).resolve() == item.path.resolve()
-                session = stored.session if same and _session_exists(stored.session) else ""
+                session = stored.session if same and sessions.exists(stored.session) else ""
                 fields = {**asdict(stored), "file": item.name, "path": out.path, "cached": True, "session": session}
                 return FileResult(**fields)
             except (ValueError, TypeError):

@@ -727,7 +727,6 @@ def cmd_count_many(args, settings) -> int:
             show(r)
             bar.advance(probed.get(Path(r.path)) or r.duration, cached=r.cached)
     except KeyboardInterrupt:
-        results.close()
         again = "again without --force" if args.force else "again"
         print(
             f"\nvoicecount: interrupted after {table.done} files — run the same command {again} to count the rest "
@@ -736,7 +735,7 @@ def cmd_count_many(args, settings) -> int:
         )
         return 130
     finally:
-        results.close()  # a failed output line: the workers stop too
+        results.close()  # interrupted, or an output line failed: the workers stop too
         bar.close()
         outputs.close()
     if not args.json:

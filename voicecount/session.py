@@ -395,6 +395,15 @@ def _replay(path: Path, meta: SessionMeta) -> tuple[list[Segment], list[Hit], fl
     return segments, sorted(hits.values(), key=lambda h: h.id), audio, keywords, interruptions, dropped
 
 
+def exists(sid: str) -> bool:
+    """Whether ``sid`` (a full ID) names a session on disk."""
+    return bool(sid) and _is_session(sessions_dir() / sid)
+
+
+def _is_session(folder: Path) -> bool:
+    return (folder / "meta.json").is_file()
+
+
 def _session_path(sid: str) -> Path:
     root = sessions_dir()
     if sid == "last":
@@ -405,7 +414,7 @@ def _session_path(sid: str) -> Path:
             )
         sid = ids[-1]
     path = root / sid
-    if not (path / "meta.json").is_file():
+    if not _is_session(path):
         matches = [i for i in list_ids() if i.startswith(sid)] if sid else []
         if len(matches) == 1:
             return root / matches[0]
@@ -425,7 +434,7 @@ def list_ids() -> list[str]:
     root = sessions_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "meta.json").is_file())
+    return sorted(p.name for p in root.iterdir() if _is_session(p))
 
 
 def load(sid: str) -> Session:
