@@ -321,3 +321,30 @@ def test_a_dash_or_a_slash_parts_fillers_a_hyphen_joins_them():
 
     said = "and—um—the uh/um Mm-hmm uh-huh the ER"
     assert [m.keyword for m in find_matches(words(said), preset("fillers"))] == ["um", "uh", "um"]
+
+
+@pytest.mark.parametrize(
+    "keyword, said",
+    [
+        ("GPT-4", ["GPT-4", "GPT 4", "GPT4", "gpt-4"]),
+        ("GPT4", ["GPT-4", "GPT 4", "GPT4"]),
+        ("Wi-Fi", ["Wi-Fi", "WiFi", "wifi", "Wi Fi"]),
+        ("WiFi", ["Wi-Fi", "WiFi", "Wi Fi"]),
+        ("OpenAI", ["OpenAI", "Open AI", "open-AI"]),
+        ("COVID-19", ["COVID-19", "COVID 19", "Covid19"]),
+    ],
+)
+def test_a_name_counts_written_with_or_without_its_hyphen_space_or_capital(keyword, said):
+    """Whisper prints one name several ways: "GPT-4", "GPT 4", "GPT4"; "WiFi", "Wi-Fi"."""
+    for text in said:
+        assert [m.keyword for m in find_matches(words(f"we used {text} today"), [parse_keyword(keyword)])] == [
+            keyword
+        ], text
+
+
+def test_other_spellings_stay_whole_words_and_yield_to_other_keywords():
+    assert names("the AI team, open air and iPhones", [parse_keyword("OpenAI")]) == []
+    assert names("I phone you, the phone", [parse_keyword("iPhone")]) == []  # no part of one letter
+    assert names("not able to, notable", [parse_keyword("not able")]) == ["not able"]
+    both = [parse_keyword("GPT-4"), parse_keyword("GPT4o=gpt4")]  # an alias given wins over a spelling
+    assert [m.keyword for m in find_matches(words("GPT4 and GPT 4"), both)] == ["GPT4o", "GPT-4"]

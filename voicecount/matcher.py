@@ -10,6 +10,7 @@ it in time instead of adding a new one.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -189,6 +190,11 @@ class Match:
 
 def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, str]]:
     """(tokens, keyword name, how it must be written: FILLER, PLURAL or "" for as it comes) per alias."""
+    return _patterns_of(tuple(keywords))
+
+
+@functools.lru_cache(maxsize=16)  # the matcher runs on every partial, with the same keywords
+def _patterns_of(keywords: tuple[Keyword, ...]) -> list[tuple[tuple[str, ...], str, str]]:
     from .fillers import is_filler
 
     pats: dict[tuple[str, ...], tuple[str, str]] = {}
@@ -197,15 +203,39 @@ def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, s
             toks = tuple(tokens(alias))
             if toks:
                 pats.setdefault(toks, (kw.name, FILLER if is_filler(kw) else ""))
-    # After every alias given (a keyword "GPUs" keeps its own): an acronym's plural is the acronym
-    # said, written in capitals ("LLMs", "GPUs"; "its" is no "IT", "news" no "new").
+    # After every alias given (a keyword "GPUs" keeps its own): the same name written with or
+    # without its hyphen, space or capital's break ("GPT-4", "GPT 4", "GPT4"; "WiFi", "Wi-Fi"),
+    # and an acronym's plural said, written in capitals ("LLMs", "GPUs"; "its" is no "IT").
     for kw in keywords:
         for alias in kw.aliases:
+            if not is_filler(kw):
+                for toks in spellings(alias):
+                    pats.setdefault(toks, (kw.name, ""))
             if _ACRONYM.fullmatch(alias.strip()):
                 toks = tuple(tokens(alias))
                 pats.setdefault((*toks[:-1], toks[-1] + "s"), (kw.name, PLURAL))
     # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it.
     return sorted(((p, name, rule) for p, (name, rule) in pats.items()), key=lambda p: -len(p[0]))
+
+
+_HYPHEN = re.compile(r"(?<=\w)[-‐‑](?=\w)")
+_LETTER_SPACE_DIGIT = re.compile(r"(?<=[^\W\d_])\s+(?=\d)")  # "GPT 4", "Python 3"
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)")  # "GPT4", "COVID19"
+# A capital after a small letter starts a word, when both parts have two letters or more:
+# "WiFi", "OpenAI", "ChatGPT" (not "iPhone", "eBay").
+_CAMEL = re.compile(r"(?<=[^\W\d_][^\W\d_A-Z])(?=[A-Z][^\W\d_])")
+
+
+def spellings(alias: str) -> list[tuple[str, ...]]:
+    """The tokens of an alias's other spellings, as recognisers print a name one way or another:
+    joined at a hyphen or between a word and its number ("Wi-Fi" → "wifi", "GPT 4" → "gpt4"),
+    or parted where a number or a capital starts ("GPT4" → "gpt 4", "OpenAI" → "open ai").
+    Words joined by a space stay apart ("data bricks" is no "Databricks"): "not able" is no "notable"."""
+    own = tuple(tokens(alias))
+    joined = _LETTER_SPACE_DIGIT.sub("", _HYPHEN.sub("", alias))
+    parted = _CAMEL.sub(" ", _LETTER_DIGIT.sub(" ", alias))
+    out = [tuple(tokens(text)) for text in (joined, parted)]
+    return [toks for toks in dict.fromkeys(out) if toks and toks != own]
 
 
 FILLER, PLURAL = "filler", "plural"  # how a pattern must be written to count (see _written_as)
@@ -304,7 +334,7 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     while i < len(toks):
         for pat, name, rule in patterns:
             n = len(pat)
-            if tuple(toks[i : i + n]) == pat and _written_as(rule, words, flat, i, n):
+            if pat[0] == toks[i] and tuple(toks[i : i + n]) == pat and _written_as(rule, words, flat, i, n):
                 lo, last = flat[i][1], flat[i + n - 1][1]
                 # Whisper ends every utterance with a stop: a pause inside "artificial … intelligence"
                 # prints "artificial." then "Intelligence". Across that join a phrase of whole words
