@@ -11,7 +11,7 @@ from conftest import ROOT, run_cli
 
 from voicecount import config
 from voicecount.errors import ConfigError
-from voicecount.matcher import DEFAULT_KEYWORDS, Keyword
+from voicecount.matcher import DEFAULT_KEYWORDS, Keyword, Word
 
 
 def write(text: str):
@@ -30,7 +30,7 @@ def test_no_file_means_defaults(voicecount_home):
 def test_save_and_load_round_trip_user_only(voicecount_home):
     s = config.Settings(keywords=[Keyword("LLM", ("LLM", "llm", "large language model"))], engine="vosk", model="/m")
     s.coach = config.CoachSettings(pace_min=120, pace_max=180, pause=1.5, nudge=False)
-    s.fillers = [Keyword("um", ("um", "umm")), Keyword("uh", ("uh",))]
+    s.fillers = [Keyword("um", ("um", "umm"), filler=True), Keyword("uh", ("uh",), filler=True)]
     s.overlay.font_size = 72
     s.overlay.x, s.overlay.y = 100, 40
     path = config.save(s)
@@ -203,3 +203,33 @@ def test_an_alias_with_a_comma_survives_the_keyword_editor():
         "llm",
         "large language model",
     )
+
+
+def test_a_filler_of_the_users_own_set_is_counted_as_a_filler(voicecount_home):
+    """[[fillers]] named outside the built-in sounds ("ehm") got neither the whole-word rule, the
+    filler prompt, nor the coach's filler mode once saved; the overlay's editor turned it into a keyword."""
+    from voicecount import cli, session
+    from voicecount.fillers import FILLER_PROMPT, is_filler
+    from voicecount.matcher import find_matches, keyword_prompt, parse_keyword
+    from voicecount.overlay import OverlaySettings
+    from voicecount.session import SessionWriter
+
+    write('[[keywords]]\nname = "AI"\n\n[[fillers]]\nname = "ehm"\naliases = ["ehm", "ähm"]\n')
+    ehm = config.load().fillers
+    assert [is_filler(k) for k in ehm] == [True]
+    keywords = [*config.load().keywords, *ehm]
+    assert keyword_prompt(keywords).endswith(FILLER_PROMPT)
+    said = [Word(t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate(["Ehm,", "the", "EHM", "unit,", "ähm,", "AI."])]
+    assert [m.text for m in find_matches(said, keywords)] == ["Ehm,", "ähm,", "AI."]
+
+    w = SessionWriter.create("count", "own-fillers", "whisper", "tiny.en", keywords)
+    w.final(said)
+    w.close({"AI": 1, "ehm": 2}, 3.0)
+    meta = session.load(w.meta.id).meta
+    assert [k.filler for k in meta.keyword_objects()] == [False, True]  # kept in the session
+
+    # The keyword editor gives names and aliases; the saved file keeps keywords, not the filler set.
+    save = cli.overlay_hooks(None, config.load(), 1.0)["on_settings"]
+    save(OverlaySettings(), [*keywords, parse_keyword("LLM")])
+    assert [k.name for k in config.load().keywords] == ["AI", "LLM"]
+    assert [k.name for k in config.load().fillers] == ["ehm"]

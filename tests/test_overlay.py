@@ -351,3 +351,19 @@ def test_a_correcting_final_replaces_the_caption_and_ctrl_c_quits_like_q(tk_root
         signal.signal(signal.SIGINT, before)
     assert ov.result is not None and ov.result.counts == {"AI": 0}  # the run ended and was saved
     assert [type(e) for e in refused] == [config.ConfigError]  # one clear error, shown; the quit went on
+
+
+def test_a_filler_of_the_users_own_set_shares_the_fillers_row_also_after_an_edit(tk_root):
+    from dataclasses import replace
+
+    from voicecount.overlay import parse_keyword_lines
+
+    def no_model():
+        raise RuntimeError("no model in this test")
+
+    ehm = replace(parse_keyword_lines("ehm=ehm,ähm")[0], filler=True)  # a [[fillers]] entry of the user's
+    source = FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav")
+    ov = shown(tk_root, Run(source, no_model, [*DEFAULT_KEYWORDS, ehm]))
+    assert list(ov.count_labels) == ["AI", "fillers"]
+    ov.set_keywords(parse_keyword_lines("AI\nehm=ehm,ähm\nLLM\n"))  # the editor's lines
+    assert list(ov.count_labels) == ["AI", "fillers", "LLM"] and ov.keywords[1].filler

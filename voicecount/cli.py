@@ -856,8 +856,11 @@ def overlay_hooks(run, settings, max_backlog: float) -> dict:
     def save(overlay_settings, keywords) -> None:
         stored = config.load()
         stored.overlay = overlay_settings
-        if list(keywords) != started_with:  # edited in the window: keep them for next time
-            stored.keywords = list(keywords)
+        # Edited in the window: keep them for next time, but the filler set ([[fillers]],
+        # --preset fillers) is the run's choice, not a keyword of the file.
+        kept = [k for k in keywords if not k.filler]
+        if list(keywords) != started_with and kept:
+            stored.keywords = kept
         config.save(stored)
 
     def switch(dev) -> None:

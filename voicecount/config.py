@@ -195,7 +195,7 @@ def load(path: Path | None = None) -> Settings:
                 f"{path} {_line_of(text, 'keywords')}: no keywords", "add at least one [[keywords]] table"
             )
     if "fillers" in data:
-        s.fillers = _keywords_from(path, text, data["fillers"])
+        s.fillers = [replace(k, filler=True) for k in _keywords_from(path, text, data["fillers"])]
     if "coach" in data:
         s.coach = _coach_from(path, text, _check_type(path, text, "coach", data["coach"], dict))
     for key in ("engine", "model", "device", "backend"):

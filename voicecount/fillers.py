@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .matcher import Keyword, Word, in_capitals, parse_keyword, tokens
 
@@ -36,11 +37,14 @@ def preset(name: str) -> list[Keyword]:
         from .errors import ConfigError
 
         raise ConfigError(f"unknown preset {name!r}", f"choose one of: {', '.join(PRESETS)}")
-    return [parse_keyword(spec) for spec in FILLER_SPECS]
+    return [replace(parse_keyword(spec), filler=True) for spec in FILLER_SPECS]
 
 
 def is_filler(keyword: Keyword) -> bool:
-    """A keyword named like a filler sound, not an initialism in capitals ("ER": the emergency room)."""
+    """One of the filler set, or a keyword named like a filler sound ("--keyword um"), not an
+    initialism in capitals ("ER": the emergency room)."""
+    if keyword.filler:
+        return True
     return " ".join(tokens(keyword.name)) in FILLER_NAMES and not in_capitals(keyword.name)
 
 

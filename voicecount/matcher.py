@@ -37,6 +37,7 @@ class Keyword:
 
     name: str
     aliases: tuple[str, ...]
+    filler: bool = False  # one of the filler set (built-in or the user's [[fillers]]): counted as a sound
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def keyword_spec(keyword: Keyword) -> str:
     return f"{keyword.name}={out.getvalue()}"
 
 
-def make_keyword(name: str, aliases: Sequence[str], spec: str | None = None) -> Keyword:
+def make_keyword(name: str, aliases: Sequence[str], spec: str | None = None, filler: bool = False) -> Keyword:
     """A keyword from its name and aliases, as given (an alias may hold a comma).
 
     "AI" alone gets the built-in aliases; any other bare name counts itself.
@@ -173,7 +174,7 @@ def make_keyword(name: str, aliases: Sequence[str], spec: str | None = None) -> 
         aliases = list(DEFAULT_AI_ALIASES) if tokens(name) == ["ai"] else [name]
     elif tokens(name) and name not in aliases:
         aliases.insert(0, name)
-    return Keyword(name, tuple(dict.fromkeys(aliases)))
+    return Keyword(name, tuple(dict.fromkeys(aliases)), filler)
 
 
 DEFAULT_KEYWORDS = (Keyword("AI", DEFAULT_AI_ALIASES),)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import tkinter as tk
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from tkinter import font as tkfont
 from tkinter import messagebox
 from typing import TYPE_CHECKING
@@ -424,7 +425,9 @@ class Overlay:
 
     def set_keywords(self, keywords: Sequence[Keyword]) -> None:
         """Count these keywords from now on (applied without a restart)."""
-        self.keywords = list(keywords)
+        # The editor's lines are names and aliases: a filler of the user's set stays one.
+        was_filler = {k.name for k in self._known.values() if k.filler}
+        self.keywords = [replace(k, filler=True) if k.name in was_filler else k for k in keywords]
         self._known.update((k.name, k) for k in self.keywords)
         self._build_rows()
         for k in self.keywords:

@@ -46,6 +46,10 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
+def _keyword_dict(k: Keyword) -> dict:
+    return {"name": k.name, "aliases": list(k.aliases), **({"filler": True} if k.filler else {})}
+
+
 @dataclass
 class SessionMeta:
     id: str
@@ -54,7 +58,7 @@ class SessionMeta:
     source: str  # the file, or the microphone's name
     engine: str
     model: str
-    keywords: list[dict]  # [{"name": ..., "aliases": [...]}]
+    keywords: list[dict]  # [{"name": ..., "aliases": [...]}, "filler": true for the filler set]
     device: str = ""
     status: str = "recording"  # recording → finished | recovered | failed
     ended_at: str = ""
@@ -75,7 +79,7 @@ class SessionMeta:
         return cls(**known)
 
     def keyword_objects(self) -> list[Keyword]:
-        return [Keyword(k["name"], tuple(k.get("aliases", ()))) for k in self.keywords]
+        return [Keyword(k["name"], tuple(k.get("aliases", ())), bool(k.get("filler"))) for k in self.keywords]
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ class SessionWriter:
                 source=source,
                 engine=engine,
                 model=model,
-                keywords=[{"name": k.name, "aliases": list(k.aliases)} for k in keywords],
+                keywords=[_keyword_dict(k) for k in keywords],
                 device=device,
                 counts={k.name: 0 for k in keywords},
                 pid=os.getpid(),
@@ -266,7 +270,7 @@ class SessionWriter:
 
     def keywords(self, keywords: Sequence[Keyword]) -> None:
         """The keywords changed mid-session (kept in meta at the end)."""
-        self.meta.keywords = [{"name": k.name, "aliases": list(k.aliases)} for k in keywords]
+        self.meta.keywords = [_keyword_dict(k) for k in keywords]
         self._append({"t": "keywords", "keywords": self.meta.keywords})
 
     def close(
