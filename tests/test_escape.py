@@ -41,6 +41,10 @@ HOSTILE = [
     "[ref]: https://evil.example/ref",
     "back\\slash\\",
     "[01:28] a citation that is not ours",
+    # Autolinks past a dot or an "@" that a word character does not close (review, 2026-11-27).
+    "type www. then www._ and www.-evil.com, WWW.%65vil.com",
+    "हिन्दी.com café.com cafe\u0301.com b+.com me@हिन्दी.com +@.com x@y@.e.g.:c",
+    "mailto:x@yx and (x@yि$.| in a cell",
 ]
 TAG = re.compile(r"<(?!/?(p|code)>)[^>]*>")
 
@@ -127,3 +131,39 @@ def test_cli_prints_hostile_text_inert(tmp_path):
         page = render(report.read_text())
         assert re.findall(r'<img src="([^"]*)"', page) == ["r.png", "r-pace.png"], name  # only our plots, beside it
         assert not re.search(r"<(script|iframe|a)[\s>]", page), name
+
+
+def test_keyword_names_are_text_in_the_reports_plot_and_a_folder_may_end_with_a_slash(tmp_path, monkeypatch):
+    """A keyword "$$" made the report fail in matplotlib's TeX parser and left a .part file;
+    "_private" vanished from the legend; "-o reports/" wrote a file named "reports"."""
+    from matplotlib.figure import Figure
+
+    from voicecount.matcher import Keyword, Word
+
+    w = sessions.SessionWriter.create(
+        "count", "names", "whisper", "tiny.en", [Keyword("$$", ("ai",)), Keyword("_private", ("secret",))]
+    )
+    w.final([Word("ai", 0.0, 0.3), Word("secret", 0.4, 0.8)])
+    w.close({"$$": 0, "_private": 0}, 1.0)
+    s = sessions.load(w.meta.id)
+    legends, savefig = [], Figure.savefig
+
+    def save_and_read(fig, *args, **kwargs):
+        legend = fig.axes[0].get_legend()
+        legends.append([t.get_text() for t in legend.get_texts()] if legend else [])
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", save_and_read)
+    written = export.export(s, "md", f"{tmp_path / 'reports'}/")
+    assert written == tmp_path / "reports" / f"voicecount-{s.id}.md"
+    assert legends[0] == ["$$ (0)", " _private (0)"]
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [written.name, written.with_suffix(".png").name]
+
+    def broken(session, f):
+        f.write("half")
+        raise RuntimeError("a writer that fails")
+
+    monkeypatch.setitem(export.WRITERS, "txt", broken)
+    with pytest.raises(RuntimeError):
+        export.export(s, "txt", tmp_path / "out.txt")
+    assert not list(tmp_path.glob("out.txt*"))  # no half file left behind

@@ -654,7 +654,7 @@ def cmd_count(args) -> int:
         name = f"{source.path.stem}.voicecount.{args.export}"
         # Beside the recording — but the bundled sample lives inside the installed package.
         beside = Path.cwd() if source.path.resolve() == sample_recording().resolve() else source.path.parent
-        out = Path(args.output) if args.output else beside / name
+        out = args.output or beside / name  # (a string: "reports/" names a folder)
         written = export.export(sessions.load(result.session_id), args.export, out, settings)
         print(f"voicecount: wrote {one_line(str(written))}", file=sys.stderr)
     console.print_count_result(result, args.json)
@@ -982,14 +982,13 @@ def cmd_sessions(args, parser) -> int:
 
 
 def cmd_export(args) -> int:
-    from pathlib import Path
 
     from . import config, export
     from . import session as sessions
 
     _recover()  # a session whose process died is exported as recovered, not as still recording
     s = sessions.load(args.id)
-    written = export.export(s, args.format, Path(args.output) if args.output else None, config.load())
+    written = export.export(s, args.format, args.output or None, config.load())  # "reports/" names a folder
     if written is not None:
         print(f"voicecount: wrote {one_line(str(written))}", file=sys.stderr)
     return 0

@@ -19,13 +19,16 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 # Inline Markdown (CommonMark, GitHub, markdown-it): every character that opens
 # emphasis, code, links, images, raw HTML, entities, tables or math.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~&$^])")
-# Autolinks that renderers make without any markup: "https://…", "www.…", and
-# (markdown-it linkify) bare domains "example.com". A backslash before the ":" or
-# the dot breaks the pattern and renders as the same character.
-_MD_SCHEME = re.compile(r":(?=//)")
-_MD_DOT = re.compile(r"(?<=\w)\.(?=\w)")
+# Autolinks that renderers make without any markup: "https://…", "mailto:…", "www.…", and
+# (markdown-it linkify) bare domains "example.com", "b+.com", "हिन्दी.com". A backslash
+# before the ":" or the dot breaks the pattern and renders as the same character. So every
+# dot between two characters, and the dot of "www." whatever follows (GitHub links "www."
+# alone); a sentence's closing dot stays as it is.
+_MD_SCHEME = re.compile(r":(?=//)|(?<=mailto):", re.IGNORECASE)
+_MD_DOT = re.compile(r"(?<=\S)\.(?=\S)|(?<=www)\.", re.IGNORECASE)
 # GitHub links e-mail addresses even when escaped; inside a code span it cannot.
-_MD_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Any word holding an "@" with a dot after it: GitHub also links "+@.com" and "me@हिन्दी.com".
+_MD_EMAIL = re.compile(r"[^\s`@|]+@[^\s`|]*\.[^\s`|]*")  # (a table cell ends at "|", also in code)
 
 
 def path_text(text: str) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -211,16 +212,18 @@ def _png(path: Path, height: float) -> Iterator[Any]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, height), dpi=100)
-    try:
-        yield ax
-        ax.set_xlabel("minutes")
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    # Labels hold keyword names: "$5 or $" is text, not TeX math ("$$" made the report fail).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig, ax = plt.subplots(figsize=(7, height), dpi=100)
+        try:
+            yield ax
+            ax.set_xlabel("minutes")
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(path)
+        finally:
+            plt.close(fig)
 
 
 def plot_hits(session: Session, path: Path) -> Path:
@@ -231,7 +234,9 @@ def plot_hits(session: Session, path: Path) -> Path:
             times = sorted(h.start / 60 for h in session.counted if h.keyword == kw.name)
             xs = [0.0] + [t for t in times for _ in (0, 1)] + [end_min]
             ys = [0] + [v for i in range(len(times)) for v in (i, i + 1)] + [len(times)]
-            ax.plot(xs, ys, label=f"{kw.name} ({len(times)})", linewidth=2)
+            # A label that starts with "_" is hidden from the legend: a space keeps "_private" in it.
+            label = f"{kw.name} ({len(times)})"
+            ax.plot(xs, ys, label=f" {label}" if label.startswith("_") else label, linewidth=2)
         ax.set_ylabel("hits so far")
         ax.set_xlim(0, end_min)
         ax.legend(loc="upper left")
@@ -387,16 +392,20 @@ def default_name(session: Session, fmt: str) -> str:
     return f"voicecount-{session.id}.{fmt}"
 
 
-def export(session: Session, fmt: str, out: Path | None, settings: Settings | None = None) -> Path | None:
+def export(session: Session, fmt: str, out: Path | str | None, settings: Settings | None = None) -> Path | None:
     """Write ``session`` as ``fmt`` to ``out`` (a file or a folder), or to stdout when ``out`` is None.
 
+    ``out`` is a folder when it is one, or when it ends with a slash ("reports/": made if need be).
     Returns the file written (None for stdout). The Markdown report writes its plot
     beside the file (to stdout: no plot).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}", f"choose one of: {', '.join(FORMATS)}")
-    if out is not None and out.is_dir():
-        out = out / default_name(session, fmt)
+    if out is not None:
+        folder = str(out).endswith(("/", os.sep))  # (a Path has lost its trailing slash)
+        out = Path(out)
+        if folder or out.is_dir():
+            out = out / default_name(session, fmt)
     if out is None:
         import sys
 
@@ -404,12 +413,15 @@ def export(session: Session, fmt: str, out: Path | None, settings: Settings | No
         _write(session, fmt, buf, settings)
         sys.stdout.write(buf.getvalue())
         return None
+    tmp = out.with_name(out.name + ".part")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             _write(session, fmt, f, settings, out.with_suffix(".png") if fmt == "md" else None)
         tmp.replace(out)
     except OSError as e:
         raise ConfigError(f"cannot write {out} ({e.strerror})", "choose a writable place with -o PATH") from None
+    finally:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a write that failed, whatever the error, leaves no half file
     return out
