@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -133,6 +134,9 @@ def test_a_rerun_resumes_an_interrupted_batch(talks, tmp_path, voicecount_home, 
     assert done <= cached and len(cached) < 6, (done, cached)
     assert f"{len(cached)} of them counted before" in again.stderr
     assert all(f" {SAMPLE_AI}" in ln for ln in rows.values())
+    stored = voicecount_home / "data" / "counted"  # private as sessions are: names, hits and times
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in stored.rglob("*.json")} == {0o600}
 
     forced = run_cli("count", str(folder / "talk0.wav"), str(folder / "talk1.wav"), "--force", "--no-progress")
     assert forced.returncode == 0 and "(counted before)" not in forced.stdout

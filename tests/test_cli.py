@@ -185,6 +185,9 @@ def bad_files(tmp_path):
         (["count", "{sample}", "-k", "AI", "-k", "ai"], ["given twice"]),
         (["count", "{sample}", "-k", "AI", "-k", "artificial intelligence"], ["would count for both"]),
         (["models", "download", "faster-whisper-small.en", "--sha256", "ab"], ["--sha256 goes with --url"]),
+        (["models", "download", "--url", "http://127.0.0.1:9/m.zip", "--sha256", "zz"], ["'zz' is not a SHA-256"]),
+        (["count", "{sample}", "{sample}", "--realtime"], ["--realtime works with one file", "speaking pace"]),
+        (["count", "{sample}", "--keywords-file", "{tmp}"], ["is a folder", "the keywords file in it"]),
         (["count", "{sample}", "--threads", "-2"], ["negative"]),
         (["count", "{sample}", "--threads", "100000"], ["more than this machine can use", "at most"]),
         (["count", "/dev/null"], ["not a regular file"]),
@@ -382,6 +385,7 @@ def test_progress_in_a_log_prints_the_share_reached(capsys):
         (["count", "--threads", "x", "a.wav"], "invalid int value: 'x' — see: voicecount count --help"),
         (["export", "last", "-f", "pdf"], "invalid choice: 'pdf'"),
         (["frobnicate"], "— see: voicecount --help"),
+        (["count", "a.wav", "--bogus"], "unrecognized arguments: --bogus — see: voicecount count --help"),
     ],
 )
 def test_a_command_line_mistake_is_one_line_with_its_fix(argv, fragment):
@@ -412,6 +416,19 @@ def test_ctrl_c_during_count_saves_what_was_counted(voicecount_home):
     session_id = err.split("voicecount sessions show ")[1].split()[0]
     shown = run_cli("sessions", "show", session_id)
     assert shown.returncode == 0 and "recovered" not in shown.stderr
-    assert shown.stdout.splitlines()[0].endswith("(finished)")  # closed, not left "recording" for recovery
+    assert shown.stdout.splitlines()[0].endswith("(stopped)")  # closed, not "recording"; not heard to its end
     assert "] Good morning" in shown.stdout  # the words heard before the interrupt are in the journal
     assert out.startswith("AI: ")  # the counts so far, as a finished count prints them
+
+
+def test_no_command_and_damaged_sessions_are_problems_not_silence(voicecount_home):
+    from voicecount import session as sessions
+
+    bare = run_cli()
+    assert bare.returncode == 1 and "COMMAND" in bare.stdout  # the help, and the exit code of a problem
+    w = sessions.SessionWriter.create("count", "talk.wav", "whisper", "tiny.en", [])
+    w.close({}, 1.0)
+    (w.path / "meta.json").write_text("{not json")
+    listed = run_cli("sessions", "list")  # said "no sessions yet" while "sessions show last" found it
+    assert listed.returncode == 1 and "no sessions yet" not in listed.stderr
+    assert f"cannot read session {w.meta.id}" in listed.stderr and "voicecount sessions delete" in listed.stderr

@@ -233,3 +233,9 @@ def test_a_filler_of_the_users_own_set_is_counted_as_a_filler(voicecount_home):
     save(OverlaySettings(), [*keywords, parse_keyword("LLM")])
     assert [k.name for k in config.load().keywords] == ["AI", "LLM"]
     assert [k.name for k in config.load().fillers] == ["ehm"]
+
+
+def test_a_keyword_table_without_a_name_says_which_and_where(voicecount_home):
+    write('[[keywords]]\nname = "AI"\n\n[[keywords]]  # mine\naliases = ["llm"]\n')
+    with pytest.raises(ConfigError, match=r"line 4: a keyword has no name — add name ="):
+        config.load()

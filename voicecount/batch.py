@@ -256,9 +256,13 @@ def _stored_path(path: Path, job: Job) -> Path:
 def _store(where: Path, result: FileResult) -> None:
     """Keep a result for the next run; a data dir that cannot take it costs the resume, not the count."""
     try:
-        where.parent.mkdir(parents=True, exist_ok=True)
+        # Private as sessions are (README): a result names the file, its hits and their times.
+        for folder in (store_dir(), where.parent):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(store_dir(), 0o700)  # made by an older version with the umask's mode
         tmp = where.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(result)), encoding="utf-8")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(result)))
         os.replace(tmp, where)  # whole or absent: a batch killed mid-write leaves no half result
     except OSError as e:
         if not _warned:

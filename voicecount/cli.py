@@ -82,8 +82,18 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 class _Parser(argparse.ArgumentParser):
     """A command-line mistake is one line with its fix, like every other error."""
 
+    commands: dict[str, argparse.ArgumentParser] | None = None  # the top parser's subcommands
+
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"voicecount: {one_line(message)} — see: {self.prog} --help\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:  # "count a.wav --bogus": the help to see is the command's, not the top one's
+            (self.commands or {}).get(getattr(ns, "command", None) or "", self).error(
+                f"unrecognized arguments: {' '.join(extras)}"
+            )
+        return ns
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("path", help="print the settings file's path")
     csub.add_parser("show", help="print the settings in effect (as TOML)")
     csub.add_parser("edit", help="open the settings in $VISUAL / $EDITOR, then check them")
+    parser.commands = sub.choices
     return parser
 
 
@@ -450,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
-        return 2
+        return 1  # a command is missing: a problem, as every other (README: Errors)
     _stop_on_sigterm()
     _tolerant_output()
     if args.command in ("listen", "devices", "doctor"):
@@ -532,7 +543,7 @@ def _check_threads(args) -> None:
     if args.threads > 4 * cores:
         # Far more threads than cores only slows decoding, and thousands crash the native libraries.
         raise ConfigError(
-            f"--threads {args.threads} is more than this machine can use ({cores} cores)",
+            f"--threads {args.threads} is more than this machine can use ({cores} cores, 4 threads a core at most)",
             f"give at most {4 * cores}, or 0 for automatic",
         )
 
@@ -667,12 +678,15 @@ def cmd_count_many(args, settings) -> int:
     from . import batch, console, escape
     from .audio import probe_duration
 
-    for flag, on in (("--export", args.export), ("--realtime", args.realtime)):
-        if on:
-            raise ConfigError(
-                f"{flag} works with one file",
-                "count the files, then export a session with voicecount export ID (IDs are in --csv/--jsonl)",
-            )
+    if args.export:
+        raise ConfigError(
+            "--export works with one file",
+            "count the files, then export a session with voicecount export ID (IDs are in --csv/--jsonl)",
+        )
+    if args.realtime:
+        raise ConfigError(
+            "--realtime works with one file", "give one file; it replays at speaking pace, so a batch would take hours"
+        )
     jobs = batch.default_jobs() if args.jobs is None else args.jobs
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs} is less than 1", "give 1 or more, or leave it out")
@@ -960,13 +974,17 @@ def cmd_sessions(args, parser) -> int:
 
     _recover()
     if args.action in (None, "list"):
-        all_ = sessions.all_sessions()
+        damaged: list[sessions.SessionError] = []
+        all_ = sessions.all_sessions(damaged)
+        for e in damaged:  # listed, not hidden: "show last" would still find one
+            print(f"voicecount: {e}", file=sys.stderr)
         if not all_:
-            print(
-                "voicecount: no sessions yet — record one with: voicecount listen (or voicecount count FILE)",
-                file=sys.stderr,
-            )
-            return 0
+            if not damaged:
+                print(
+                    "voicecount: no sessions yet — record one with: voicecount listen (or voicecount count FILE)",
+                    file=sys.stderr,
+                )
+            return 1 if damaged else 0
         console.print_sessions(all_)
         return 0
     if args.action == "show":
@@ -1112,10 +1130,15 @@ def _download(args) -> int:
     from . import download
 
     if args.url:
-        if not args.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
+        if not args.sha256:
             raise ConfigError(
                 "--url needs --sha256: nothing is installed unverified",
                 "add --sha256 HEX, the 64-digit SHA-256 published with the file",
+            )
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
+            raise ConfigError(
+                f"--sha256 {one_line(args.sha256)!r} is not a SHA-256",
+                "give the 64 hexadecimal digits published with the file",
             )
         name = args.name or args.url.rstrip("/").split("/")[-1].split("?")[0].removesuffix(".zip")
         if not name or "/" in name or name.startswith("."):

@@ -89,14 +89,22 @@ def _check_type(path: Path, text: str, key: str, value: Any, want: type | tuple)
     return value
 
 
-def _keywords_from(path: Path, text: str, items: Any) -> list[Keyword]:
+def _table_line(text: str, section: str, n: int) -> str:
+    """The line of the n-th (from 0) [[section]] table, or "somewhere"."""
+    heads = [
+        i for i, line in enumerate(text.splitlines(), 1) if re.fullmatch(rf"\s*\[\[\s*{section}\s*\]\]\s*(#.*)?", line)
+    ]
+    return f"line {heads[n]}" if n < len(heads) else "somewhere"
+
+
+def _keywords_from(path: Path, text: str, items: Any, section: str = "keywords") -> list[Keyword]:
     if not isinstance(items, list):
         raise ConfigError(
             f"{path} {_line_of(text, 'keywords')}: keywords must be a list of tables",
             'write each as [[keywords]] with name = "AI" and aliases = ["ai", "artificial intelligence"]',
         )
     out = []
-    for item in items:
+    for n, item in enumerate(items):
         if not isinstance(item, dict):
             raise ConfigError(
                 f"{path} {_line_of(text, 'keywords')}: a keyword must be a table", 'write [[keywords]] then name = "AI"'
@@ -106,6 +114,10 @@ def _keywords_from(path: Path, text: str, items: Any) -> list[Keyword]:
             key = sorted(unknown)[0]
             raise ConfigError(
                 f"{path} {_line_of(text, key)}: unknown key {key!r} in a keyword", "a keyword has name and aliases"
+            )
+        if "name" not in item:
+            raise ConfigError(
+                f"{path} {_table_line(text, section, n)}: a keyword has no name", 'add name = "…" to that table'
             )
         name = _check_type(path, text, "name", item.get("name", ""), str)
         aliases = _check_type(path, text, "aliases", item.get("aliases", []), list)
@@ -195,7 +207,7 @@ def load(path: Path | None = None) -> Settings:
                 f"{path} {_line_of(text, 'keywords')}: no keywords", "add at least one [[keywords]] table"
             )
     if "fillers" in data:
-        s.fillers = [replace(k, filler=True) for k in _keywords_from(path, text, data["fillers"])]
+        s.fillers = [replace(k, filler=True) for k in _keywords_from(path, text, data["fillers"], "fillers")]
     if "coach" in data:
         s.coach = _coach_from(path, text, _check_type(path, text, "coach", data["coach"], dict))
     for key in ("engine", "model", "device", "backend"):
@@ -353,6 +365,8 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
         text = p.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"no such keywords file: {p}", "check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p} is a folder", "give the keywords file in it, one keyword per line") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p} is not UTF-8 text (byte {e.start})", "save it as UTF-8") from None
     except OSError as e:

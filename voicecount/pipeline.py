@@ -80,6 +80,8 @@ DROP_CLEAR = 5.0  # seconds without new drops before the "dropped" status clears
 # seconds of audio (every chunk would be ten terminal lines a second).
 DROP_REPORT = 1.0
 SUBSCRIPTION_SIZE = 1000  # events a view may lag behind before it loses any
+# A file stopped this close to its probed length was heard to its end (containers round their length).
+END_SLACK = 0.5
 
 
 class Subscription:
@@ -450,8 +452,10 @@ class Pipeline:
         if self.session is not None:
             try:
                 damaged = getattr(self.source, "damaged", 0)  # only a file has pieces that would not decode
+                length = getattr(self.source, "duration", None)  # only a file has a length; a microphone stops
+                stopped = self._stop.is_set() and bool(length) and audio < length - END_SLACK
                 self.session.close(
-                    self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "", damaged
+                    self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "", damaged, stopped
                 )
             except VoicecountError as e:
                 error = error or e

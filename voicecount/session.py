@@ -60,7 +60,7 @@ class SessionMeta:
     model: str
     keywords: list[dict]  # [{"name": ..., "aliases": [...]}, "filler": true for the filler set]
     device: str = ""
-    status: str = "recording"  # recording → finished | recovered | failed
+    status: str = "recording"  # recording → finished | stopped (a file cut short) | recovered | failed
     ended_at: str = ""
     duration: float = 0.0
     counts: dict = field(default_factory=dict)
@@ -274,9 +274,15 @@ class SessionWriter:
         self._append({"t": "keywords", "keywords": self.meta.keywords})
 
     def close(
-        self, counts: dict[str, int], duration: float, dropped_seconds: float = 0.0, error: str = "", damaged: int = 0
+        self,
+        counts: dict[str, int],
+        duration: float,
+        dropped_seconds: float = 0.0,
+        error: str = "",
+        damaged: int = 0,
+        stopped: bool = False,
     ) -> None:
-        """Mark the session finished (or failed) with its totals."""
+        """Mark the session finished, failed, or stopped (a recording not heard to its end) with its totals."""
         if self._closed:
             return
         self._closed = True
@@ -291,7 +297,7 @@ class SessionWriter:
         if self._lost_at is not None and self.meta.interruptions:
             # Stopped while the microphone was still gone: it was not heard from then to now.
             self.meta.interruptions[-1]["missing"] = round(time.monotonic() - self._lost_at, 1)
-        self.meta.status = "failed" if error else "finished"
+        self.meta.status = "failed" if error else "stopped" if stopped else "finished"
         self.meta.error = error
         self.meta.ended_at = _now_iso()
         self.meta.duration = round(duration, 2)
@@ -558,11 +564,13 @@ def delete(sid: str) -> Path:
     return path
 
 
-def all_sessions() -> list[Session]:
+def all_sessions(damaged: list[SessionError] | None = None) -> list[Session]:
+    """Every session that can be read; the others' errors go to ``damaged`` when given."""
     out = []
     for sid in list_ids():
         try:
             out.append(load(sid))
-        except SessionError:
-            continue
+        except SessionError as e:
+            if damaged is not None:
+                damaged.append(e)
     return out
