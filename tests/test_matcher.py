@@ -348,3 +348,10 @@ def test_other_spellings_stay_whole_words_and_yield_to_other_keywords():
     assert names("not able to, notable", [parse_keyword("not able")]) == ["not able"]
     both = [parse_keyword("GPT-4"), parse_keyword("GPT4o=gpt4")]  # an alias given wins over a spelling
     assert [m.keyword for m in find_matches(words("GPT4 and GPT 4"), both)] == ["GPT4o", "GPT-4"]
+
+
+def test_a_name_that_starts_with_a_dot_counts_only_after_its_dot():
+    """A keyword ".NET" is the token "net": it counted every "net income" and "safety net"."""
+    kws = [parse_keyword(".NET"), parse_keyword("ASP.NET")]
+    said = "We ship .NET and ASP.NET apps; net income grew, a safety net. The .net runtime."
+    assert [m.keyword for m in find_matches(words(said), kws)] == [".NET", "ASP.NET", ".NET"]

@@ -117,14 +117,18 @@ def in_capitals(text: str) -> bool:
     return sum(c.isupper() for c in text) > 1
 
 
+def _normal(text: str) -> str:
+    """Text as tokens compare it: one case, no accents, one apostrophe."""
+    return _without_accents(unicodedata.normalize("NFKC", text).casefold()).replace("’", "'")
+
+
 def tokens(text: str) -> list[str]:
     """Normalise text to comparable tokens: case, accents, punctuation, possessives.
 
     "A.I." → ["ai"], "AI's" → ["ai"], "a I" → ["a", "i"], "Open-AI" → ["open", "ai"],
     "Node.js" and "3.5" → two tokens each (Whisper prints "Node .js", "3 .5"), "C++" → ["c++"].
     """
-    text = _without_accents(unicodedata.normalize("NFKC", text).casefold())
-    text = text.replace("’", "'")
+    text = _normal(text)
     out = []
     for piece in _SPLIT.split(text):
         # The dots of an initialism join its letters; any other dot inside a word parts it.
@@ -203,7 +207,8 @@ def _patterns_of(keywords: tuple[Keyword, ...]) -> list[tuple[tuple[str, ...], s
         for alias in kw.aliases:
             toks = tuple(tokens(alias))
             if toks:
-                pats.setdefault(toks, (kw.name, FILLER if is_filler(kw) else ""))
+                rule = FILLER if is_filler(kw) else DOTTED if alias.strip().startswith(".") else ""
+                pats.setdefault(toks, (kw.name, rule))
     # After every alias given (a keyword "GPUs" keeps its own): the same name written with or
     # without its hyphen, space or capital's break ("GPT-4", "GPT 4", "GPT4"; "WiFi", "Wi-Fi"),
     # and an acronym's plural said, written in capitals ("LLMs", "GPUs"; "its" is no "IT").
@@ -239,14 +244,18 @@ def spellings(alias: str) -> list[tuple[str, ...]]:
     return [toks for toks in dict.fromkeys(out) if toks and toks != own]
 
 
-FILLER, PLURAL = "filler", "plural"  # how a pattern must be written to count (see _written_as)
+# How a pattern must be written to count (see _written_as).
+FILLER, PLURAL, DOTTED = "filler", "plural", "dotted"
 
 
 def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
     """Whether tokens i..i+n are written as their pattern's rule asks: a filler as a whole word
-    not in capitals ("the ER", "Mm-hmm" are none), an acronym's plural in capitals ("LLMs")."""
+    not in capitals ("the ER", "Mm-hmm" are none), an acronym's plural in capitals ("LLMs"),
+    a name that starts with a dot after its dot (".NET", "ASP.NET"; "net income" is none)."""
     if rule == PLURAL:
         return in_capitals(words[flat[i + n - 1][1]].text)
+    if rule == DOTTED:
+        return "." + flat[i][0] in _normal(words[flat[i][1]].text)
     if rule == FILLER:
         return _whole_words(words, flat, i, n)
     return True
