@@ -219,6 +219,21 @@ def test_choose_device_errors_list_the_choices(wanted, problem):
     assert problem in str(e.value)
 
 
+def test_a_saved_name_listed_once_per_host_api_is_that_device_not_an_error():
+    """Windows lists a microphone under MME, DirectSound and WASAPI with one name: the name the
+    overlay saved must open it next time, through the default input's API."""
+    windows = [
+        InputDevice(1, "Microphone (Realtek Audio)", 2, 44100, "MME", True),
+        InputDevice(7, "Microphone (Realtek Audio)", 2, 44100, "Windows DirectSound"),
+        InputDevice(12, "Microphone (Realtek Audio)", 2, 48000, "Windows WASAPI"),
+    ]
+    assert choose_device(windows, "microphone (realtek audio)").index == 1
+    assert choose_device(windows[1:], "Microphone (Realtek Audio)").index == 7
+    twins = [InputDevice(2, "USB Mic", 1, 48000, "ALSA"), InputDevice(3, "USB Mic", 1, 48000, "ALSA")]
+    with pytest.raises(AudioError, match="matches several"):  # two of one model on one API: ask which
+        choose_device(twins, "USB Mic")
+
+
 def test_no_device_at_all_explains_microphone_permission():
     with pytest.raises(AudioError) as e:
         choose_device([], None)

@@ -432,3 +432,17 @@ def test_no_command_and_damaged_sessions_are_problems_not_silence(voicecount_hom
     listed = run_cli("sessions", "list")  # said "no sessions yet" while "sessions show last" found it
     assert listed.returncode == 1 and "no sessions yet" not in listed.stderr
     assert f"cannot read session {w.meta.id}" in listed.stderr and "voicecount sessions delete" in listed.stderr
+
+
+def test_output_to_a_pipe_is_utf8_whatever_the_locale_says(voicecount_home):
+    """Windows writes a pipe or a file in its ANSI code page: "count --json > out.json" held cp1252."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicecount", "count", str(SAMPLE), "--json", "-k", "Café=ai", "--no-progress"],
+        capture_output=True,
+        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home), "PYTHONIOENCODING": "cp1252"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"Café"' in proc.stdout.decode("utf-8")

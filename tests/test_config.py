@@ -239,3 +239,14 @@ def test_a_keyword_table_without_a_name_says_which_and_where(voicecount_home):
     write('[[keywords]]\nname = "AI"\n\n[[keywords]]  # mine\naliases = ["llm"]\n')
     with pytest.raises(ConfigError, match=r"line 4: a keyword has no name — add name ="):
         config.load()
+
+
+def test_files_saved_with_a_bom_read_as_written(voicecount_home, tmp_path):
+    """Notepad's "UTF-8 with BOM": the config was "invalid statement at line 1" and a keywords
+    file's first line, a comment, became a keyword."""
+    config.config_path().parent.mkdir(parents=True, exist_ok=True)
+    config.config_path().write_bytes('\ufeff[[keywords]]\nname = "AI"\n'.encode())
+    assert [k.name for k in config.load().keywords] == ["AI"]
+    listed = tmp_path / "keywords.txt"
+    listed.write_bytes("\ufeff# my list\nLLM\n".encode())
+    assert [k.name for k in config.merge_keywords(None, str(listed), [])] == ["LLM"]

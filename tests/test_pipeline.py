@@ -289,6 +289,26 @@ def test_a_full_disk_mid_run_ends_the_run_with_the_error_not_a_hang():
         run.wait()
 
 
+def test_any_failure_closing_the_session_ends_the_run_not_a_hang(monkeypatch):
+    """Only a VoicecountError at the session's close reached the views; anything else (on Windows,
+    os.fchmod missing in the search index) killed the worker and left run.wait() waiting for ever."""
+
+    def broken_close(self, *args, **kwargs):
+        raise AttributeError("module 'os' has no attribute 'fchmod'")
+
+    monkeypatch.setattr(sessions.SessionWriter, "close", broken_close)
+    engine, source = ScriptedEngine(), GatedSource()
+    run = Run(source, lambda: engine, AI, Record("listen", "gated"))
+    view = run.pipeline.subscribe()
+    run.start()
+    step(engine, source, final("we use AI"))
+    run.pipeline.stop()
+    failed = next_event(view, is_(Failed))
+    assert "fchmod" in str(failed.error)
+    with pytest.raises(AttributeError):
+        run.wait()
+
+
 def test_stopped_while_the_model_loads_nothing_is_heard_and_no_session_is_made():
     loading, release = threading.Event(), threading.Event()
 

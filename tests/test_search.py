@@ -275,6 +275,16 @@ def test_the_index_is_readable_by_its_user_only(archive):
     assert stat.S_IMODE(os.stat(search.index_path()).st_mode) == 0o600
 
 
+def test_the_index_is_made_private_without_fchmod(archive, monkeypatch):
+    """Windows before Python 3.13 has no os.fchmod, and its files always look readable by others:
+    search failed, and the end of every recording's indexing with it."""
+    monkeypatch.delattr(os, "fchmod", raising=False)
+    search.search("giraffe")
+    search.index_path().chmod(0o644)
+    assert ids(search.search(f'"{PHRASE}"')) == [archive["session"]]
+    assert stat.S_IMODE(os.stat(search.index_path()).st_mode) == 0o600
+
+
 def test_a_broken_index_never_fails_a_recording(voicecount_home):
     path = search.index_path()
     path.mkdir(parents=True)  # a folder where the index file should be: nothing can open it

@@ -312,6 +312,11 @@ def choose_device(devices: list[InputDevice], wanted: str | None, none_found: Au
     exact = [d for d in hits if d.name.casefold() == wanted.casefold()]
     if len(exact) == 1:
         return exact[0]
+    if len(exact) > 1 and len({d.host_api for d in exact}) == len(exact):
+        # One device listed once per host API (Windows: MME, DirectSound, WASAPI): the saved name
+        # means it, through the default input's API.
+        api = next((d.host_api for d in devices if d.is_default), None)
+        return next((d for d in exact if d.host_api == api), exact[0])
     if not hits:
         raise AudioError(f"no input device matches {one_line(wanted)!r}", f"choose one of: {names}")
     many = "; ".join(f"{d.index}: {one_line(d.name)}" for d in hits)

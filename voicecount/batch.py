@@ -31,7 +31,7 @@ from .errors import ConfigError, ModelError, VoicecountError
 from .export import csv_cell
 from .matcher import Keyword
 from .pace import per_minute, talk_seconds
-from .paths import data_dir
+from .paths import data_dir, open_private
 
 # Containers FFmpeg (PyAV) reads that hold speech: audio files and videos with a sound track.
 _MEDIA = ".wav .flac .mp3 .m4a .aac .ogg .oga .opus .wma .aif .aiff .caf .amr .webm .mp4 .m4v .mov .mkv .avi .mpg"
@@ -261,7 +261,7 @@ def _store(where: Path, result: FileResult) -> None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(store_dir(), 0o700)  # made by an older version with the umask's mode
         tmp = where.with_suffix(f".{os.getpid()}.tmp")
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+        with open_private(tmp) as f:
             f.write(json.dumps(asdict(result)))
         os.replace(tmp, where)  # whole or absent: a batch killed mid-write leaves no half result
     except OSError as e:
@@ -352,6 +352,10 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
 # ---------------------------------------------------------------------------- many files
 
 
+# ProcessPoolExecutor refuses more workers on Windows (ValueError): the limit of WaitForMultipleObjects.
+WINDOWS_MAX_WORKERS = 61
+
+
 def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
     """Worker processes the machine allows: one per core (each decodes on one thread), within memory.
 
@@ -360,10 +364,9 @@ def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
     """
     cpus = cpus or os.cpu_count() or 1
     if memory is None:
-        try:
-            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):  # not on every platform (Windows)
-            memory = 0
+        import psutil  # (os.sysconf has no memory size on Windows)
+
+        memory = psutil.virtual_memory().total
     jobs = cpus
     if memory:
         jobs = min(jobs, max(1, memory // WORKER_MEMORY))
@@ -433,7 +436,8 @@ def count_all(
 
     def new_pool() -> ProcessPoolExecutor:
         # "spawn" everywhere: what macOS and Windows do anyway, and no copy of this process's threads.
-        return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
+        workers = min(jobs, WINDOWS_MAX_WORKERS) if sys.platform == "win32" else jobs
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
 
     pool = new_pool()
     pending: dict[Future, Item] = {}

@@ -450,10 +450,15 @@ def _on_stop_signals(handler) -> None:
 
 
 def _tolerant_output() -> None:
-    """Words a console's encoding cannot show ("Łódź" on cp1252) are printed as escapes, never a crash."""
+    """Words a console's encoding cannot show ("Łódź" on cp1252) are printed as escapes, never a crash;
+    output to a file or a pipe (``--json > out.json``) is UTF-8, as data is, whatever the locale
+    (Windows would write cp1252 there)."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(AttributeError, ValueError):
-            stream.reconfigure(errors="backslashreplace")
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            if stream.isatty():
+                stream.reconfigure(errors="backslashreplace")
+            else:
+                stream.reconfigure(encoding="utf-8", errors="backslashreplace")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1183,6 +1188,7 @@ def cmd_config(args, parser) -> int:
         return 0
     if args.action == "edit":
         import shlex
+        import shutil
         import subprocess
 
         if not path.is_file():
@@ -1196,7 +1202,10 @@ def cmd_config(args, parser) -> int:
             else:
                 raise ConfigError("no editor set", f"set $EDITOR (e.g. export EDITOR=nano), or edit {path} by hand")
         try:
-            command = [*shlex.split(editor), str(path)]
+            # Windows: backslashes are path separators, not escapes ("C:\\Tools\\edit.exe").
+            words = [w.strip('"') for w in shlex.split(editor, posix=os.name != "nt")] or [""]
+            # "code" is code.cmd on Windows: only the full name found on PATH starts it.
+            command = [shutil.which(words[0]) or words[0], *words[1:], str(path)]
         except ValueError as e:  # an unbalanced quote in $EDITOR
             raise ConfigError(f"cannot read the editor command {editor!r} ({e})", "fix $VISUAL / $EDITOR") from None
         try:

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import ConfigError
 from .fillers import preset
 from .matcher import DEFAULT_KEYWORDS, Keyword, make_keyword, parse_keyword, tokens
-from .paths import config_dir
+from .paths import config_dir, open_private
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -178,7 +178,7 @@ def load(path: Path | None = None) -> Settings:
         return Settings()
     try:
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # Notepad's "UTF-8 with BOM" too
     except UnicodeDecodeError as e:
         raise ConfigError(
             f"{path} is not UTF-8 text (byte {e.start})", "save it as UTF-8, or delete it to start again"
@@ -344,8 +344,7 @@ def save(s: Settings, path: Path | None = None) -> Path:
     tmp = path.with_suffix(".toml.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open_private(tmp) as f:
             f.write(_updated(path, s))
             f.flush()
             os.fsync(f.fileno())
@@ -362,7 +361,7 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
     """One keyword per line as on the command line (NAME or NAME=alias,alias); # starts a comment."""
     p = Path(path).expanduser()
     try:
-        text = p.read_bytes().decode("utf-8")
+        text = p.read_bytes().decode("utf-8-sig")  # a BOM would make the first line a keyword
     except FileNotFoundError:
         raise ConfigError(f"no such keywords file: {p}", "check the path") from None
     except IsADirectoryError:

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING
 
 from .audio import SAMPLE_RATE, AudioSource, InputNotice
 from .engines.base import Engine, Final, Partial
-from .errors import VoicecountError
 from .events import (
     LOSSY,
     TERMINAL,
@@ -457,7 +456,7 @@ class Pipeline:
                 self.session.close(
                     self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "", damaged, stopped
                 )
-            except VoicecountError as e:
+            except Exception as e:  # any failure here must still reach the views: a waiting run waits for ever
                 error = error or e
         if error is not None:
             self._publish(Failed(error))

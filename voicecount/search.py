@@ -34,7 +34,7 @@ from typing import TypeVar
 from .errors import VoicecountError
 from .export import STOPWORDS, Cue, cues
 from .matcher import tokens
-from .paths import data_dir
+from .paths import data_dir, private_fd
 from .session import SessionError, load, resolve, sessions_dir
 
 SCHEMA_VERSION = 1  # PRAGMA user_version; any other value: the file is rebuilt
@@ -228,10 +228,10 @@ def _discard(path: Path) -> None:
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # 0600 before SQLite opens it: it holds transcripts (SQLite gives its journal the same mode).
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = private_fd(path, os.O_RDWR | os.O_CREAT)
     try:
         if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)
+            os.chmod(path, 0o600)  # (os.fchmod: not on Windows before Python 3.13)
     finally:
         os.close(fd)
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None)

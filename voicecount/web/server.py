@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import secrets
 import socket
 import threading
@@ -42,7 +41,7 @@ from aiohttp import web
 from ..errors import ConfigError
 from ..escape import json_text
 from ..events import TERMINAL, LiveState, Progress
-from ..paths import config_dir
+from ..paths import config_dir, open_private
 from . import DEFAULT_HOST, DEFAULT_PORT, look
 
 if TYPE_CHECKING:
@@ -80,8 +79,7 @@ def load_token() -> str:
     token = secrets.token_urlsafe(18)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
+        with open_private(path) as f:
             f.write(token + "\n")
     except OSError as e:
         raise ConfigError(f"cannot write {path} ({e.strerror})", "make the config folder writable") from None
