@@ -446,3 +446,16 @@ def test_output_to_a_pipe_is_utf8_whatever_the_locale_says(voicecount_home):
     )
     assert proc.returncode == 0, proc.stderr
     assert '"Café"' in proc.stdout.decode("utf-8")
+
+
+def test_a_bad_model_in_the_settings_file_says_it_was_set_there(voicecount_home):
+    from voicecount import config
+
+    config.config_path().parent.mkdir(parents=True, exist_ok=True)
+    config.config_path().write_text('model = "nosuch"\n')
+    for args in (["count", str(SAMPLE)], ["count", str(SAMPLE), str(SAMPLE)]):  # one file, and a batch
+        proc = run_cli(*args, "--no-progress")
+        one_line_error(proc, "unknown Whisper model 'nosuch'", str(config.config_path()), "voicecount config edit")
+    typed = run_cli("count", str(SAMPLE), "--model", "nosuch", "--no-progress")  # typed: no file to blame
+    one_line_error(typed, "unknown Whisper model 'nosuch'")
+    assert "config" not in typed.stderr

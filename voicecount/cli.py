@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .errors import ConfigError, VoicecountError
+from .errors import ConfigError, ModelError, VoicecountError
 from .escape import one_line
 from .fillers import PRESETS
 from .web import DEFAULT_HOST, DEFAULT_PORT
@@ -574,7 +574,28 @@ def _engine_loader(args, settings):
     _check_threads(args)
     print(f"voicecount: loading {settings.engine} model {one_line(settings.model or '(default)')}…", file=sys.stderr)
     recording = args.command == "count" and not args.live
-    return lambda: create_engine(settings.engine, settings.model or None, recording=recording, threads=args.threads)
+
+    def load():
+        with _model_named_in_config(args, settings):
+            return create_engine(settings.engine, settings.model or None, recording=recording, threads=args.threads)
+
+    return load
+
+
+@contextlib.contextmanager
+def _model_named_in_config(args, settings):
+    """A model the settings file names, not the command line: its error says where it was set."""
+    try:
+        yield
+    except ModelError as e:
+        if getattr(args, "model", None) is not None or not settings.model:
+            raise
+        from .config import config_path
+
+        where = one_line(str(config_path()))
+        raise ModelError(
+            f"{e.problem} (model = in {where})", f"{e.fix}; or change it: voicecount config edit"
+        ) from None
 
 
 def _recover() -> None:
@@ -707,7 +728,8 @@ def cmd_count_many(args, settings) -> int:
     job = batch.Job(
         settings.engine, settings.model or None, tuple(settings.keywords), not args.live, threads, args.track
     )
-    job.key()  # a missing or broken model fails now, in one line, before any worker starts
+    with _model_named_in_config(args, settings):
+        job.key()  # a missing or broken model fails now, in one line, before any worker starts
     names = [k.name for k in settings.keywords]
     table = console.BatchTable([it.name for it in items] + [p.file for p in problems], names)
     outputs = batch.ResultFiles(args.csv, args.jsonl, names)

@@ -301,7 +301,9 @@ def check_models() -> list[Check]:
         loaded = create_engine(engine, model or None)
         checks.append(Check("model", OK, f"{label} loads ({loaded.model_name})"))
     except VoicecountError as e:
-        checks.append(Check("model", FAIL, f"{label}: {e.problem}", e.fix))
+        # The doctor checks the configured model: a bad one is fixed in the settings file.
+        fix = f"{e.fix}; or change model in {config.config_path()} (voicecount config edit)" if model else e.fix
+        checks.append(Check("model", FAIL, f"{label}: {e.problem}", fix))
     except Exception as e:
         checks.append(
             Check(
