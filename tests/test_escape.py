@@ -99,6 +99,7 @@ def test_every_export_keeps_hostile_text_inert():
     for fmt, text in out.items():
         assert "\x1b" not in text, fmt
     assert "<img" not in out["srt"] and "<script" not in out["srt"] and "‹img" in out["srt"]
+    assert "\\" not in out["srt"] and "back⧵slash⧵" in out["srt"]  # no \\N line break for libass
     assert "<img" not in out["vtt"] and "&lt;img" in out["vtt"]
     assert "<" not in out["json"] and json.loads(out["json"])["segments"][0]["text"].startswith("<img")
     assert json.loads(out["json"])["summary"].startswith("Summary (by <b>evil</b>)")

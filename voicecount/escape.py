@@ -82,11 +82,12 @@ def _md_plain(text: str) -> str:
 
 
 def srt(text: str) -> str:
-    """SRT cue text: players style <i>, <font …> and {\\an8}; those become look-alike characters."""
+    """SRT cue text: players style <i>, <font …> and {\\an8}, and libass reads \\N and \\h as a line
+    break and a hard space; those become look-alike characters."""
     return terminal(text).translate(_SRT_LOOKALIKES)
 
 
-_SRT_LOOKALIKES = str.maketrans({"<": "‹", ">": "›", "{": "｛", "}": "｝"})
+_SRT_LOOKALIKES = str.maketrans({"<": "‹", ">": "›", "{": "｛", "}": "｝", "\\": "⧵"})
 
 
 def vtt(text: str) -> str:
