@@ -21,6 +21,7 @@ from test_summarize import make_session
 
 from voicecount import escape, export
 from voicecount import session as sessions
+from voicecount.matcher import Word
 
 HOSTILE = [
     '<img src="https://evil.example/pixel.png">',
@@ -139,7 +140,7 @@ def test_keyword_names_are_text_in_the_reports_plot_and_a_folder_may_end_with_a_
     "_private" vanished from the legend; "-o reports/" wrote a file named "reports"."""
     from matplotlib.figure import Figure
 
-    from voicecount.matcher import Keyword, Word
+    from voicecount.matcher import Keyword
 
     w = sessions.SessionWriter.create(
         "count", "names", "whisper", "tiny.en", [Keyword("$$", ("ai",)), Keyword("_private", ("secret",))]
@@ -168,3 +169,19 @@ def test_keyword_names_are_text_in_the_reports_plot_and_a_folder_may_end_with_a_
     with pytest.raises(RuntimeError):
         export.export(s, "txt", tmp_path / "out.txt")
     assert not list(tmp_path.glob("out.txt*"))  # no half file left behind
+
+
+def test_a_word_of_invisible_characters_makes_no_cue_in_any_format():
+    """Zero-width and bidi marks alone: TXT printed "[00:02.0] ", VTT an empty cue, SRT nothing."""
+    w = sessions.SessionWriter.create("count", "zw", "whisper", "tiny.en", [])
+    w.final([Word("Hello.", 0.0, 0.5)])
+    w.final([Word("\u200b\u200d", 2.0, 2.4), Word("\u202e", 2.5, 2.6)])
+    w.close({}, 3.0)
+    s = sessions.load(w.meta.id)
+    assert [c.text for c in export.shown_cues(s)] == ["Hello."]
+    for fmt, write in [*export.WRITERS.items(), ("md", export.write_md)]:
+        if fmt in ("json", "csv"):
+            continue  # data: every word as it was said
+        buf = io.StringIO()
+        write(s, buf)
+        assert "00:02" not in buf.getvalue(), fmt

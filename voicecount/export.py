@@ -72,9 +72,15 @@ def cues(session: Session) -> list[Cue]:
     # Cues must not overlap: word times from separate passes can touch.
     fixed: list[Cue] = []
     for c in out:
-        start = max(c.start, fixed[-1].end) if fixed else c.start
+        start = max(c.start, fixed[-1].end) if fixed else max(c.start, 0.0)  # (a hand-edited journal)
         fixed.append(Cue(start, max(c.end, start + 0.1), c.text))
     return fixed
+
+
+def shown_cues(session: Session) -> list[Cue]:
+    """The cues a reader sees: one of invisible characters only (zero-width, bidi marks, a terminal
+    code) would be an empty line or an empty subtitle. (JSON and search keep every cue as said.)"""
+    return [c for c in cues(session) if escape.one_line(c.text)]
 
 
 SENTENCE_MAX = 30.0  # seconds: a transcript without full stops is not joined into one long "sentence"
@@ -92,7 +98,7 @@ def sentences(session: Session) -> list[Cue]:
 
 
 def write_txt(session: Session, f: TextIO) -> None:
-    for c in cues(session):
+    for c in shown_cues(session):
         f.write(f"[{clock(c.start)}] {escape.terminal(c.text)}\n")
 
 
@@ -101,7 +107,7 @@ def write_srt(session: Session, f: TextIO) -> None:
 
     subs = [
         srt.Subtitle(i, timedelta(seconds=c.start), timedelta(seconds=c.end), escape.srt(c.text))
-        for i, c in enumerate(cues(session), 1)
+        for i, c in enumerate(shown_cues(session), 1)
     ]
     f.write(srt.compose(subs))
 
@@ -118,7 +124,7 @@ def write_vtt(session: Session, f: TextIO) -> None:
         return str(Timestamp(h, m, s, ms))
 
     vtt = WebVTT()
-    for c in cues(session):
+    for c in shown_cues(session):
         vtt.captions.append(Caption(stamp(c.start), stamp(c.end), escape.vtt(c.text)))
     vtt.write(f)
 
@@ -294,7 +300,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     else:
         f.write("No hits.\n")
     f.write("\n## Transcript\n\n")
-    for c in sentences:
+    for c in shown_cues(session):
         f.write(f"**{clock(c.start)}** {_md(c.text)}  \n")
 
 
