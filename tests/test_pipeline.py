@@ -309,6 +309,19 @@ def test_any_failure_closing_the_session_ends_the_run_not_a_hang(monkeypatch):
         run.wait()
 
 
+def test_a_microphone_chosen_after_the_run_ended_lets_its_device_go():
+    """The overlay's menu still worked once the run had ended: the new source was never read, so
+    its device stayed open (and recording) until the process exited."""
+    source = GatedSource()
+    run = Run(source, ScriptedEngine, AI, Record("listen", "gated"))
+    run.start()
+    source.end()
+    run.wait()
+    late = GatedSource("chosen too late")
+    run.pipeline.switch_source(late)
+    assert late.released
+
+
 def test_stopped_while_the_model_loads_nothing_is_heard_and_no_session_is_made():
     loading, release = threading.Event(), threading.Event()
 

@@ -346,7 +346,7 @@ class MicrophoneSource:
         blocks = max(1, int(max_queue_seconds / CHUNK_SECONDS))
         self._q: queue.Queue[np.ndarray] = queue.Queue(maxsize=blocks)
         self._stop = threading.Event()
-        self._dropped = 0
+        self._dropped = 0.0  # seconds: the rate changes when a lost device comes back as another
         self._stream: Stream | None = None
 
     def _set_device(self, device: InputDevice) -> None:
@@ -361,7 +361,7 @@ class MicrophoneSource:
 
     @property
     def dropped_seconds(self) -> float:
-        return self._dropped / self._rate
+        return self._dropped
 
     @property
     def max_backlog_seconds(self) -> float:
@@ -375,7 +375,7 @@ class MicrophoneSource:
         try:
             self._q.put_nowait(data)
         except queue.Full:
-            self._dropped += data.shape[0]
+            self._dropped += data.shape[0] / self._rate
 
     def _close(self) -> None:
         if self._stream is not None:

@@ -151,16 +151,29 @@ def import_sounddevice():
     return sounddevice
 
 
+# PortAudio is not thread-safe, and the reader thread re-initialises it (rescan) while a lost
+# device is looked for, when the overlay's thread may be listing or opening another: the calls
+# take turns, and a rescan waits for a moment when none of our streams is open.
+_PORTAUDIO = threading.Lock()
+_open_streams = [0]  # sounddevice streams open now (under _PORTAUDIO)
+
+
 class _SoundDeviceStream:
     def __init__(self, stream) -> None:
         self._stream = stream
+        self._closed = False
 
     def stop(self) -> None:
         # abort, not stop: stop waits for PortAudio's buffers, which can take seconds on ALSA/pulse.
-        self._stream.abort()
+        with _PORTAUDIO:
+            self._stream.abort()
 
     def close(self) -> None:
-        self._stream.close()
+        with _PORTAUDIO:
+            if not self._closed:
+                self._closed = True
+                _open_streams[0] -= 1
+            self._stream.close()
 
     @property
     def active(self) -> bool:
@@ -175,9 +188,10 @@ class SoundDeviceBackend:
     def devices(self) -> list[InputDevice]:
         sd = import_sounddevice()
         try:
-            devices = sd.query_devices()
-            apis = sd.query_hostapis()
-            default_in = sd.default.device[0] if sd.default.device else -1
+            with _PORTAUDIO:
+                devices = sd.query_devices()
+                apis = sd.query_hostapis()
+                default_in = sd.default.device[0] if sd.default.device else -1
         except sd.PortAudioError as e:
             raise AudioError(f"cannot list audio devices ({e})", "check that the sound system is running") from None
         return [
@@ -201,29 +215,41 @@ class SoundDeviceBackend:
         def callback(indata, frames, time_info, status):  # PortAudio's thread: enqueue only
             on_audio(indata[:, 0].copy())
 
+        # PortAudioError and ValueError both mean: this device will not open.
+        with _PORTAUDIO:
+            try:
+                stream = sd.InputStream(
+                    samplerate=rate, channels=1, dtype="int16", device=device.index, blocksize=block, callback=callback
+                )
+            except Exception as e:
+                raise cannot_open(device, e) from None
+            _open_streams[0] += 1
+        opened = _SoundDeviceStream(stream)
         try:
-            stream = sd.InputStream(
-                samplerate=rate, channels=1, dtype="int16", device=device.index, blocksize=block, callback=callback
-            )
-            stream.start()
-        except Exception as e:  # PortAudioError and ValueError both mean: this device will not open
+            with _PORTAUDIO:
+                stream.start()
+        except Exception as e:
+            opened.close()
             raise cannot_open(device, e) from None
-        return _SoundDeviceStream(stream)
+        return opened
 
     def rescan(self) -> None:
         """PortAudio lists devices once, at initialisation: re-initialise it to see a replugged device.
 
         sounddevice has no public call for this; its maintainer's advice is these two
-        (spatialaudio/python-sounddevice#125). Only called while no stream of ours is open:
-        terminating PortAudio ends every stream.
+        (spatialaudio/python-sounddevice#125). Skipped while a stream of ours is open (another
+        microphone switched to meanwhile): terminating PortAudio would end it too.
         """
         sd = import_sounddevice()
         if hasattr(sd, "_terminate") and hasattr(sd, "_initialize"):
-            try:
-                sd._terminate()
-                sd._initialize()
-            except Exception:  # a sound system that is still restarting: the next rescan tries again
-                pass
+            with _PORTAUDIO:
+                if _open_streams[0]:
+                    return
+                try:
+                    sd._terminate()
+                    sd._initialize()
+                except Exception:  # a sound system that is still restarting: the next rescan tries again
+                    pass
 
     def none_found(self) -> AudioError:
         return no_microphone()

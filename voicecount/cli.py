@@ -935,6 +935,9 @@ def _listen_gui(root, run, settings, args):
         root.mainloop()
     except KeyboardInterrupt:
         pass
+    # The window is gone, and its poll with it: a signal from now on interrupts at once (the
+    # first one would only ask a window that no longer looks, while run.stop() waits below).
+    overlay.quit_requested.set()
     import gc
 
     gc.collect()  # Tk objects are freed here, on the main thread, not later by a worker's GC

@@ -439,8 +439,8 @@ class Overlay:
         KeywordDialog(self.root, self.keywords, self.set_keywords)
 
     def choose_microphone(self) -> None:
-        if self.list_devices is None or self.switch_device is None or self.status == "loading":
-            return
+        if self.list_devices is None or self.switch_device is None or self.status in ("loading", "finished", "error"):
+            return  # nothing to switch yet, or any more (a device opened now would stay open)
         try:
             devices = self.list_devices()
         except VoicecountError as e:

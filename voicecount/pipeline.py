@@ -232,6 +232,7 @@ class Pipeline:
         self._paused = False  # worker thread only
         self._stop = threading.Event()
         self._next_sources: queue.Queue[AudioSource] = queue.Queue()
+        self._reader_done = threading.Event()  # the reader has ended: a later switch is let go at once
         self._dropped_before = 0.0  # seconds dropped by sources switched away from
 
     # ------------------------------------------------------------------ views (any thread)
@@ -269,6 +270,20 @@ class Pipeline:
         """Carry on from another source (a different microphone); counts and session go on."""
         self._next_sources.put(source)
         self.source.stop()
+        if self._reader_done.is_set():
+            self._let_go()  # too late: the run has ended, and nothing would ever close it
+
+    def _let_go(self) -> None:
+        """Sources a switch queued that no reader will read: each lets its device go."""
+        while True:
+            try:
+                source = self._next_sources.get_nowait()
+            except queue.Empty:
+                return
+            source.stop()
+            with contextlib.suppress(Exception):
+                for _ in source.chunks():  # a stopped source's chunks() closes its device and ends
+                    pass
 
     def pause(self) -> None:
         """Keep listening, stop counting (the transcript goes on)."""
@@ -312,6 +327,8 @@ class Pipeline:
                     if not self._put(chunk):
                         break
             except Exception as e:  # a device vanishing mid-stream must not kill the worker silently
+                self._reader_done.set()
+                self._let_go()
                 self._put_end(e)
                 return
             try:
@@ -329,6 +346,8 @@ class Pipeline:
             else:
                 self._put(_Switched(nxt.description))
             source = nxt
+        self._reader_done.set()
+        self._let_go()
         self._put_end(None)
 
     def _put(self, item: object) -> bool:
