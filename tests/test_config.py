@@ -167,6 +167,16 @@ def test_config_cli_path_show_edit(voicecount_home, tmp_path):
     proc = run_cli("config", "edit", env={"VOICECOUNT_HOME": str(voicecount_home), "VISUAL": str(editor)})
     assert proc.returncode == 1 and "'colour'" in proc.stderr and " line " in proc.stderr
     assert "Traceback" not in proc.stderr
+    # No $VISUAL or $EDITOR: a terminal editor on PATH (macOS has nano), not TextEdit through
+    # "open -W", which waits for the app to quit and writes curly quotes.
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "nano").write_text('#!/bin/sh\necho "# edited by nano" >> "$1"\n')
+    (bin_ / "nano").chmod(0o755)
+    env = {"VOICECOUNT_HOME": str(voicecount_home), "PATH": f"{bin_}{os.pathsep}{os.environ['PATH']}"}
+    proc = run_cli("config", "edit", env=env, unset=("VISUAL", "EDITOR"))
+    assert proc.returncode == 1 and "'colour'" in proc.stderr  # the earlier mistake is still there
+    assert config.config_path().read_text().endswith("# edited by nano\n")
 
 
 def test_a_broken_config_stops_count_with_one_line(voicecount_home):

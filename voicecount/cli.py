@@ -1220,11 +1220,10 @@ def cmd_config(args, parser) -> int:
             config.save(config.load())  # start from the defaults, written out
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
-            if sys.platform == "darwin":
-                editor = "open -W -t"
-            elif os.name == "nt":
-                editor = "notepad"
-            else:
+            # A terminal editor where one is (macOS has nano): TextEdit, through "open -W", is waited
+            # for until the app quits, not the window, and turns quotes into curly ones TOML refuses.
+            editor = "notepad" if os.name == "nt" else next(filter(shutil.which, ("nano", "vi")), None)
+            if editor is None:
                 raise ConfigError("no editor set", f"set $EDITOR (e.g. export EDITOR=nano), or edit {path} by hand")
         try:
             # Windows: backslashes are path separators, not escapes ("C:\\Tools\\edit.exe").
