@@ -434,15 +434,19 @@ def test_no_command_and_damaged_sessions_are_problems_not_silence(voicecount_hom
     assert f"cannot read session {w.meta.id}" in listed.stderr and "voicecount sessions delete" in listed.stderr
 
 
-def test_output_to_a_pipe_is_utf8_whatever_the_locale_says(voicecount_home):
+def test_output_to_a_pipe_is_utf8_whatever_the_locale_says(voicecount_home, tmp_path):
     """Windows writes a pipe or a file in its ANSI code page: "count --json > out.json" held cp1252."""
     import subprocess
     import sys
 
+    listed = tmp_path / "keywords.txt"
+    listed.write_text("Café=ai\n", encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "voicecount", "count", str(SAMPLE), "--json", "-k", "Café=ai", "--no-progress"],
+        [sys.executable, "-m", "voicecount", "count", str(SAMPLE), "--json", "--keywords-file", str(listed)],
         capture_output=True,
-        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home), "PYTHONIOENCODING": "cp1252"},
+        # A locale whose pipes are not UTF-8 (ascii here; cp1252 on a Windows machine).
+        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home), "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0"}
+        | {"PYTHONUTF8": "0"},
     )
     assert proc.returncode == 0, proc.stderr
     assert '"Café"' in proc.stdout.decode("utf-8")

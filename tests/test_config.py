@@ -229,7 +229,7 @@ def test_a_filler_of_the_users_own_set_is_counted_as_a_filler(voicecount_home):
     assert [is_filler(k) for k in ehm] == [True]
     keywords = [*config.load().keywords, *ehm]
     assert keyword_prompt(keywords).endswith(FILLER_PROMPT)
-    said = [Word(t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate(["Ehm,", "the", "EHM", "unit,", "ähm,", "AI."])]
+    said = [Word(t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate(["Ehm,", "the", "ehm-like", "unit,", "ähm,", "AI."])]
     assert [m.text for m in find_matches(said, keywords)] == ["Ehm,", "ähm,", "AI."]
 
     w = SessionWriter.create("count", "own-fillers", "whisper", "tiny.en", keywords)

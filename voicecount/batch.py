@@ -259,7 +259,8 @@ def _store(where: Path, result: FileResult) -> None:
         # Private as sessions are (README): a result names the file, its hits and their times.
         for folder in (store_dir(), where.parent):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(store_dir(), 0o700)  # made by an older version with the umask's mode
+        with contextlib.suppress(OSError):  # (a file system without modes keeps the results all the same)
+            os.chmod(store_dir(), 0o700)  # made by an older version with the umask's mode
         tmp = where.with_suffix(f".{os.getpid()}.tmp")
         with open_private(tmp) as f:
             f.write(json.dumps(asdict(result)))

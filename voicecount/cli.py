@@ -451,14 +451,15 @@ def _on_stop_signals(handler) -> None:
 
 def _tolerant_output() -> None:
     """Words a console's encoding cannot show ("Łódź" on cp1252) are printed as escapes, never a crash;
-    output to a file or a pipe (``--json > out.json``) is UTF-8, as data is, whatever the locale
-    (Windows would write cp1252 there)."""
+    data written to a file or a pipe (``--json > out.json``) is UTF-8 whatever the locale (Windows
+    would write cp1252 there), unless PYTHONIOENCODING asks for another."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError, OSError):
-            if stream.isatty():
-                stream.reconfigure(errors="backslashreplace")
-            else:
+            data = stream is sys.stdout and not stream.isatty() and not os.environ.get("PYTHONIOENCODING")
+            if data:
                 stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+            else:
+                stream.reconfigure(errors="backslashreplace")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -691,7 +692,7 @@ def cmd_count(args) -> int:
         name = f"{source.path.stem}.voicecount.{args.export}"
         # Beside the recording — but the bundled sample lives inside the installed package.
         beside = Path.cwd() if source.path.resolve() == sample_recording().resolve() else source.path.parent
-        out = args.output or beside / name  # (a string: "reports/" names a folder)
+        out = beside / name if args.output is None else args.output  # (a string: "reports/" names a folder)
         written = export.export(sessions.load(result.session_id), args.export, out, settings)
         print(f"voicecount: wrote {one_line(str(written))}", file=sys.stderr)
     console.print_count_result(result, args.json)
@@ -1036,7 +1037,7 @@ def cmd_export(args) -> int:
 
     _recover()  # a session whose process died is exported as recovered, not as still recording
     s = sessions.load(args.id)
-    written = export.export(s, args.format, args.output or None, config.load())  # "reports/" names a folder
+    written = export.export(s, args.format, args.output, config.load())  # "reports/" names a folder
     if written is not None:
         print(f"voicecount: wrote {one_line(str(written))}", file=sys.stderr)
     return 0

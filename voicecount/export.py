@@ -408,7 +408,7 @@ def export(session: Session, fmt: str, out: Path | str | None, settings: Setting
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}", f"choose one of: {', '.join(FORMATS)}")
     if out is not None:
-        folder = str(out).endswith(("/", os.sep))  # (a Path has lost its trailing slash)
+        folder = str(out).endswith(("/", os.sep)) or str(out) == ""  # (a Path has lost its trailing slash)
         out = Path(out)
         if folder or out.is_dir():
             out = out / default_name(session, fmt)

@@ -41,10 +41,13 @@ def preset(name: str) -> list[Keyword]:
 
 
 def is_filler(keyword: Keyword) -> bool:
-    """One of the filler set, or a keyword named like a filler sound ("--keyword um"), not an
-    initialism in capitals ("ER": the emergency room)."""
-    if keyword.filler:
-        return True
+    """One of the filler set (built-in or the user's [[fillers]]), or a filler sound."""
+    return keyword.filler or is_filler_sound(keyword)
+
+
+def is_filler_sound(keyword: Keyword) -> bool:
+    """A keyword named like a built-in filler sound ("um", "--keyword er"), not an initialism in
+    capitals ("ER": the emergency room)."""
     return " ".join(tokens(keyword.name)) in FILLER_NAMES and not in_capitals(keyword.name)
 
 

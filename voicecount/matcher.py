@@ -200,52 +200,63 @@ def _patterns(keywords: Sequence[Keyword]) -> list[tuple[tuple[str, ...], str, s
 
 @functools.lru_cache(maxsize=16)  # the matcher runs on every partial, with the same keywords
 def _patterns_of(keywords: tuple[Keyword, ...]) -> list[tuple[tuple[str, ...], str, str]]:
-    from .fillers import is_filler
+    from .fillers import is_filler_sound
 
-    pats: dict[tuple[str, ...], tuple[str, str]] = {}
+    pats: dict[tuple[tuple[str, ...], str], str] = {}  # (tokens, rule) → keyword name: the first given
+
+    def new(toks: tuple[str, ...]) -> bool:
+        return bool(toks) and not any(t == toks for t, _ in pats)
+
     for kw in keywords:
         for alias in kw.aliases:
             toks = tuple(tokens(alias))
             if toks:
-                rule = FILLER if is_filler(kw) else DOTTED if alias.strip().startswith(".") else ""
-                pats.setdefault(toks, (kw.name, rule))
-    # After every alias given (a keyword "GPUs" keeps its own): the same name written with or
-    # without its hyphen, space or capital's break ("GPT-4", "GPT 4", "GPT4"; "WiFi", "Wi-Fi"),
-    # and an acronym's plural said, written in capitals ("LLMs", "GPUs"; "its" is no "IT").
+                dotted = alias.strip().startswith(".")
+                rule = FILLER if is_filler_sound(kw) else WHOLE if kw.filler else DOTTED if dotted else ""
+                pats.setdefault((toks, rule), kw.name)
+    # After every alias given (a keyword "GPUs" keeps its own): the other spellings of a name
+    # (spellings()), a name with a dot said "dot net", and an acronym's plural said, written in
+    # capitals ("LLMs", "GPUs"; "its" is no "IT", "news" no "new").
     for kw in keywords:
         for alias in kw.aliases:
-            if not is_filler(kw):
-                for toks in spellings(alias):
-                    pats.setdefault(toks, (kw.name, ""))
-            if _ACRONYM.fullmatch(alias.strip()):
-                toks = tuple(tokens(alias))
-                pats.setdefault((*toks[:-1], toks[-1] + "s"), (kw.name, PLURAL))
-    # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it.
-    return sorted(((p, name, rule) for p, (name, rule) in pats.items()), key=lambda p: -len(p[0]))
+            toks = tuple(tokens(alias))
+            if not kw.filler and not is_filler_sound(kw):
+                others = spellings(alias) + ([("dot", *toks)] if alias.strip().startswith(".") else [])
+                for other in others:
+                    if new(other):
+                        pats[(other, "")] = kw.name
+            plural = (*toks[:-1], toks[-1] + "s") if toks else ()
+            if _ACRONYM.fullmatch(alias.strip()) and new(plural):
+                pats[(plural, PLURAL)] = kw.name
+    # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it. Of
+    # one length, a pattern with a rule first: "the ER" that is no filler "er" is the keyword ER,
+    # and "safety net" that is no ".NET" can still be the keyword "net".
+    ordered = sorted(pats.items(), key=lambda p: (-len(p[0][0]), p[0][1] not in (FILLER, WHOLE, DOTTED)))
+    return [(toks, name, rule) for (toks, rule), name in ordered]
 
 
-_HYPHEN = re.compile(r"(?<=\w)[-‐‑](?=\w)")
-_LETTER_SPACE_DIGIT = re.compile(r"(?<=[^\W\d_])\s+(?=\d)")  # "GPT 4", "Python 3"
-_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)")  # "GPT4", "COVID19"
-# A capital after a small letter starts a word, when both parts have two letters or more:
-# "WiFi", "OpenAI", "ChatGPT" (not "iPhone", "eBay").
-_CAMEL = re.compile(r"(?<=[^\W\d_][^\W\d_A-Z])(?=[A-Z][^\W\d_])")
+# A word of two letters or more and its number, apart or together: "GPT-4", "GPT 4", "GPT4".
+_WORD_THEN_NUMBER_APART = re.compile(r"(?<=[^\W\d_][^\W\d_])[\s\-‐‑]+(?=\d)")
+_WORD_THEN_NUMBER = re.compile(r"(?<=[^\W\d_][^\W\d_])(?=\d)")
 
 
 def spellings(alias: str) -> list[tuple[str, ...]]:
-    """The tokens of an alias's other spellings, as recognisers print a name one way or another:
-    joined at a hyphen or between a word and its number ("Wi-Fi" → "wifi", "GPT 4" → "gpt4"),
-    or parted where a number or a capital starts ("GPT4" → "gpt 4", "OpenAI" → "open ai").
-    Words joined by a space stay apart ("data bricks" is no "Databricks"): "not able" is no "notable"."""
+    """The tokens of an alias's other spellings where a word meets its number, as recognisers print
+    it either way: "GPT-4" and "GPT 4" → "gpt4", "GPT4" → "gpt 4", "COVID-19" → "covid19".
+
+    Only there: a single letter and a number are ordinary words ("A4" is no "a 4"), and so are
+    the parts of other names joined or parted ("LinkedIn" is no "linked in", "Co-op" no "coop",
+    "not able" no "notable"); give such spellings as aliases.
+    """
     own = tuple(tokens(alias))
-    joined = _LETTER_SPACE_DIGIT.sub("", _HYPHEN.sub("", alias))
-    parted = _CAMEL.sub(" ", _LETTER_DIGIT.sub(" ", alias))
+    joined = _WORD_THEN_NUMBER_APART.sub("", alias)
+    parted = _WORD_THEN_NUMBER.sub(" ", alias)
     out = [tuple(tokens(text)) for text in (joined, parted)]
     return [toks for toks in dict.fromkeys(out) if toks and toks != own]
 
 
 # How a pattern must be written to count (see _written_as).
-FILLER, PLURAL, DOTTED = "filler", "plural", "dotted"
+FILLER, WHOLE, PLURAL, DOTTED = "filler", "whole", "plural", "dotted"
 
 
 def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
@@ -256,22 +267,24 @@ def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]
         return in_capitals(words[flat[i + n - 1][1]].text)
     if rule == DOTTED:
         return "." + flat[i][0] in _normal(words[flat[i][1]].text)
-    if rule == FILLER:
-        return _whole_words(words, flat, i, n)
+    if rule in (FILLER, WHOLE):
+        return _whole_words(words, flat, i, n, capitals=rule == WHOLE)
     return True
 
 
-def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
-    """Whether tokens i..i+n are whole words, none in capitals: a filler sound, not part of
-    "Mm-hmm" or "uh-huh" (words of their own) nor an initialism ("the ER"). A dash or a slash
-    parts words ("and—um—the", "uh/um"); a hyphen joins them."""
+def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int, capitals: bool) -> bool:
+    """Whether tokens i..i+n are whole words: a filler, not part of "Mm-hmm" or "uh-huh" (words of
+    their own). A filler sound is also never in capitals ("the ER" is an initialism); a filler
+    of the user's own may be ("OK"). A dash or a slash parts words ("and—um—the", "uh/um");
+    a hyphen joins them."""
     lo, last = flat[i][1], flat[i + n - 1][1]
     if lo == last:
         want = [t for t, _ in flat[i : i + n]]
-        return any(tokens(w) == want and not in_capitals(w) for w in _PARTED.split(words[lo].text))
+        parts = _PARTED.split(words[lo].text)
+        return any(tokens(w) == want and (capitals or not in_capitals(w)) for w in parts)
     if (i > 0 and flat[i - 1][1] == lo) or (i + n < len(flat) and flat[i + n][1] == last):
         return False
-    return not any(in_capitals(w.text) for w in words[lo : last + 1])
+    return capitals or not any(in_capitals(w.text) for w in words[lo : last + 1])
 
 
 def keyword_prompt(keywords: Sequence[Keyword], fits: Callable[[str], bool] | None = None) -> str:

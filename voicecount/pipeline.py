@@ -471,7 +471,8 @@ class Pipeline:
             try:
                 damaged = getattr(self.source, "damaged", 0)  # only a file has pieces that would not decode
                 length = getattr(self.source, "duration", None)  # only a file has a length; a microphone stops
-                stopped = self._stop.is_set() and bool(length) and audio < length - END_SLACK
+                skipped = getattr(self.source, "damaged_seconds", 0.0)  # heard to its end, less its damage
+                stopped = self._stop.is_set() and bool(length) and audio + skipped < length - END_SLACK
                 self.session.close(
                     self.counter.counts(), audio, self.dropped_seconds, str(error) if error else "", damaged, stopped
                 )
