@@ -260,3 +260,21 @@ def test_files_saved_with_a_bom_read_as_written(voicecount_home, tmp_path):
     listed = tmp_path / "keywords.txt"
     listed.write_bytes("\ufeff# my list\nLLM\n".encode())
     assert [k.name for k in config.merge_keywords(None, str(listed), [])] == ["LLM"]
+
+
+def test_a_keyword_in_capitals_named_like_a_filler_keeps_the_filler_beside_it(voicecount_home):
+    """-k ER --preset fillers dropped the filler er, so the keyword ER counted every "er" said."""
+    from argparse import Namespace
+
+    from voicecount import cli
+    from voicecount.matcher import find_matches
+
+    def settings(*keywords):
+        flags = {"keywords_file": None, "engine": None, "model": None, "device": None, "backend": None}
+        return cli._settings(Namespace(keyword=list(keywords), preset=["fillers"], **flags)).keywords
+
+    assert [k.name for k in settings("um")] == ["um", "uh", "er", "ah", "hmm"]  # the filler already
+    both = settings("ER")
+    assert [k.name for k in both] == ["ER", "um", "uh", "er", "ah", "hmm"]
+    said = [Word(t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate("the ER was full, er, yes".split())]  # noqa: SIM905
+    assert [m.keyword for m in find_matches(said, both)] == ["ER", "er"]

@@ -386,3 +386,49 @@ def test_a_filler_of_the_users_own_counts_in_capitals_a_filler_sound_does_not():
     # The keyword ER (the emergency room) next to the filler set: "er" the sound, "ER" the keyword.
     kws = [parse_keyword("ER"), *preset("fillers")]
     assert [m.keyword for m in find_matches(words("the ER was, er, full"), kws)] == ["ER", "er"]
+
+
+def test_an_acronym_counts_in_capitals_unless_the_engine_writes_none():
+    """Keyword IT counted every "it", US every "us"; Vosk writes no capitals at all, so there it cannot tell."""
+    kws = [parse_keyword("IT"), parse_keyword("US")]
+    said = "Ask IT about it. The US told us."
+    assert [m.text for m in find_matches(words(said), kws)] == ["IT", "US"]
+    assert [m.text for m in find_matches(words("ask it about the us"), kws)] == ["it", "us"]  # caseless engine
+    assert names("the llm and the LLM", [parse_keyword("LLM=llm,large language model")]) == ["llm", "LLM"]
+
+
+@pytest.mark.parametrize(
+    "keyword, said",
+    [
+        ("GPT-3", "we moved from GPT-3.5 to GPT -3 .5 today"),  # a version is one number
+        ("Python 3", "Python 3.12 is out"),
+        ("Win10", "we could win 10 games"),  # parted only after capitals
+        ("Office365", "the office 365 days a year"),
+        (".NET", "visit example.net today"),  # a web address is no .NET
+    ],
+)
+def test_a_longer_number_or_a_lower_case_part_is_another_thing(keyword, said):
+    assert names(said, [parse_keyword(keyword)]) == []
+
+
+def test_names_still_count_their_own_ways():
+    assert names("GPT-3 and GPT -3, then GPT3.", [parse_keyword("GPT-3")]) == ["GPT-3", "GPT -3,", "GPT3."]
+    assert names("ASP.NET, dotnet and (.NET)", [parse_keyword(".NET")]) == ["ASP.NET,", "dotnet", "(.NET)"]
+    llm = [parse_keyword("LLM=llm,large language model")]
+    assert names("Large language models, a large language model, LLMs.", llm) == [
+        "Large language models,",
+        "large language model,",
+        "LLMs.",
+    ]
+
+
+def test_fillers_sounds_are_not_units_or_verbs_and_a_user_filler_yields_to_a_keyword():
+    from dataclasses import replace
+
+    from voicecount.fillers import preset
+
+    assert names("a 5 mm screw, we err on the side of caution", preset("fillers")) == []
+    kws = [parse_keyword("OK=OK,okay"), replace(parse_keyword("okay=okay,OK,ok"), filler=True)]
+    assert [m.keyword for m in find_matches(words("OK, so, okay, we start"), kws)] == ["OK", "OK"]
+    oks = [replace(parse_keyword("OK"), filler=True)]
+    assert names("two OKs", oks) == []  # a filler has no plural

@@ -530,7 +530,10 @@ def _settings(args):
     s = config.load()
     s.keywords = config.merge_keywords(getattr(args, "keyword", None), getattr(args, "keywords_file", None), s.keywords)
     if "fillers" in (getattr(args, "preset", None) or ()):
-        have = {k.name.casefold() for k in s.keywords}
+        from .fillers import is_filler
+
+        # "-k um" is the filler already; "-k ER" (the emergency room) is not, and both count.
+        have = {k.name.casefold() for k in s.keywords if is_filler(k)}
         s.keywords += [k for k in s.fillers if k.name.casefold() not in have]
     engine = getattr(args, "engine", None)
     if engine is not None and engine != s.engine and getattr(args, "model", None) is None:

@@ -20,8 +20,9 @@ from dataclasses import replace
 
 from .matcher import Keyword, Word, in_capitals, parse_keyword, tokens
 
-# The sounds a speaker makes while thinking, with the spellings Whisper uses for them.
-FILLER_SPECS = ("um=um,umm,uhm,mm", "uh=uh,uhh", "er=er,erm,err", "ah=ah,ahh", "hmm=hmm,hm,hmmm,mhm")
+# The sounds a speaker makes while thinking, with the spellings Whisper uses for them (not "mm"
+# nor "err": "a 5 mm screw", "err on the side of caution").
+FILLER_SPECS = ("um=um,umm,uhm", "uh=uh,uhh", "er=er,erm", "ah=ah,ahh", "hmm=hmm,hm,hmmm,mhm")
 FILLER_NAMES = frozenset(spec.partition("=")[0] for spec in FILLER_SPECS)
 # A prompt thick with the filler spellings primes the decoder to write them. Measured on
 # the filler set's clean talks (recording path): OpenAI's example sentence ("Umm, let me

@@ -211,40 +211,56 @@ def _patterns_of(keywords: tuple[Keyword, ...]) -> list[tuple[tuple[str, ...], s
         for alias in kw.aliases:
             toks = tuple(tokens(alias))
             if toks:
-                dotted = alias.strip().startswith(".")
-                rule = FILLER if is_filler_sound(kw) else WHOLE if kw.filler else DOTTED if dotted else ""
-                pats.setdefault((toks, rule), kw.name)
+                pats.setdefault((toks, _rule(kw, alias, is_filler_sound(kw))), kw.name)
     # After every alias given (a keyword "GPUs" keeps its own): the other spellings of a name
-    # (spellings()), a name with a dot said "dot net", and an acronym's plural said, written in
-    # capitals ("LLMs", "GPUs"; "its" is no "IT", "news" no "new").
+    # (spellings()), a name with a dot said "dot net", a phrase's plural ("large language
+    # models"), and an acronym's plural written in capitals ("LLMs"; "its" is no "IT").
     for kw in keywords:
+        if kw.filler or is_filler_sound(kw):
+            continue  # a filler is said as listed
         for alias in kw.aliases:
             toks = tuple(tokens(alias))
-            if not kw.filler and not is_filler_sound(kw):
-                others = spellings(alias) + ([("dot", *toks)] if alias.strip().startswith(".") else [])
-                for other in others:
-                    if new(other):
-                        pats[(other, "")] = kw.name
+            others = spellings(alias)
+            if alias.strip().startswith("."):
+                others += [("dot", *toks), ("dot" + toks[0], *toks[1:])]
+            if len(toks) > 1 and all(t.isalpha() for t in toks):
+                others.append((*toks[:-1], toks[-1] + "s"))
+            for other in others:
+                if new(other):
+                    pats[(other, "")] = kw.name
             plural = (*toks[:-1], toks[-1] + "s") if toks else ()
             if _ACRONYM.fullmatch(alias.strip()) and new(plural):
                 pats[(plural, PLURAL)] = kw.name
     # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it. Of
-    # one length, a pattern with a rule first: "the ER" that is no filler "er" is the keyword ER,
-    # and "safety net" that is no ".NET" can still be the keyword "net".
-    ordered = sorted(pats.items(), key=lambda p: (-len(p[0][0]), p[0][1] not in (FILLER, WHOLE, DOTTED)))
+    # one length, a pattern bound to how it is written first: "the ER" that is no filler "er" is
+    # the keyword ER, "safety net" that is no ".NET" can still be the keyword "net".
+    ordered = sorted(pats.items(), key=lambda p: (-len(p[0][0]), p[0][1] not in (FILLER, DOTTED, CAPS)))
     return [(toks, name, rule) for (toks, rule), name in ordered]
 
 
-# A word of two letters or more and its number, apart or together: "GPT-4", "GPT 4", "GPT4".
+def _rule(kw: Keyword, alias: str, sound: bool) -> str:
+    """How an alias given must be written to count (see _written_as)."""
+    if sound:
+        return FILLER
+    if kw.filler:
+        return WHOLE
+    if alias.strip().startswith("."):
+        return DOTTED
+    return CAPS if _ACRONYM.fullmatch(alias.strip()) else ""
+
+
+# A word of two letters or more and its number, apart or together: "GPT-4", "GPT 4", "GPT4"; parted
+# only after capitals ("Win10" is no "win 10", "Top10" no "top 10").
 _WORD_THEN_NUMBER_APART = re.compile(r"(?<=[^\W\d_][^\W\d_])[\s\-‐‑]+(?=\d)")
-_WORD_THEN_NUMBER = re.compile(r"(?<=[^\W\d_][^\W\d_])(?=\d)")
+_WORD_THEN_NUMBER = re.compile(r"(?<=[A-Z][A-Z])(?=\d)")
 
 
 def spellings(alias: str) -> list[tuple[str, ...]]:
     """The tokens of an alias's other spellings where a word meets its number, as recognisers print
     it either way: "GPT-4" and "GPT 4" → "gpt4", "GPT4" → "gpt 4", "COVID-19" → "covid19".
 
-    Only there: a single letter and a number are ordinary words ("A4" is no "a 4"), and so are
+    Only there, and parted only after capitals: a single letter and a number are ordinary words
+    ("A4" is no "a 4", "Win10" no "win 10"), and so are
     the parts of other names joined or parted ("LinkedIn" is no "linked in", "Co-op" no "coop",
     "not able" no "notable"); give such spellings as aliases.
     """
@@ -256,7 +272,7 @@ def spellings(alias: str) -> list[tuple[str, ...]]:
 
 
 # How a pattern must be written to count (see _written_as).
-FILLER, WHOLE, PLURAL, DOTTED = "filler", "whole", "plural", "dotted"
+FILLER, WHOLE, PLURAL, DOTTED, CAPS = "filler", "whole", "plural", "dotted", "caps"
 
 
 def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
@@ -265,11 +281,37 @@ def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]
     a name that starts with a dot after its dot (".NET", "ASP.NET"; "net income" is none)."""
     if rule == PLURAL:
         return in_capitals(words[flat[i + n - 1][1]].text)
+    if rule == CAPS:
+        # "IT" is no "it", "US" no "us"; an engine that writes no capitals at all (Vosk) cannot say.
+        return in_capitals(words[flat[i][1]].text) or not any(c.isupper() for w in words for c in w.text)
     if rule == DOTTED:
-        return "." + flat[i][0] in _normal(words[flat[i][1]].text)
+        return _after_its_dot(words[flat[i][1]].text, flat[i][0])
     if rule in (FILLER, WHOLE):
         return _whole_words(words, flat, i, n, capitals=rule == WHOLE)
     return True
+
+
+def _number_goes_on(words: Sequence[Word], flat: Sequence[tuple[str, int]], j: int) -> bool:
+    """Whether a match that ends in a number stops inside a longer one: "GPT-3" in "GPT-3.5",
+    "Python 3" in "Python 3.12" (Whisper also prints "GPT -3 .5")."""
+    if j == 0 or j >= len(flat) or not (flat[j - 1][0].isdigit() and flat[j][0].isdigit()):
+        return False
+    last, following = words[flat[j - 1][1]].text, words[flat[j][1]].text
+    if flat[j][1] == flat[j - 1][1]:
+        return re.search(r"\d\.\d", last) is not None
+    return following.lstrip().startswith(".")
+
+
+def _after_its_dot(text: str, token: str) -> bool:
+    """Whether ``token`` follows a dot in ``text`` that starts a name: ".NET", "ASP.NET" (a name in
+    capitals before it); not a web address ("example.net")."""
+    for dot in re.finditer(r"\.", text):
+        if not _normal(text[dot.end() :]).startswith(token):
+            continue
+        head = re.search(r"[^\W_]*$", text[: dot.start()]).group()  # the word right before the dot
+        if not head or head.isupper():
+            return True
+    return False
 
 
 def _whole_words(words: Sequence[Word], flat: Sequence[tuple[str, int]], i: int, n: int, capitals: bool) -> bool:
@@ -357,7 +399,12 @@ def find_matches(words: Sequence[Word], keywords: Sequence[Keyword], first: int 
     while i < len(toks):
         for pat, name, rule in patterns:
             n = len(pat)
-            if pat[0] == toks[i] and tuple(toks[i : i + n]) == pat and _written_as(rule, words, flat, i, n):
+            if (
+                pat[0] == toks[i]
+                and tuple(toks[i : i + n]) == pat
+                and _written_as(rule, words, flat, i, n)
+                and not _number_goes_on(words, flat, i + n)
+            ):
                 lo, last = flat[i][1], flat[i + n - 1][1]
                 # Whisper ends every utterance with a stop: a pause inside "artificial … intelligence"
                 # prints "artificial." then "Intelligence". Across that join a phrase of whole words
