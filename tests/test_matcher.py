@@ -432,3 +432,9 @@ def test_fillers_sounds_are_not_units_or_verbs_and_a_user_filler_yields_to_a_key
     assert [m.keyword for m in find_matches(words("OK, so, okay, we start"), kws)] == ["OK", "OK"]
     oks = [replace(parse_keyword("OK"), filler=True)]
     assert names("two OKs", oks) == []  # a filler has no plural
+
+
+def test_a_backchannel_written_as_two_words_is_no_filler():
+    from voicecount.fillers import preset
+
+    assert names("mm hmm, and uh huh. Uh, well, hmm.", preset("fillers")) == ["Uh,", "hmm."]

@@ -286,9 +286,21 @@ def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]
         return in_capitals(words[flat[i][1]].text) or not any(c.isupper() for w in words for c in w.text)
     if rule == DOTTED:
         return _after_its_dot(words[flat[i][1]].text, flat[i][0])
+    if rule == FILLER and _in_backchannel(flat, i, n):
+        return False
     if rule in (FILLER, WHOLE):
         return _whole_words(words, flat, i, n, capitals=rule == WHOLE)
     return True
+
+
+# Answers written as two words, not a filler sound and a word: "uh huh" (yes), "mm hmm".
+_BACKCHANNELS = frozenset({("uh", "huh"), ("mm", "hmm"), ("mhm", "hmm")})
+
+
+def _in_backchannel(flat: Sequence[tuple[str, int]], i: int, n: int) -> bool:
+    before = flat[i - 1][0] if i > 0 else ""
+    after = flat[i + n][0] if i + n < len(flat) else ""
+    return (before, flat[i][0]) in _BACKCHANNELS or (flat[i + n - 1][0], after) in _BACKCHANNELS
 
 
 def _number_goes_on(words: Sequence[Word], flat: Sequence[tuple[str, int]], j: int) -> bool:
