@@ -89,3 +89,17 @@ def test_a_wheel_in_a_fresh_venv_counts_the_bundled_sample(tmp_path):
     assert counted.returncode == 0, counted.stderr
     result = json.loads(counted.stdout)
     assert result["counts"] == {"AI": 4} and result["model"] == "tiny.en", result
+
+
+def test_a_model_under_a_non_ascii_windows_path_says_how_to_load_it(monkeypatch):
+    """CTranslate2 and Vosk open files through Windows' ANSI API: under a profile named "José" the
+    error said the folder was damaged (faster-whisper#238, vosk-api#1072)."""
+    from voicecount import models
+
+    usual = "the folder is damaged"
+    assert models.native_path(Path("/tmp/José/tiny.en")) == "/tmp/José/tiny.en"  # only Windows has short names
+    assert models.load_failed_fix("C:\\Users\\José\\tiny.en", usual) == usual
+    monkeypatch.setattr(models, "_on_windows", lambda: True)
+    fix = models.load_failed_fix("C:\\Users\\José\\tiny.en", usual)
+    assert "ASCII" in fix and "C:\\voicecount\\tiny.en" in fix and "--model" in fix
+    assert models.load_failed_fix("C:\\Users\\Jose\\tiny.en", usual) == usual

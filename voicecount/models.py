@@ -11,7 +11,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from .errors import ModelError
 from .paths import models_dir
@@ -244,3 +244,43 @@ def available() -> list[dict]:
                     {"engine": "whisper", "name": p.name, "where": str(p), "state": "downloaded", "size": _size(p)}
                 )
     return out
+
+
+# ---------------------------------------------------------------------------- native libraries' paths
+
+
+def _on_windows() -> bool:
+    return os.name == "nt"
+
+
+def native_path(path: Path) -> str:
+    """``path`` as the native model loaders can open it.
+
+    On Windows, CTranslate2 and Vosk open files through the ANSI API, so a folder under a user
+    profile named "Антон" or "José" cannot be opened (faster-whisper#238, vosk-api#1072); its
+    short 8.3 name is plain ASCII where the volume keeps such names (the system drive does).
+    """
+    text = str(path)
+    if not _on_windows() or text.isascii():
+        return text
+    try:
+        import ctypes
+
+        size = ctypes.windll.kernel32.GetShortPathNameW(text, None, 0)  # type: ignore[attr-defined]
+        buffer = ctypes.create_unicode_buffer(size)
+        if size and ctypes.windll.kernel32.GetShortPathNameW(text, buffer, size):  # type: ignore[attr-defined]
+            return buffer.value
+    except (AttributeError, OSError):
+        pass
+    return text
+
+
+def load_failed_fix(path: str, usual: str) -> str:
+    """The fix for a model the native loader could not open: a path it cannot read on Windows, or ``usual``."""
+    if _on_windows() and not path.isascii():
+        return (
+            "its path has letters other than ASCII, which the model loader cannot open on Windows: "
+            f"copy the folder to one such as C:\\voicecount\\{PureWindowsPath(path).name} and give that with --model "
+            "(or model = in the settings)"
+        )
+    return usual

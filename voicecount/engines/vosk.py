@@ -16,7 +16,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..matcher import Keyword, Word
-from ..models import resolve_vosk_model
+from ..models import load_failed_fix, native_path, resolve_vosk_model
 from .base import EngineEvent, Final, Partial
 
 
@@ -41,15 +41,18 @@ class VoskEngine:
         import vosk
 
         vosk.SetLogLevel(-2)  # -1 still lets Kaldi's warnings through onto the user's terminal
+        native = native_path(path)
         try:
-            m = vosk.Model(str(path))
+            m = vosk.Model(native)
             engine = cls(m, Path(path).resolve().name)  # the graph is read here: a half copy fails now
         except Exception as e:  # Vosk raises bare Exceptions ("Failed to create a model/recognizer")
             from ..errors import ModelError
 
             raise ModelError(
                 f"Vosk could not load the model in {path} ({e})",
-                "the folder is incomplete or not a Vosk model; unpack the downloaded zip again",
+                load_failed_fix(
+                    native, "the folder is incomplete or not a Vosk model; unpack the downloaded zip again"
+                ),
             ) from None
         return engine
 

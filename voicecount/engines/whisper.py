@@ -39,7 +39,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE
 from ..escape import one_line
 from ..matcher import Keyword, Word, ends_sentence, keyword_prompt, tokens
-from ..models import resolve_whisper_model
+from ..models import load_failed_fix, native_path, resolve_whisper_model
 from .base import EngineEvent, Final, Partial
 
 VAD_WINDOW = 512  # samples; Silero's window at 16 kHz (32 ms)
@@ -332,9 +332,10 @@ class WhisperEngine:
         known = {k: v for k, v in opts.items() if k in WhisperOptions.__dataclass_fields__}
         if recording:
             known.setdefault("single_pass", True)
+        native = native_path(path)
         try:
             fw = WhisperModel(
-                str(path),
+                native,
                 device="cpu",
                 compute_type=compute_type,
                 cpu_threads=threads or (os.cpu_count() or 2),
@@ -348,7 +349,9 @@ class WhisperEngine:
 
             raise ModelError(
                 f"faster-whisper could not load the model in {path} ({one_line(str(e))[:200]})",
-                "the folder is damaged or not a CTranslate2 Whisper model; reinstall or convert it again",
+                load_failed_fix(
+                    native, "the folder is damaged or not a CTranslate2 Whisper model; reinstall or convert it again"
+                ),
             ) from None
         return engine
 
