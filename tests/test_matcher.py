@@ -438,3 +438,9 @@ def test_a_backchannel_written_as_two_words_is_no_filler():
     from voicecount.fillers import preset
 
     assert names("mm hmm, and uh huh. Uh, well, hmm.", preset("fillers")) == ["Uh,", "hmm."]
+
+
+def test_a_longer_name_typed_in_capitals_counts_however_it_is_written():
+    """The capitals rule is for initialisms (IT, US, LLM): "-k CLOUD" must still count "cloud"."""
+    assert names("the cloud, the Cloud, the CLOUD", [parse_keyword("CLOUD")]) == ["cloud,", "Cloud,", "CLOUD"]
+    assert names("NASA and Nasa", [parse_keyword("NASA")]) == ["NASA", "Nasa"]

@@ -246,7 +246,7 @@ def _rule(kw: Keyword, alias: str, sound: bool) -> str:
         return WHOLE
     if alias.strip().startswith("."):
         return DOTTED
-    return CAPS if _ACRONYM.fullmatch(alias.strip()) else ""
+    return CAPS if _INITIALS.fullmatch(alias.strip()) else ""
 
 
 # A word of two letters or more and its number, apart or together: "GPT-4", "GPT 4", "GPT4"; parted
@@ -270,6 +270,10 @@ def spellings(alias: str) -> list[tuple[str, ...]]:
     out = [tuple(tokens(text)) for text in (joined, parted)]
     return [toks for toks in dict.fromkeys(out) if toks and toks != own]
 
+
+# Two or three capitals: an initialism that is also a word when written small ("IT", "US", "WHO").
+# A longer name in capitals is the user's way of writing it ("CLOUD" still counts "cloud").
+_INITIALS = re.compile(r"[A-Z][A-Z0-9]{1,2}")
 
 # How a pattern must be written to count (see _written_as).
 FILLER, WHOLE, PLURAL, DOTTED, CAPS = "filler", "whole", "plural", "dotted", "caps"
