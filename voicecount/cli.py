@@ -594,12 +594,9 @@ def _model_named_in_config(args, settings):
     except ModelError as e:
         if getattr(args, "model", None) is not None or not settings.model:
             raise
-        from .config import config_path
+        from .config import fix_model_setting
 
-        where = one_line(str(config_path()))
-        raise ModelError(
-            f"{e.problem} (model = in {where})", f"{e.fix}; or change it: voicecount config edit"
-        ) from None
+        raise ModelError(e.problem, fix_model_setting(e.fix)) from None
 
 
 def _recover() -> None:
@@ -1034,7 +1031,6 @@ def cmd_sessions(args, parser) -> int:
 
 
 def cmd_export(args) -> int:
-
     from . import config, export
     from . import session as sessions
 

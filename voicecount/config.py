@@ -338,6 +338,11 @@ def _updated(path: Path, s: Settings) -> str:
     return tomlkit.dumps(doc)
 
 
+def fix_model_setting(fix: str) -> str:
+    """A model error's fix when the model was named by the settings file, not the command line."""
+    return f"{fix}; or change model in {config_path()} (voicecount config edit)"
+
+
 def save(s: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically (a crash never leaves half a file), user-only."""
     path = path or config_path()

@@ -302,7 +302,7 @@ def check_models() -> list[Check]:
         checks.append(Check("model", OK, f"{label} loads ({loaded.model_name})"))
     except VoicecountError as e:
         # The doctor checks the configured model: a bad one is fixed in the settings file.
-        fix = f"{e.fix}; or change model in {config.config_path()} (voicecount config edit)" if model else e.fix
+        fix = config.fix_model_setting(e.fix) if model else e.fix
         checks.append(Check("model", FAIL, f"{label}: {e.problem}", fix))
     except Exception as e:
         checks.append(

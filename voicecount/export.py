@@ -77,10 +77,11 @@ def cues(session: Session) -> list[Cue]:
     return fixed
 
 
-def shown_cues(session: Session) -> list[Cue]:
-    """The cues a reader sees: one of invisible characters only (zero-width, bidi marks, a terminal
-    code) would be an empty line or an empty subtitle. (JSON and search keep every cue as said.)"""
-    return [c for c in cues(session) if escape.one_line(c.text)]
+def shown_cues(session: Session, all_cues: list[Cue] | None = None) -> list[Cue]:
+    """The cues a reader sees (of ``all_cues`` when already made): one of invisible characters only
+    (zero-width, bidi marks, a terminal code) would be an empty line or an empty subtitle. (JSON and
+    search keep every cue as said.)"""
+    return [c for c in (cues(session) if all_cues is None else all_cues) if escape.one_line(c.text)]
 
 
 SENTENCE_MAX = 30.0  # seconds: a transcript without full stops is not joined into one long "sentence"
@@ -300,7 +301,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     else:
         f.write("No hits.\n")
     f.write("\n## Transcript\n\n")
-    for c in shown_cues(session):
+    for c in shown_cues(session, sentences):
         f.write(f"**{clock(c.start)}** {_md(c.text)}  \n")
 
 

@@ -327,9 +327,7 @@ class Pipeline:
                     if not self._put(chunk):
                         break
             except Exception as e:  # a device vanishing mid-stream must not kill the worker silently
-                self._reader_done.set()
-                self._let_go()
-                self._put_end(e)
+                self._end_reading(e)
                 return
             try:
                 nxt = self._next_sources.get_nowait()
@@ -346,9 +344,13 @@ class Pipeline:
             else:
                 self._put(_Switched(nxt.description))
             source = nxt
+        self._end_reading(None)
+
+    def _end_reading(self, error: Exception | None) -> None:
+        """No source will be read any more: a switch queued meanwhile lets its device go; the worker hears the end."""
         self._reader_done.set()
         self._let_go()
-        self._put_end(None)
+        self._put_end(error)
 
     def _put(self, item: object) -> bool:
         """Hand an item to the worker, waiting while its queue is full; False once stopped."""
