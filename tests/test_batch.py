@@ -212,12 +212,14 @@ def test_globs_and_the_csv_keep_file_names_as_data(tmp_path, speak):
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(speak("AI is here."), folder / "=HYPERLINK(1).wav")  # a name a spreadsheet would run
+    shutil.copy(speak("AI is here."), folder / " =1+1.wav")  # spreadsheets trim the space first
     out = tmp_path / "c.csv"
     proc = run_cli("count", str(folder / "*.wav"), "--csv", str(out), "--no-progress")
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as f:
-        (row,) = list(csv.DictReader(f))
-    assert row["file"].startswith("'=") and not row["path"].startswith("'")
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert sorted(rows) == ["' =1+1.wav", "'=HYPERLINK(1).wav"]
+    assert not any(r["path"].startswith("'") for r in rows.values())
 
 
 def test_a_failed_file_name_cannot_drive_the_terminal(tmp_path, speak):
@@ -225,11 +227,16 @@ def test_a_failed_file_name_cannot_drive_the_terminal(tmp_path, speak):
     folder.mkdir()
     shutil.copy(speak("AI is here."), folder / "good.wav")
     (folder / "bad\x1b[2J\x1b]0;pwned\x07.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt " + os.urandom(400))
-    proc = run_cli("count", str(folder), "--no-progress", "-j", "1")
+    (folder / "\u202egnp.wav").write_bytes(b"not audio")  # shows as "vaw.png"
+    table = tmp_path / "c.csv"
+    proc = run_cli("count", str(folder), "--no-progress", "-j", "1", "--csv", str(table))
     assert proc.returncode == 1, proc.stderr
-    (line,) = [ln for ln in proc.stderr.splitlines() if "skipped" in ln]
-    assert "\x1b" not in proc.stderr + proc.stdout and "\x07" not in proc.stderr + proc.stdout
-    assert "bad" in line and ".wav" in line, line
+    lines = [ln for ln in proc.stderr.splitlines() if "skipped" in ln]
+    assert len(lines) == 2, proc.stderr
+    assert "bad" in lines[0] and ".wav" in lines[0], lines
+    # The table is read in a terminal or a spreadsheet as well: the names are text there too.
+    for shown in (proc.stderr, proc.stdout, table.read_text(encoding="utf-8")):
+        assert not set(shown) & {"\x1b", "\x07", "\u202e"}, shown
 
 
 def test_a_file_name_that_is_not_utf8_is_counted_and_shown_as_escapes(tmp_path, speak):

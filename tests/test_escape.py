@@ -135,6 +135,55 @@ def test_cli_prints_hostile_text_inert(tmp_path):
         assert not re.search(r"<(script|iframe|a)[\s>]", page), name
 
 
+def test_a_sessions_own_metadata_is_data_too(tmp_path):
+    """A session folder copied from someone else holds whatever its meta.json says."""
+    s = make_session("We use AI. It works.")
+    meta_path = s.path / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    osc8 = "\x1b]8;;http://evil.example\x07CLICK\x1b]8;;\x07"
+    meta.update(
+        id="x/../../pwned",
+        status="finished](http://evil.example) <img src=http://evil.example/t.png>",
+        command="listen" + osc8,
+        engine="whisper\x1b[5m",
+        started_at="2026-11-27T10:00:00" + osc8,
+        ended_at="\u202e2026",
+    )
+    meta_path.write_text(json.dumps(meta))
+    for args in (("sessions", "list"), ("sessions", "show", s.id)):
+        shown = run_cli(*args)
+        assert shown.returncode == 0, shown.stderr
+        assert not set(shown.stdout + shown.stderr) & {"\x1b", "\x07", "\u202e"}, args
+        assert s.id in shown.stdout, args  # named by its folder
+    out = tmp_path / "out" / "a"
+    proc = run_cli("export", s.id, "--format", "md", "-o", f"{out}/")
+    assert proc.returncode == 0, proc.stderr
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert written and all(p.parent == out for p in written), written
+    (report,) = out.glob("*.md")
+    assert report.name == f"voicecount-{s.id}.md"
+    for name, render in _renderers():
+        page = render(report.read_text())
+        images = re.findall(r'<img src="([^"]*)"', page)
+        assert images and all(src.startswith(f"voicecount-{s.id}") for src in images), (name, images)  # our plots
+        assert not re.search(r"<(script|iframe|a)[\s>]", page), name
+
+
+def test_a_keyword_name_is_one_line_of_text():
+    from voicecount.matcher import make_keyword
+
+    k = make_keyword("AI\n- Counts: AI: 999", ["ai\x1b[2J", " "])
+    assert k.name == "AI - Counts: AI: 999" and k.aliases == ("AI - Counts: AI: 999", "ai")
+
+
+def test_doctor_shows_a_configured_name_as_text():
+    from voicecount import doctor
+
+    check = doctor.Check("model", doctor.FAIL, "whisper x\x1b]8;;http://evil.example\x07CLICK", "fix\x1b[2J it")
+    shown = doctor.render(doctor.Report([check]))
+    assert "\x1b" not in shown and "\x07" not in shown and "CLICK" in shown and "fix it" in shown
+
+
 def test_keyword_names_are_text_in_the_reports_plot_and_a_folder_may_end_with_a_slash(tmp_path, monkeypatch):
     """A keyword "$$" made the report fail in matplotlib's TeX parser and left a .part file;
     "_private" vanished from the legend; "-o reports/" wrote a file named "reports"."""

@@ -553,7 +553,8 @@ class ResultFiles:
             if self._csv is not None:
                 counts = [r.counts.get(k, 0) if not r.error else "" for k in self.keywords]  # failed: no counts
                 row = [d[k] for k in CSV_FIELDS] + counts + [d[k] for k in CSV_TAIL]
-                self._csv.writerow([csv_cell(v) for v in row])  # file names are data, never formulas
+                # File names are data: never formulas, escape sequences or bidi overrides.
+                self._csv.writerow([csv_cell(escape.terminal(v) if isinstance(v, str) else v) for v in row])
             if self._jsonl is not None:
                 self._jsonl.write(escape.json_text(d) + "\n")
             for f in self._files:

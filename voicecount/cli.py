@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import ConfigError, ModelError, VoicecountError
-from .escape import one_line
+from .escape import one_line, terminal
 from .fillers import PRESETS
 from .web import DEFAULT_HOST, DEFAULT_PORT
 
@@ -929,7 +929,7 @@ def _listen_gui(root, run, settings, args):
     _quit_on_signal(overlay)
     run.start()
     print(
-        f"voicecount: overlay open on {run.source.description} — q in the window (or Ctrl-C here) quits",
+        f"voicecount: overlay open on {one_line(run.source.description)} — q in the window (or Ctrl-C here) quits",
         file=sys.stderr,
     )
     try:
@@ -1008,7 +1008,7 @@ def cmd_sessions(args, parser) -> int:
         damaged: list[sessions.SessionError] = []
         all_ = sessions.all_sessions(damaged)
         for e in damaged:  # listed, not hidden: "show last" would still find one
-            print(f"voicecount: {e}", file=sys.stderr)
+            print(f"voicecount: {one_line(str(e))}", file=sys.stderr)
         if not all_:
             if not damaged:
                 print(
@@ -1024,7 +1024,7 @@ def cmd_sessions(args, parser) -> int:
         return 0
     if args.action == "delete":
         path = sessions.delete(args.id)
-        print(f"voicecount: deleted {path}", file=sys.stderr)
+        print(f"voicecount: deleted {one_line(str(path))}", file=sys.stderr)
         return 0
     parser.parse_args(["sessions", "--help"])
     return 2
@@ -1206,7 +1206,7 @@ def cmd_config(args, parser) -> int:
 
     path = config.config_path()
     if args.action in (None, "show"):
-        print(config.to_toml(config.load()), end="")
+        print(terminal(config.to_toml(config.load())), end="")
         return 0
     if args.action == "path":
         print(path)

@@ -380,15 +380,16 @@ def print_speaking(c: Coaching) -> None:
 
 def _minute(iso: str) -> str:
     """A session's start as listed: 2026-11-26 19:17."""
-    return iso.replace("T", " ")[:16]
+    return one_line(iso).replace("T", " ")[:16]
 
 
 def print_sessions(all_: Sequence[Session]) -> None:
     """`sessions list`: one line per session, newest first."""
     for s in all_:
         m = s.meta
+        status, command = one_line(m.status), one_line(m.command)
         print(
-            f"{m.id}  {_minute(m.started_at)}  {clock(s.duration):>8}  {m.status:<9}  {totals(s.counts)}  {m.command}: {one_line(m.source)}"
+            f"{one_line(m.id)}  {_minute(m.started_at)}  {clock(s.duration):>8}  {status:<9}  {totals(s.counts)}  {command}: {one_line(m.source)}"
         )
 
 
@@ -406,10 +407,10 @@ def print_session(s: Session, coaching: Coaching) -> None:
     from .export import write_txt
 
     m = s.meta
-    print(f"session   {m.id} ({m.status})")
-    print(f"started   {m.started_at}" + (f", ended {m.ended_at}" if m.ended_at else ""))
+    print(f"session   {one_line(m.id)} ({one_line(m.status)})")
+    print(f"started   {one_line(m.started_at)}" + (f", ended {one_line(m.ended_at)}" if m.ended_at else ""))
     print(f"source    {one_line(m.source)}" + (f" [{one_line(m.device)}]" if m.device else ""))
-    print(f"engine    {m.engine} {one_line(m.model)}")
+    print(f"engine    {one_line(m.engine)} {one_line(m.model)}")
     print(f"duration  {clock(s.duration)}, {s.word_count()} words")
     print("counts    " + totals(s.counts, ", ", ": "))
     print_speaking(coaching)

@@ -27,7 +27,7 @@ import numpy as np
 from .backends import BACKENDS, MAC_LOOPBACK_HELP, InputDevice, get_backend
 from .devices import describe
 from .errors import AudioError, VoicecountError
-from .escape import one_line
+from .escape import one_line, terminal
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 MIN_FREE_BYTES = 200 * 1024**2  # below this a long session's journal and an export may not fit
@@ -75,11 +75,11 @@ def render(report: Report) -> str:
     width = max(len(c.name) for c in report.checks)
     lines = []
     for c in report.checks:
-        detail = c.detail.splitlines() or [""]
+        detail = terminal(c.detail).splitlines() or [""]
         lines.append(f"{c.status:<5} {c.name:<{width}}  {detail[0]}")
         lines += [f"      {'':<{width}}  {more}" for more in detail[1:]]
         if c.fix and c.status != OK:
-            lines.append(f"      {'':<{width}}  → {c.fix}")
+            lines.append(f"      {'':<{width}}  → {one_line(c.fix)}")
     ok = len(report.checks) - report.failed - report.warned
     lines.append("")
     lines.append(f"{report.failed} FAIL, {report.warned} WARN, {ok} OK")

@@ -181,7 +181,8 @@ def write_json(session: Session, f: TextIO, settings: Settings | None = None) ->
 
 def csv_cell(value: object) -> object:
     """A text cell a spreadsheet will not run: one starting with = + - @ would be a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # Spreadsheets trim leading spaces before they look for a formula.
+    if isinstance(value, str) and value.lstrip(" ")[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 
@@ -277,7 +278,7 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
         notes.append(f"microphone lost {len(m.interruptions)}×, {missing:.0f} s not heard")
     if m.damaged:
         notes.append(f"{m.damaged} damaged piece(s) of the file skipped")
-    f.write(f"- Status: {m.status}" + (f" ({'; '.join(notes)})" if notes else "") + "\n\n")
+    f.write(f"- Status: {_md(m.status)}" + (f" ({'; '.join(notes)})" if notes else "") + "\n\n")
     f.write("## Counts\n\n| keyword | count | per minute |\n|---|---:|---:|\n")
     for name, n in session.counts.items():
         rate = per_minute(n, talk)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .escape import one_line
 
 # Aliases the engines really print for "AI", including the letter-by-letter forms.
 DEFAULT_AI_ALIASES = ("ai", "a.i.", "a i", "ais", "artificial intelligence")
@@ -167,8 +168,9 @@ def make_keyword(name: str, aliases: Sequence[str], spec: str | None = None, fil
 
     "AI" alone gets the built-in aliases; any other bare name counts itself.
     """
-    name = name.strip()
-    aliases = [a.strip() for a in aliases if a.strip()]
+    # A name is printed on its own line of counts: a newline or an escape sequence in it is never meant.
+    name = one_line(name)
+    aliases = [one_line(a) for a in aliases if one_line(a)]
     if not name or (not tokens(name) and not any(tokens(a) for a in aliases)):
         raise ConfigError(
             f"empty keyword {spec if spec is not None else name!r}",

@@ -459,6 +459,7 @@ def load(sid: str) -> Session:
             f"cannot read session {path.name} ({e})",
             f"the folder {path} is damaged; delete it with: voicecount sessions delete {path.name}",
         ) from None
+    meta.id = path.name  # the folder is the session's name, whatever meta.json says
     segments, hits, audio, keywords, interruptions, dropped = _replay(path, meta)
     meta.keywords = keywords
     if meta.status == "recording":

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .clock import stamp
 from .errors import ConfigError, ModelError
+from .escape import one_line
 from .export import Cue, cues
 from .grounding import STAMP, Dropped, Line, check, parse_lines
 from .pace import per_minute
@@ -368,8 +369,9 @@ def answer(
 
 def render(facts: Facts, summary_text: str) -> str:
     """What `summarize` prints and saves: measured facts first, then the cited summary lines."""
-    counts = ", ".join(f"{k}: {v}" for k, v in facts.counts.items())
-    hit_times = ", ".join(f"{k} at {stamp(t)}" for t, k in facts.hits[:20])
+    # Keyword names are one line each, or a name could print a "Counts" line of its own.
+    counts = ", ".join(f"{one_line(k)}: {v}" for k, v in facts.counts.items())
+    hit_times = ", ".join(f"{one_line(k)} at {stamp(t)}" for t, k in facts.hits[:20])
     more = f" (+{len(facts.hits) - 20} more)" if len(facts.hits) > 20 else ""
     return (
         "Measured (from the session, not the model):\n"
