@@ -397,6 +397,14 @@ def test_an_acronym_counts_in_capitals_unless_the_engine_writes_none():
     assert names("the llm and the LLM", [parse_keyword("LLM=llm,large language model")]) == ["llm", "LLM"]
 
 
+def test_a_letter_and_its_number_count_as_written():
+    """A4, F1, S3 have one capital: "in capitals" means as many capitals as the name has letters."""
+    kws = [parse_keyword(k) for k in ("A4", "F1", "S3", "IT")]
+    said = "Print on A4 paper for the F1 race and an S3 bucket. It is the IT team."
+    assert names(said, kws) == ["A4", "F1", "S3", "IT"]
+    assert names("it is a4 paper", kws) == ["it", "a4"]  # an engine without capitals cannot say
+
+
 @pytest.mark.parametrize(
     "keyword, said",
     [

@@ -273,7 +273,8 @@ def spellings(alias: str) -> list[tuple[str, ...]]:
     return [toks for toks in dict.fromkeys(out) if toks and toks != own]
 
 
-# Two or three capitals: an initialism that is also a word when written small ("IT", "US", "WHO").
+# Two or three capitals (or a capital and digits): an initialism that is also a word when written
+# small ("IT", "US", "WHO"), or a name written as it is ("A4", "F1").
 # A longer name in capitals is the user's way of writing it ("CLOUD" still counts "cloud").
 _INITIALS = re.compile(r"[A-Z][A-Z0-9]{1,2}")
 
@@ -288,8 +289,11 @@ def _written_as(rule: str, words: Sequence[Word], flat: Sequence[tuple[str, int]
     if rule == PLURAL:
         return in_capitals(words[flat[i + n - 1][1]].text)
     if rule == CAPS:
-        # "IT" is no "it", "US" no "us"; an engine that writes no capitals at all (Vosk) cannot say.
-        return in_capitals(words[flat[i][1]].text) or not any(c.isupper() for w in words for c in w.text)
+        # "IT" is no "it" (nor "It"), "US" no "us"; as many capitals as the name has letters, so
+        # "A4" and "F1" count as written. An engine that writes no capitals at all (Vosk) cannot say.
+        letters = sum(c.isalpha() for c in flat[i][0])
+        capitals = sum(c.isupper() for c in words[flat[i][1]].text)
+        return capitals >= letters or not any(c.isupper() for w in words for c in w.text)
     if rule == DOTTED:
         return _after_its_dot(words[flat[i][1]].text, flat[i][0])
     if rule == FILLER and _in_backchannel(flat, i, n):
