@@ -146,6 +146,10 @@ def test_every_word_first_then_some_of_the_words(voicecount_home):
     # A quoted phrase is always required, even among the "some of the words" results.
     [r] = search.search('"giraffe budget" approved tight')
     assert r.session == both.meta.id and not r.all_words  # not "The budget is tight.": no phrase
+    # A phrase and one word: the README's own example. Where no sentence has both, the phrase's.
+    llm, _ = write_session(["We run a large language model locally.", "The cost is low."])
+    [r] = search.search('"large language model" cost')
+    assert r.session == llm.meta.id and not r.all_words and r.text.startswith("We run")
 
 
 def test_no_sessions_and_empty_queries_are_one_clear_error(voicecount_home):

@@ -210,6 +210,8 @@ def _match_expressions(query: str) -> tuple[str | None, str, str | None]:
     loose = None
     if len(words) >= 2:
         loose = " AND ".join([*phrases, "(" + " OR ".join(words) + ")"])
+    elif phrases and words:  # '"large language model" cost': the phrase without the word
+        loose = " AND ".join(phrases)
     return together, strict, loose
 
 
