@@ -89,7 +89,7 @@ def test_an_alias_with_a_comma_stays_one_phrase(voicecount_home):
         ('engine = "whsiper"\n', ["line 1", "engine 'whsiper' is unknown", "whisper, vosk"]),
         ('backend = "nope"\n', ["line 1", "backend 'nope' is unknown", "sounddevice"]),
         ('[[keywords]]\nname = "AI"\n[[keywords]]\nname = "ai"\n', ["given twice"]),
-        ('[overlay]\nfont_size = "big"\n', ["line 2", "font_size must be a int"]),
+        ('[overlay]\nfont_size = "big"\n', ["line 2", "font_size must be a whole number"]),
         ('[overlay]\ntheme = "neon"\n', ["theme 'neon'", "dark, light"]),
         ("[overlay]\nopacity = 0.01\n", ["opacity", "0.2"]),
         ("[overlay]\nwidth = 3\n", ["unknown overlay setting 'width'"]),
@@ -97,7 +97,7 @@ def test_an_alias_with_a_comma_stays_one_phrase(voicecount_home):
         ("[coach]\npace_min = 200\npace_max = 150\n", ["pace range 200–150", "pace_min < pace_max"]),
         ("[coach]\npause = 0\n", ["pause 0 is out of range"]),
         ("[coach]\nspeed = 3\n", ["unknown coach setting 'speed'"]),
-        ('[coach]\nnudge = "yes"\n', ["nudge must be a bool"]),
+        ('[coach]\nnudge = "yes"\n', ["nudge must be true or false"]),
         ('[[fillers]]\nname = "um"\nalias = ["umm"]\n', ["unknown key 'alias'"]),
     ],
 )
@@ -183,7 +183,7 @@ def test_a_broken_config_stops_count_with_one_line(voicecount_home):
     write("engine = 5\n")
     proc = run_cli("count", "whatever.wav", env={"VOICECOUNT_HOME": str(voicecount_home)})
     assert proc.returncode == 1
-    assert proc.stderr.count("voicecount:") == 1 and "engine must be a str" in proc.stderr
+    assert proc.stderr.count("voicecount:") == 1 and "engine must be text in quotes" in proc.stderr
 
 
 def test_preset_fillers_adds_the_configured_filler_set(voicecount_home):

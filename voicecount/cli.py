@@ -737,7 +737,7 @@ def cmd_count_many(args, settings) -> int:
     probed = {it.path: probe_duration(it.path, args.track) or 0.0 for it in items}
     _recover()
     print(
-        f"voicecount: {len(items)} files, {sum(probed.values()) / 3600:.2f} h of audio; {settings.engine} "
+        f"voicecount: {console.plural(len(items), 'file')}, {sum(probed.values()) / 3600:.2f} h of audio; {settings.engine} "
         f"{one_line(settings.model or '(default model)')}, {jobs} at a time × {threads} threads",
         file=sys.stderr,
     )

@@ -75,15 +75,28 @@ def _line_of(text: str, key: str) -> str:
     return "somewhere"
 
 
+_TYPE_NAMES = {
+    str: "text in quotes",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    list: "a list [...]",
+    dict: "a table",
+}
+
+
 def _check_type(path: Path, text: str, key: str, value: Any, want: type | tuple) -> Any:
     if isinstance(value, bool) and want is not bool and bool not in (want if isinstance(want, tuple) else (want,)):
         ok = False
     else:
         ok = isinstance(value, want)
     if not ok:
-        names = " or ".join(t.__name__ for t in (want if isinstance(want, tuple) else (want,)))
+        kinds = want if isinstance(want, tuple) else (want,)
+        if float in kinds:  # a whole number is a number too
+            kinds = tuple(k for k in kinds if k is not int)
+        names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in kinds)
         raise ConfigError(
-            f"{path} {_line_of(text, key)}: {key} must be a {names}, not {value!r}",
+            f"{path} {_line_of(text, key)}: {key} must be {names}, not {value!r}",
             "fix it with: voicecount config edit",
         )
     return value

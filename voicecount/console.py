@@ -257,7 +257,7 @@ class BatchTable:
 
     def summary(self) -> str:
         """The closing message (stderr)."""
-        parts = [f"{self.done} files counted ({hms(self.duration)} of audio)"]
+        parts = [f"{plural(self.done, 'file')} counted ({hms(self.duration)} of audio)"]
         if self.cached:
             parts.append(f"{self.cached} of them counted before with the same settings (--force counts again)")
         text = "voicecount: " + "; ".join(parts)
@@ -430,7 +430,7 @@ def print_session(s: Session, coaching: Coaching) -> None:
 # ---------------------------------------------------------------------------- search and ask
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -465,7 +465,7 @@ def print_search(results: Sequence[Result], query: str, session: str | None, lim
         note = "; none has every word: these have some of them"
     more = f" (the first {limit}: --limit N shows more)" if len(results) == limit else ""
     print(
-        f"voicecount: {_plural(len(results), 'hit')} in {_plural(sessions, 'session')}, best first{note}{more}",
+        f"voicecount: {plural(len(results), 'hit')} in {plural(sessions, 'session')}, best first{note}{more}",
         file=sys.stderr,
     )
 
@@ -499,7 +499,7 @@ def print_passages(
         )
         return
     print(
-        f"voicecount: {_plural(len(found), 'passage')} of session {found[0].session}, best first ('>' marks the matching "
+        f"voicecount: {plural(len(found), 'passage')} of session {found[0].session}, best first ('>' marks the matching "
         "sentences; quotes from the transcript)",
         file=sys.stderr,
     )
