@@ -126,6 +126,26 @@ def test_audio_dropped_before_a_crash_is_kept_by_the_recovered_session():
     assert "audio dropped: 4.0 s" in report.getvalue()
 
 
+def test_a_hit_not_confirmed_before_a_crash_stays_uncounted_after_recovery():
+    """The recovery said LLM 0 and then every view said 1: the unconfirmed hit came back."""
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.final((Word("AI", 0.0, 0.3),))
+    w.change(HitChange("added", Hit(1, "AI", "AI", 0.0, 0.3, 0.8, confirmed=True)))
+    w.change(HitChange("added", Hit(2, "AI", "AI", 1.0, 1.3, 1.6, confirmed=False)))  # a partial's
+    w.clock(2.0)
+    # The process dies here, and its PID is no longer anybody's.
+    meta_file = w.path / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta.update(pid=2**22 + 17, pid_started=0)  # above Linux's highest PID
+    meta_file.write_text(json.dumps(meta))
+    assert sessions.load(w.meta.id).counts == {"AI": 1}
+    [recovered] = sessions.recover_unfinished()
+    assert recovered.meta.status == "recovered" and recovered.meta.counts == {"AI": 1}
+    again = sessions.load(w.meta.id)
+    assert again.meta.status == "recovered" and again.counts == {"AI": 1}
+    assert [h.id for h in again.counted] == [1]
+
+
 def test_a_word_holding_newlines_stays_on_its_cue_line_in_every_format():
     import srt
     import webvtt

@@ -462,12 +462,15 @@ def load(sid: str) -> Session:
     meta.id = path.name  # the folder is the session's name, whatever meta.json says
     segments, hits, audio, keywords, interruptions, dropped = _replay(path, meta)
     meta.keywords = keywords
-    if meta.status == "recording":
-        meta.interruptions = interruptions
-        # Still running (or killed and not yet recovered): the journal is the truth so far.
+    if meta.status in ("recording", "recovered"):
+        # A hit not yet confirmed when the run ended without its own end (killed, or still running)
+        # is a partial's guess: the end that retracts it never came.
         for h in hits:
             if not h.confirmed:
                 h.retracted = True
+    if meta.status == "recording":
+        meta.interruptions = interruptions
+        # Still running (or killed and not yet recovered): the journal is the truth so far.
         meta.duration = max(meta.duration, audio)
         meta.dropped_seconds = max(meta.dropped_seconds, dropped)
     return Session(path, meta, segments, hits)
