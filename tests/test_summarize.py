@@ -55,6 +55,20 @@ def small_llm():
     return sm.load_llm(None, threads=2, context=512)
 
 
+def test_the_summary_and_the_report_give_one_pace():
+    """summarize said 159 words per minute where the report and sessions show said 163."""
+    import io
+
+    from voicecount.export import write_md
+
+    s = make_session("We use AI today. Then we rest. And we go on", repeat=3)
+    report = io.StringIO()
+    write_md(s, report)
+    pace = f"{s.words_per_minute():.0f} words per minute"
+    assert pace in report.getvalue() and pace in sm.render(sm.facts_of(s), "")
+    assert s.words_per_minute() != pytest.approx(s.word_count() * 60 / s.duration)  # the silence at the end
+
+
 def test_highlights_are_sentences_said_at_the_times_cited():
     s = make_session(TALK * 3)
     sentences = cues(s)

@@ -263,8 +263,8 @@ def write_md(session: Session, f: TextIO, plot_path: Path | None = None, setting
     m = session.meta
     sentences = cues(session)
     words = session.word_count()
-    talk = talk_seconds(session.segments)  # the coach's pace: not the silences
-    wpm = per_minute(words, talk)
+    talk = talk_seconds(session.segments)
+    wpm = session.words_per_minute()
     f.write(f"# voicecount session {_md(m.id)}\n\n")
     f.write(
         f"- Started: {_md(m.started_at)}  \n- Source: {_md(m.source)}  \n- Engine: {_md(m.engine)} {_md(m.model)}  \n"

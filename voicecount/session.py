@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .errors import VoicecountError
 from .matcher import Hit, HitChange, Keyword, Word, counts_of
+from .pace import per_minute, talk_seconds
 from .paths import data_dir, open_private
 
 CLOCK_EVERY = 5.0  # seconds of audio between clock lines (how much duration a crash can lose)
@@ -119,6 +120,10 @@ class Session:
 
     def word_count(self) -> int:
         return sum(len(s.words) for s in self.segments)
+
+    def words_per_minute(self) -> float:
+        """The pace over the talk, from the first word to the last (not the silences around it)."""
+        return per_minute(self.word_count(), talk_seconds(self.segments))
 
 
 # ---------------------------------------------------------------------------- writing

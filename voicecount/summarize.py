@@ -29,7 +29,6 @@ from .errors import ConfigError, ModelError
 from .escape import one_line
 from .export import Cue, cues
 from .grounding import STAMP, Dropped, Line, check, parse_lines
-from .pace import per_minute
 from .paths import models_dir
 from .session import Session
 
@@ -150,7 +149,7 @@ def facts_of(session: Session) -> Facts:
     return Facts(
         duration=session.duration,
         words=words,
-        words_per_minute=per_minute(words, session.duration),
+        words_per_minute=session.words_per_minute(),
         counts=session.counts,
         hits=[(h.start, h.keyword) for h in session.counted],
     )
