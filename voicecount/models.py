@@ -128,7 +128,8 @@ def resolve_whisper_model(spec: str | None) -> tuple[Path, str]:
         )
     raise ModelError(
         f"unknown Whisper model {spec!r}",
-        f"choose one of: {', '.join(WHISPER_NAMES)}, or give the path of a CTranslate2 Whisper folder",
+        f"choose one of: {', '.join(WHISPER_NAMES)}, a downloaded model (voicecount models list), "
+        "or the path of a CTranslate2 Whisper folder",
     )
 
 
