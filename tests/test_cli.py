@@ -35,6 +35,23 @@ def test_help_teaches_with_examples():
     assert "--keyword" in proc.stdout and "--json" in proc.stdout and "emitted_at" in proc.stdout
 
 
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--input", str(SAMPLE), "--device", "1"], ["--input reads a file", "one or the other"]),
+        (["--input", str(SAMPLE), "--backend", "pyaudio"], ["--input reads a file"]),
+        (["--realtime"], ["--realtime replays a file", "--input FILE"]),
+        (["--input", str(SAMPLE), "--max-backlog", "-1"], ["--max-backlog -1 holds no audio", "above 0"]),
+    ],
+    ids=lambda v: " ".join(v[-2:]) if isinstance(v, list) else None,
+)
+def test_a_listen_flag_that_would_do_nothing_is_refused(args, fragments):
+    """They were ignored: --device beside --input, --realtime without a file, a negative backlog."""
+    proc = run_cli("listen", "--no-gui", *args, timeout=60)
+    one_line_error(proc, *fragments)
+    assert "loading" not in proc.stderr  # refused before a model loads
+
+
 @pytest.mark.parametrize("path", ["recording", "live"])
 def test_count_json_contract_on_the_bundled_sample(path):
     proc = run_cli("count", str(SAMPLE), "--json", *(["--live"] if path == "live" else []))

@@ -799,6 +799,15 @@ def cmd_listen(args) -> int:
         raise ConfigError("--port, --host and --allow-remote go with --web", "add --web to serve the count to browsers")
     if args.input and args.system_audio:
         raise ConfigError("--input and --system-audio both say what to listen to", "give one of them")
+    # A flag that would do nothing is a mistake the user should hear of, not a silent default.
+    if args.input and (args.device is not None or args.backend is not None):
+        raise ConfigError(
+            "--device and --backend choose a microphone, and --input reads a file", "give one or the other"
+        )
+    if args.realtime and not args.input:
+        raise ConfigError("--realtime replays a file at speaking pace", "give the file with --input FILE")
+    if not args.max_backlog > 0:
+        raise ConfigError(f"--max-backlog {args.max_backlog:g} holds no audio", "give seconds above 0 (default 30)")
     if args.input:
         source = open_file(args.input, args.realtime)
         record = Record.of_file("listen", source)
