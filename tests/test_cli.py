@@ -403,6 +403,8 @@ def test_progress_in_a_log_prints_the_share_reached(capsys):
         (["export", "last", "-f", "pdf"], "invalid choice: 'pdf'"),
         (["frobnicate"], "— see: voicecount --help"),
         (["count", "a.wav", "--bogus"], "unrecognized arguments: --bogus — see: voicecount count --help"),
+        (["models", "download", "--bogus"], "--bogus — see: voicecount models download --help"),
+        (["sessions", "show", "last", "x"], "unrecognized arguments: x — see: voicecount sessions show --help"),
     ],
 )
 def test_a_command_line_mistake_is_one_line_with_its_fix(argv, fragment):

@@ -83,7 +83,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 class _Parser(argparse.ArgumentParser):
     """A command-line mistake is one line with its fix, like every other error."""
 
-    commands: dict[str, argparse.ArgumentParser] | None = None  # the top parser's subcommands
+    commands: dict[str, argparse.ArgumentParser] | None = None  # subcommands ("count"; under "models": "download")
 
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"voicecount: {one_line(message)} — see: {self.prog} --help\n")
@@ -91,9 +91,10 @@ class _Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         ns, extras = self.parse_known_args(args, namespace)
         if extras:  # "count a.wav --bogus": the help to see is the command's, not the top one's
-            (self.commands or {}).get(getattr(ns, "command", None) or "", self).error(
-                f"unrecognized arguments: {' '.join(extras)}"
-            )
+            helps: _Parser = self
+            for dest in ("command", "action"):  # "models download --bogus": that action's help
+                helps = (helps.commands or {}).get(getattr(ns, dest, None) or "", helps)
+            helps.error(f"unrecognized arguments: {' '.join(extras)}")
         return ns
 
 
@@ -426,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("show", help="print the settings in effect (as TOML)")
     csub.add_parser("edit", help="open the settings in $VISUAL / $EDITOR, then check them")
     parser.commands = sub.choices
+    for name, actions in (("sessions", ssub), ("models", msub), ("config", csub)):
+        parser.commands[name].commands = actions.choices
     return parser
 
 
