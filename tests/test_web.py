@@ -305,6 +305,7 @@ def test_bad_web_options_are_one_line_with_the_fix(args, fragments):
         sample = str(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav")
         proc = run_cli("listen", "--no-gui", "--input", sample, *map(fill, args), timeout=120)
     one_line_error(proc, *map(fill, fragments))
+    assert "loading" not in proc.stderr  # refused before "loading whisper model…" is said
 
 
 # ------------------------------------------------------------------ the whole thing, as a user runs it

@@ -577,12 +577,16 @@ def _load_llm(args):
     return sm.load_llm(str(path), args.threads, args.context), path.stem
 
 
+def _say_loading(settings) -> None:
+    """Loading takes a moment: said once nothing else can fail first (a file, a window, a port)."""
+    print(f"voicecount: loading {settings.engine} model {one_line(settings.model or '(default)')}…", file=sys.stderr)
+
+
 def _engine_loader(args, settings):
-    """What the run calls (on its worker thread) to load the engine; the message is printed now."""
+    """What the run calls (on its worker thread) to load the engine."""
     from .engines import create_engine
 
     _check_threads(args)
-    print(f"voicecount: loading {settings.engine} model {one_line(settings.model or '(default)')}…", file=sys.stderr)
     recording = args.command == "count" and not args.live
 
     def load():
@@ -666,6 +670,7 @@ def cmd_count(args) -> int:
     record = Record.of_file("count", source)
     run = Run(source, _engine_loader(args, settings), settings.keywords, record, keep_transcript=False)
     view = run.pipeline.subscribe()
+    _say_loading(settings)
     run.start()
     try:
         console.follow_count(view, source.duration, show_progress=not args.no_progress)
@@ -822,6 +827,7 @@ def cmd_listen(args) -> int:
     # The window first: with no display (or no tkinter) nothing else is started, not even the web view.
     root = None if args.no_gui else _open_window()
     web = _serve_web(run, args) if args.web else None
+    _say_loading(settings)
     try:
         # With the overlay, the window appears at once and the model loads behind it.
         result = _listen_terminal(run) if root is None else _listen_gui(root, run, settings, args)
