@@ -283,3 +283,35 @@ def test_a_keyword_in_capitals_named_like_a_filler_keeps_the_filler_beside_it(vo
     assert [k.name for k in both] == ["ER", "um", "uh", "er", "ah", "hmm"]
     said = [Word(t, i * 0.4, i * 0.4 + 0.3) for i, t in enumerate("the ER was full, er, yes".split())]  # noqa: SIM905
     assert [m.keyword for m in find_matches(said, both)] == ["ER", "er"]
+
+
+def test_a_new_settings_file_holds_only_what_was_changed(voicecount_home, monkeypatch):
+    """The overlay's first save wrote every default, and so pinned the built-in fillers for good."""
+    s = config.load()
+    s.overlay.font_size = 60
+    config.save(s)
+    text = config.config_path().read_text()
+    assert "font_size = 60" in text and "fillers" not in text and "keywords" not in text
+    assert config.load().overlay.font_size == 60 and config.load().fillers == config.Settings().fillers
+    # Interrupted mid-write (a second Ctrl-C): the file as it was, no temporary file left.
+    s.overlay.font_size = 72
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(config.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        config.save(s)
+    assert config.load().overlay.font_size == 60
+    assert [p.name for p in config.config_path().parent.iterdir()] == ["config.toml"]
+
+
+def test_keyword_lines_keep_a_quoted_hash_and_refuse_a_comma_list():
+    from voicecount.matcher import keyword_spec
+
+    [x, c] = config.parse_keyword_lines('X="number #1", "a, b"  # a note\nC#\n')
+    assert x.aliases == ("X", "number #1", "a, b") and c.name == "C#"
+    plan = config.parse_keyword_lines('P="plan #2",plan b')[0]
+    assert config.parse_keyword_lines(keyword_spec(plan)) == [plan]  # what the editor shows reads back
+    with pytest.raises(config.ConfigError, match="holds a comma"):
+        config.parse_keyword_lines("AI,LLM")

@@ -341,6 +341,8 @@ def test_a_correcting_final_replaces_the_caption_and_ctrl_c_quits_like_q(tk_root
     source.feed()
     pump(tk_root, lambda: count_text(ov) == "0", 10, "the retraction")
     pump(tk_root, lambda: ov.caption_var.get() == "so we use a eye", 10, "the corrected caption")
+    ov.toggle_theme()  # a change of look is saved at once: here it cannot be, and the overlay says so
+    assert [type(e) for e in refused] == [config.ConfigError] and "settings not saved" in ov.status_var.get()
 
     before = signal.getsignal(signal.SIGINT)
     try:
@@ -350,7 +352,7 @@ def test_a_correcting_final_replaces_the_caption_and_ctrl_c_quits_like_q(tk_root
     finally:
         signal.signal(signal.SIGINT, before)
     assert ov.result is not None and ov.result.counts == {"AI": 0}  # the run ended and was saved
-    assert [type(e) for e in refused] == [config.ConfigError]  # one clear error, shown; the quit went on
+    assert len(refused) == 1  # quitting writes no settings: nothing changed since
 
 
 def test_a_filler_of_the_users_own_set_shares_the_fillers_row_also_after_an_edit(tk_root):
@@ -367,3 +369,121 @@ def test_a_filler_of_the_users_own_set_shares_the_fillers_row_also_after_an_edit
     assert list(ov.count_labels) == ["AI", "fillers"]
     ov.set_keywords(parse_keyword_lines("AI\nehm=ehm,ähm\nLLM\n"))  # the editor's lines
     assert list(ov.count_labels) == ["AI", "fillers", "LLM"] and ov.keywords[1].filler
+
+
+def test_the_overlay_grows_from_its_corner_and_stays_on_screen(tk_root):
+    """ "Bigger" and more keywords grew the window right and down, off the screen."""
+    from voicecount.overlay import parse_keyword_lines
+
+    def no_model():
+        raise RuntimeError("no model in this test")
+
+    ov = shown(
+        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
+    )
+    pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
+    sw, sh = tk_root.winfo_screenwidth(), tk_root.winfo_screenheight()
+
+    def right_edge() -> int:
+        tk_root.update()
+        return tk_root.winfo_x() + tk_root.winfo_width()
+
+    corner = right_edge()
+    assert corner >= sw - 60  # top-right
+    for _ in range(4):
+        ov.bigger()
+    assert right_edge() == corner and tk_root.winfo_x() >= 0
+    tk_root.geometry(f"+{tk_root.winfo_x()}+{sh // 2}")  # dragged down the screen's right side
+    tk_root.update()
+    many = "\n".join(f"keyword number {i} with a long long name" for i in range(5))
+    ov.set_keywords(parse_keyword_lines(many))
+    pump(tk_root, lambda: len(ov.count_labels) == 5, 5, "the new rows")
+    right_edge()
+    assert tk_root.winfo_height() > sh // 2  # it would have run off the bottom
+    assert tk_root.winfo_x() >= 0 and tk_root.winfo_x() + tk_root.winfo_width() <= sw
+    assert tk_root.winfo_y() >= 0 and tk_root.winfo_y() + tk_root.winfo_height() <= sh
+
+
+def test_the_caption_shows_the_newest_words_and_the_editor_is_its_own_window(tk_root):
+    from scripted import GatedSource, ScriptedEngine, partial
+
+    engine, source = ScriptedEngine(), GatedSource()
+    ov = shown(tk_root, Run(source, lambda: engine, DEFAULT_KEYWORDS, Record("listen", "gated")))
+    pump(tk_root, lambda: ov.status == "listening", 10, "the scripted engine")
+    said = "first we talk about the weather and then about the budget and at the very end the newest words"
+    engine.say(partial(said))
+    source.feed()
+    pump(tk_root, lambda: ov.caption_var.get().endswith("the newest words"), 10, "the caption's tail")
+    shown_text = ov.caption_var.get()
+    assert said.endswith(shown_text) and not shown_text.startswith("first")
+    assert ov.small.measure(shown_text) <= ov.small.measure("0" * 34)  # the label cuts nothing off
+
+    # One keyword editor at a time, and right-click inside it is the text box's, not the overlay's menu.
+    ov.edit_keywords()
+    ov.edit_keywords()
+    tk_root.update()
+    editors = [w for w in tk_root.winfo_children() if w.winfo_class() == "Toplevel"]
+    assert len(editors) == 1
+    popped = []
+    ov._popup = popped.append
+    ov._bind()  # the bindings again, to the recording stand-in
+    editors[0].event_generate("<Button-3>", x=5, y=5)
+    ov.frame.event_generate("<Button-3>", x=5, y=5)
+    tk_root.update()
+    assert len(popped) == 1  # the overlay's frame only
+    editors[0].destroy()
+
+
+def test_no_pace_hint_while_the_microphone_is_lost_and_no_microphone_switch_on_a_file(tk_root):
+    from voicecount.events import Status
+
+    def no_model():
+        raise RuntimeError("no model in this test")
+
+    ov = shown(
+        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
+    )
+    pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
+    from dataclasses import replace
+
+    ov.state = replace(  # 10 words in 20 s: far too slow
+        ov.state.apply(Status("listening")), word_starts=tuple(range(0, 20, 2)), first_word=0.0, last_word_end=20.0
+    )
+    ov.state = replace(ov.state, audio_seconds=20.0)
+    ov._set_status("listening")
+    assert "faster" in ov.nudge_var.get()
+    ov.state = ov.state.apply(Status("lost", "retrying"))
+    ov._set_status("lost", "retrying")
+    assert ov.nudge_var.get() == ""
+    ov.choose_microphone()  # a run of a file has no microphone hooks: said, not silently ignored
+    assert "no microphone to switch" in ov.status_var.get()
+
+
+def test_a_second_ctrl_c_inside_a_tk_callback_leaves_the_loop_without_a_traceback(tk_root, capsys):
+    from voicecount import cli
+
+    def no_model():
+        raise RuntimeError("no model in this test")
+
+    ov = shown(
+        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
+    )
+    import signal
+
+    names = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
+    before = {s: signal.getsignal(getattr(signal, s)) for s in names}
+    try:
+        cli._quit_on_signal(ov)
+
+        def interrupted():
+            raise KeyboardInterrupt  # as the second signal's handler raises it, inside a callback
+
+        tk_root.after(50, interrupted)
+        gave_up = []
+        tk_root.after(5000, lambda: (gave_up.append(True), tk_root.quit()))
+        tk_root.mainloop()
+    finally:
+        for s, handler in before.items():
+            signal.signal(getattr(signal, s), handler)
+    assert not gave_up  # the loop ended at the interrupt
+    assert "Traceback" not in capsys.readouterr().err

@@ -933,6 +933,10 @@ def overlay_hooks(run, settings, max_backlog: float) -> dict:
         stored.device, stored.backend = dev.name, dev.backend
         config.save(stored)
 
+    from .audio import FileSource
+
+    if run is not None and isinstance(run.source, FileSource):  # a replayed file: a mic would mix into it
+        return {"on_settings": save, "list_devices": None, "switch_device": None}
     return {"on_settings": save, "list_devices": lambda: every_input(settings.backend), "switch_device": switch}
 
 
@@ -978,6 +982,17 @@ def _quit_on_signal(overlay) -> None:
             raise KeyboardInterrupt
         overlay.quit_requested.set()
 
+    shown = overlay.root.report_callback_exception
+
+    def in_callback(kind, value, tb):
+        # The second signal lands inside whatever callback runs (a poll, a save): Tk would print
+        # it as a traceback and carry on. It means "stop now": leave the loop, the run is saved.
+        if issubclass(kind, KeyboardInterrupt):
+            overlay.root.quit()
+        else:
+            shown(kind, value, tb)
+
+    overlay.root.report_callback_exception = in_callback
     _on_stop_signals(ask)
 
 
@@ -1238,7 +1253,7 @@ def cmd_config(args, parser) -> int:
         import subprocess
 
         if not path.is_file():
-            config.save(config.load())  # start from the defaults, written out
+            config.save(config.load(), whole=True)  # start from the defaults, written out
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
             # A terminal editor where one is (macOS has nano): TextEdit, through "open -W", is waited

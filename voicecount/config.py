@@ -7,6 +7,7 @@ guesses. Read and written from the main thread only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -314,11 +315,13 @@ def _as_data(s: Settings) -> dict[str, Any]:
     }
 
 
+_HEADER = "# voicecount settings — edit with `voicecount config edit`; flags on the command line win.\n\n"
+
+
 def to_toml(s: Settings) -> str:
     import tomli_w
 
-    header = "# voicecount settings — edit with `voicecount config edit`; flags on the command line win.\n\n"
-    return header + tomli_w.dumps(_as_data(s))
+    return _HEADER + tomli_w.dumps(_as_data(s))
 
 
 def _updated(path: Path, s: Settings) -> str:
@@ -330,6 +333,8 @@ def _updated(path: Path, s: Settings) -> str:
     try:
         text = path.read_text(encoding="utf-8")
         before = _as_data(load(path))
+    except FileNotFoundError:
+        text, before = _HEADER, _as_data(Settings())  # a new file: the defaults stay implicit
     except (OSError, ConfigError):
         return to_toml(s)
     import tomlkit
@@ -356,14 +361,18 @@ def fix_model_setting(fix: str) -> str:
     return f"{fix}; or change model in {config_path()} (voicecount config edit)"
 
 
-def save(s: Settings, path: Path | None = None) -> Path:
-    """Write the settings atomically (a crash never leaves half a file), user-only."""
+def save(s: Settings, path: Path | None = None, whole: bool = False) -> Path:
+    """Write the settings atomically (a crash never leaves half a file), user-only.
+
+    Into a new file only what differs from the defaults (a built-in list written out would stay
+    as it is when a later version improves it), unless ``whole``: every setting, to edit.
+    """
     path = path or config_path()
     tmp = path.with_suffix(".toml.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open_private(tmp) as f:
-            f.write(_updated(path, s))
+            f.write(to_toml(s) if whole else _updated(path, s))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -372,6 +381,9 @@ def save(s: Settings, path: Path | None = None) -> Path:
             f"cannot save the settings to {path} ({e.strerror})",
             f"make {path.parent} writable, or set VOICECOUNT_HOME to a writable folder",
         ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # interrupted (Ctrl-C) or failed: no half file left
     return path
 
 
@@ -391,14 +403,25 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
     return parse_keyword_lines(text, f"{p} ")
 
 
+def _without_comment(line: str) -> str:
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "#" and not quoted and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
 def parse_keyword_lines(text: str, where: str = "") -> list[Keyword]:
     """One keyword per line (NAME or NAME=alias,alias; # comments): a keywords file or the overlay's dialog.
 
-    A comment starts a line or follows a space: the # of "C#" is part of the keyword.
+    A comment starts a line or follows a space, outside double quotes: the # of "C#" and of
+    "number #1" in quotes is part of the keyword.
     """
     out = []
     for n, line in enumerate(text.splitlines(), 1):
-        line = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
+        line = _without_comment(line).strip()
         if not line:
             continue
         try:

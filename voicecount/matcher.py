@@ -150,16 +150,23 @@ def parse_keyword(spec: str) -> Keyword:
     import csv
 
     name, _, rest = spec.partition("=")
+    if "," in name and not rest:
+        raise ConfigError(
+            f"keyword {spec!r} holds a comma",
+            "give one keyword at a time (one per line; -k AI -k LLM), or aliases as NAME=alias, alias",
+        )
     return make_keyword(name, next(csv.reader([rest], skipinitialspace=True)) if rest else [], spec)
 
 
 def keyword_spec(keyword: Keyword) -> str:
-    """A keyword as ``parse_keyword`` reads it back: an alias holding a comma or a quote is quoted."""
+    """A keyword as ``parse_keyword`` reads it back: an alias holding a comma, a quote or a # is quoted
+    (in a keywords file or the overlay's editor, " #" outside quotes starts a comment)."""
     import csv
     import io
 
     out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(keyword.aliases)
+    quoting = csv.QUOTE_ALL if any("#" in a for a in keyword.aliases) else csv.QUOTE_MINIMAL
+    csv.writer(out, lineterminator="", quoting=quoting).writerow(keyword.aliases)
     return f"{keyword.name}={out.getvalue()}"
 
 

@@ -52,6 +52,7 @@ POLL_MS = 30
 MAX_EVENTS_PER_POLL = 500
 MARGIN = 24  # pixels from the screen corner
 TEXT_CHARS = 34  # width of the caption, in average characters; the status wraps at it too
+FONT_SIZES = (8, 400)  # the font sizes the settings file takes; bigger and smaller stay inside them
 DOT = 14  # pixels: the status dot's canvas
 GAP = 4  # pixels between the dot and the status text
 
@@ -120,6 +121,7 @@ class Overlay:
         # Set from outside the Tk loop (a signal handler: Ctrl-C, kill); the next poll quits cleanly.
         self.quit_requested = threading.Event()
         self._drag = (0, 0)
+        self._editor: KeywordDialog | None = None
 
         self._build_window()
         self._build_widgets()
@@ -244,9 +246,10 @@ class Overlay:
             w.bind("<ButtonPress-1>", self._drag_start)
             w.bind("<B1-Motion>", self._drag_move)
             w.bind("<ButtonRelease-1>", self._drag_end)
-        r.bind_all("<Button-3>", self._popup)
-        r.bind_all("<Button-2>", self._popup)  # macOS right button
-        r.bind_all("<Control-Button-1>", self._popup)
+        # On the overlay's own widgets (the root's tag), not in the dialogs it opens.
+        r.bind("<Button-3>", self._popup)
+        r.bind("<Button-2>", self._popup)  # macOS right button
+        r.bind("<Control-Button-1>", self._popup)
         for action in ACTIONS:
             if action is not None:
                 _, _, keys, method = action
@@ -259,12 +262,31 @@ class Overlay:
     def _place(self) -> None:
         r = self.root
         r.update_idletasks()
-        w = r.winfo_reqwidth()
+        w, h = r.winfo_reqwidth(), r.winfo_reqheight()
         x, y = self.settings.x, self.settings.y
         sw, sh = r.winfo_screenwidth(), r.winfo_screenheight()
         if x is None or y is None or not (0 <= x < sw - 20 and 0 <= y < sh - 20):
             x, y = sw - w - MARGIN, MARGIN  # top-right
-        r.geometry(f"+{x}+{y}")
+        r.geometry(f"+{max(0, min(x, sw - w))}+{max(0, min(y, sh - h))}")
+        self._size = (w, h)
+
+    def _fit(self) -> None:
+        """After a change of size (bigger, more keywords, a hint shown): grow away from the screen
+        edges the window is near, so it stays in its corner and on screen."""
+        r = self.root
+        r.update_idletasks()
+        w, h = r.winfo_reqwidth(), r.winfo_reqheight()
+        old_w, old_h = self._size
+        if (w, h) == (old_w, old_h):
+            return
+        self._size = (w, h)
+        x, y = r.winfo_x(), r.winfo_y()
+        sw, sh = r.winfo_screenwidth(), r.winfo_screenheight()
+        if x + old_w / 2 > sw / 2:
+            x += old_w - w  # on the right half: the right edge stays
+        if y + old_h / 2 > sh / 2:
+            y += old_h - h  # on the lower half: the bottom stays
+        r.geometry(f"+{max(0, min(x, sw - w))}+{max(0, min(y, sh - h))}")
 
     # ------------------------------------------------------------------ the poll loop
     def _poll(self) -> None:
@@ -278,6 +300,8 @@ class Overlay:
                 if ev is None:
                     break
                 self.handle(ev)
+            if not self._closed:
+                self._fit()
         finally:
             # Tk swallows an exception in a callback: without this the overlay would freeze.
             if not self._closed:
@@ -292,7 +316,7 @@ class Overlay:
             # What was heard last, as the web page shows it: a final that corrects a partial replaces it.
             heard = self.state.caption or self.state.final
             if heard:
-                self.caption_var.set(heard[-60:])
+                self.caption_var.set(self._newest(heard))
             if isinstance(ev, FinalText):
                 self._show_pace()
         elif isinstance(ev, Progress):
@@ -322,13 +346,23 @@ class Overlay:
         for row in self.count_labels:
             self.count_labels[row].configure(text=str(self._count(row)))
             self._recolour(row)
-        self.caption_var.set(self.state.caption[-60:])
+        self.caption_var.set(self._newest(self.state.caption))
         if self.state.status in STATUS_COLOURS:
             self._set_status(self.state.status, self.state.detail)
         self._show_pace()
 
+    def _newest(self, heard: str) -> str:
+        """The last words heard that fit the caption's width (the label would cut the newest ones)."""
+        room = self.small.measure("0" * TEXT_CHARS)
+        words = heard[-200:].split()
+        while len(words) > 1 and self.small.measure(" ".join(words)) > room:
+            words.pop(0)
+        return " ".join(words)
+
     def _show_pace(self) -> None:
-        hint = "" if self.pace_range is None else nudge(self.state.wpm, *self.pace_range)
+        # Only while speech is being heard: a pace from before the microphone was lost is stale.
+        hearing = self.status in ("listening", "dropped")
+        hint = nudge(self.state.wpm, *self.pace_range) if self.pace_range is not None and hearing else ""
         if hint == self.nudge_var.get():
             return
         self.nudge_var.set(hint)
@@ -362,6 +396,7 @@ class Overlay:
         self.dot.itemconfigure(self.dot_item, fill=STATUS_COLOURS.get(state, STATUS_COLOURS["error"]))
         text = STATUS_TEXT.get(state, state)
         self.status_var.set(f"{text} — {detail}" if detail else text)
+        self._show_pace()
 
     def _fail(self, error: BaseException) -> None:
         self.error = error
@@ -378,6 +413,8 @@ class Overlay:
         self.pipeline.undo()
 
     def reset(self, confirm: bool = True) -> None:
+        if self.status in ("finished", "error"):
+            return  # the session is saved: nothing counts any more
         if confirm and not messagebox.askyesno("voicecount", "Reset every count to zero?", parent=self.root):
             return
         self.pipeline.reset()
@@ -388,6 +425,7 @@ class Overlay:
             self.caption.pack(fill="x", before=self.dot.master)
         else:
             self.caption.pack_forget()
+        self._fit()
         self._save()
 
     def toggle_theme(self) -> None:
@@ -410,12 +448,14 @@ class Overlay:
         self.resize(-4)
 
     def resize(self, step: int) -> None:
-        self.settings.font_size = max(12, min(300, self.settings.font_size + step))
+        self.settings.font_size = max(FONT_SIZES[0], min(FONT_SIZES[1], self.settings.font_size + step))
         size = self.settings.font_size
         self.big.configure(size=size)
         self.name_font.configure(size=max(10, size // 3))
         self.small.configure(size=max(9, size // 4))
         self._wrap_status()
+        self.caption_var.set(self._newest(self.state.caption or self.state.final))
+        self._fit()
         self._save()
 
     def _wrap_status(self) -> None:
@@ -433,13 +473,20 @@ class Overlay:
         for k in self.keywords:
             self._recolour(k.name)
         self.pipeline.set_keywords(self.keywords)
+        self._fit()
         self._save()
 
     def edit_keywords(self) -> None:
-        KeywordDialog(self.root, self.keywords, self.set_keywords)
+        if self._editor is not None and self._editor.top.winfo_exists():
+            self._editor.top.lift()  # one editor: a second would save over the first
+            return
+        self._editor = KeywordDialog(self.root, self.keywords, self.set_keywords)
 
     def choose_microphone(self) -> None:
-        if self.list_devices is None or self.switch_device is None or self.status in ("loading", "finished", "error"):
+        if self.list_devices is None or self.switch_device is None:
+            self._set_status(self.status, "reading a file: there is no microphone to switch")
+            return
+        if self.status in ("loading", "finished", "error"):
             return  # nothing to switch yet, or any more (a device opened now would stay open)
         try:
             devices = self.list_devices()
@@ -466,8 +513,7 @@ class Overlay:
         if self._quitting:
             return
         self._quitting = True
-        self.pipeline.stop()  # first: whatever happens to the settings, the run ends and is saved
-        self._save()
+        self.pipeline.stop()  # the run ends and is saved; the look was saved when it changed
         if self.status == "loading" or self.result is not None or self.error is not None:
             self._close()  # nothing heard yet, or already over: no need to wait
             return
@@ -554,6 +600,8 @@ class DeviceDialog:
         tk.Button(buttons, text="Use", command=self.ok).pack(side="right")
         tk.Button(buttons, text="Cancel", command=self.top.destroy).pack(side="right", padx=4)
         self.list.bind("<Double-Button-1>", lambda e: self.ok())
+        self.top.bind("<Escape>", lambda e: self.top.destroy())
+        self.list.focus_set()
 
     def ok(self) -> None:
         sel = self.list.curselection()
