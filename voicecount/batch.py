@@ -18,6 +18,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -383,14 +385,35 @@ def _stop_worker(signum, frame) -> None:
         os._exit(0)  # idle: nothing to save, and no next file may start
     # Once: when an idle worker exits the pool calls itself broken and sends every worker SIGTERM
     # again, which would cut short the saving of the session.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for name in _STOPS:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
     raise KeyboardInterrupt  # count_one stops its run (the session is saved); _count_in_worker exits
+
+
+# What stops a worker as the parent's SIGTERM does: a closed terminal (SIGHUP) too, where there is one.
+_STOPS = tuple(name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+PARENT_CHECK = 1.0  # seconds between a worker's looks at whether its parent still runs
 
 
 def _quiet_worker() -> None:
     # Ctrl-C goes to the whole process group: the parent decides what stops (SIGTERM), not the key.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop_worker)
+    for name in _STOPS:
+        signal.signal(getattr(signal, name), _stop_worker)
+    threading.Thread(target=_follow_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _follow_parent(parent: int) -> None:
+    """A parent killed outright (kill -9, a crash) sends no SIGTERM, and the pool's queue never
+    closes for a worker (each holds its write end): without this, workers would wait for ever."""
+    import psutil
+
+    while os.getppid() == parent and psutil.pid_exists(parent):
+        time.sleep(PARENT_CHECK)
+    if _busy:
+        os.kill(os.getpid(), signal.SIGTERM)  # as the parent would: the session is saved, then exit
+        time.sleep(60)  # (saving; the main thread exits the process)
+    os._exit(0)
 
 
 def _count_in_worker(job: Job, item: Item, force: bool) -> FileResult:
