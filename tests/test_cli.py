@@ -432,12 +432,42 @@ def test_ctrl_c_during_count_saves_what_was_counted(voicecount_home):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "interrupted at" in err and "saved" in err
+    assert "counting: 100%" not in err  # the log's closing line claimed the whole file
     session_id = err.split("voicecount sessions show ")[1].split()[0]
     shown = run_cli("sessions", "show", session_id)
     assert shown.returncode == 0 and "recovered" not in shown.stderr
     assert shown.stdout.splitlines()[0].endswith("(stopped)")  # closed, not "recording"; not heard to its end
     assert "] Good morning" in shown.stdout  # the words heard before the interrupt are in the journal
     assert out.startswith("AI: ")  # the counts so far, as a finished count prints them
+
+
+def test_a_second_ctrl_c_stops_at_once_with_one_line_and_the_session_is_recovered(voicecount_home):
+    """The second KeyboardInterrupt escaped run.stop(): exit 134, "terminate called without an active
+    exception" (Python's exit while the decoder ran native code), or a traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecount", "count", str(SAMPLE), "--realtime"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("counting: ") and not line.startswith("counting: 0%"):
+            break
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "terminate called" not in err, err
+    assert "stopped at once" in err or "interrupted at" in err, err  # (the first may have saved already)
+    listed = run_cli("sessions", "list")
+    assert listed.returncode == 0 and " recording " not in listed.stdout, listed.stdout
 
 
 def test_no_command_and_damaged_sessions_are_problems_not_silence(voicecount_home):

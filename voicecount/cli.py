@@ -439,10 +439,28 @@ def _stop_on_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
+    stopping: list[int] = []
+
     def interrupt(signum, frame):
+        if stopping:
+            _exit_at_once()  # a second Ctrl-C while the first one saves
+        stopping.append(signum)
         raise KeyboardInterrupt
 
     _on_stop_signals(interrupt)
+
+
+def _exit_at_once() -> NoReturn:
+    """Out now, without Python's own exit: it would wait for, or abort in ("terminate called…"), a
+    decoder thread inside native code. The journal already holds every final word; the next
+    voicecount command finds the session unfinished and recovers it."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(
+            "\nvoicecount: stopped at once — the words already final are kept; "
+            "the next voicecount command recovers the session\n"
+        )
+        sys.stderr.flush()
+    os._exit(130)
 
 
 def _on_stop_signals(handler) -> None:
@@ -961,8 +979,9 @@ def _listen_gui(root, run, settings, args):
         root.mainloop()
     except KeyboardInterrupt:
         pass
-    # The window is gone, and its poll with it: a signal from now on interrupts at once (the
-    # first one would only ask a window that no longer looks, while run.stop() waits below).
+    # The window is gone, and its poll with it: a signal from now on ends the process at once
+    # (asking a window that no longer looks would do nothing while run.stop() waits below).
+    overlay.left_loop = True
     overlay.quit_requested.set()
     import gc
 
@@ -978,6 +997,8 @@ def _quit_on_signal(overlay) -> None:
     """
 
     def ask(signum, frame):
+        if overlay.left_loop:
+            _exit_at_once()  # the window is gone and the run is saving: a third signal
         if overlay.quit_requested.is_set():
             raise KeyboardInterrupt
         overlay.quit_requested.set()
@@ -988,6 +1009,7 @@ def _quit_on_signal(overlay) -> None:
         # The second signal lands inside whatever callback runs (a poll, a save): Tk would print
         # it as a traceback and carry on. It means "stop now": leave the loop, the run is saved.
         if issubclass(kind, KeyboardInterrupt):
+            overlay.left_loop = True
             overlay.root.quit()
         else:
             shown(kind, value, tb)

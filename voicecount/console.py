@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING
 
 from .clock import clock, hms
 from .escape import json_text, one_line, terminal
-from .events import Caption, CountChange, CountResult, FinalText, KeywordsChanged, Progress, Ready, Resync, Status
+from .events import (
+    Caption,
+    CountChange,
+    CountResult,
+    FinalText,
+    Finished,
+    KeywordsChanged,
+    Progress,
+    Ready,
+    Resync,
+    Status,
+)
 from .pace import per_minute
 
 if TYPE_CHECKING:
@@ -57,8 +68,9 @@ class LogProgress:
     def counts(self, counts: dict) -> None:
         self._counts = totals(counts)
 
-    def close(self) -> None:
-        if self.total and self.next <= 1.0:
+    def close(self, finished: bool = True) -> None:
+        """The last line: 100% only when the audio was read to its end (not after Ctrl-C or an error)."""
+        if finished and self.total and self.next <= 1.0:
             print(
                 f"{self.desc}: 100% ({self.total:.0f}/{self.total:.0f} {self.unit}) {self._counts}".rstrip(),
                 file=sys.stderr,
@@ -86,7 +98,7 @@ class BarProgress:
     def counts(self, counts: dict) -> None:
         self.bar.set_postfix_str(totals(counts), refresh=False)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         self.bar.close()
 
 
@@ -108,8 +120,10 @@ def _behind(ev: Resync) -> None:
 def follow_count(view: Subscription, total: float | None, show_progress: bool = True) -> None:
     """A progress bar (from the moment the model is loaded) until the run ends."""
     bar = None
+    finished = False
     try:
         for ev in view:
+            finished = finished or isinstance(ev, Finished)
             if isinstance(ev, Ready) and show_progress:
                 bar = progress(total)
             elif bar is None:
@@ -123,7 +137,7 @@ def follow_count(view: Subscription, total: float | None, show_progress: bool = 
                 bar.counts(dict(ev.state.counts))
     finally:
         if bar is not None:
-            bar.close()
+            bar.close(finished)
 
 
 def print_count_result(result: CountResult, as_json: bool) -> None:

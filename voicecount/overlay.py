@@ -120,6 +120,7 @@ class Overlay:
         self._closed = False
         # Set from outside the Tk loop (a signal handler: Ctrl-C, kill); the next poll quits cleanly.
         self.quit_requested = threading.Event()
+        self.left_loop = False  # set once the main loop is over: no window to ask any more
         self._drag = (0, 0)
         self._editor: KeywordDialog | None = None
 
