@@ -514,3 +514,25 @@ def test_workers_do_not_outlive_a_parent_killed_outright(tmp_path, voicecount_ho
     # The file in flight is a session kept, not lost: stopped, or recovered by the next command.
     listing = run_cli("sessions", "list", env={"VOICECOUNT_HOME": str(voicecount_home)})
     assert "recording" not in listing.stdout, listing.stdout
+
+
+def test_a_fifo_or_a_link_to_nowhere_is_reported_not_waited_on(tmp_path, voicecount_home):
+    """Opening a FIFO waits for a writer: `count fifo.wav` hung until killed."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo.wav")
+    (folder / "loop.wav").symlink_to(folder / "loop.wav")
+    one = run_cli("count", str(folder / "fifo.wav"), timeout=60)
+    assert one.returncode == 1 and "is not a regular file" in one.stderr, one.stderr
+    shutil.copy(SAMPLE, tmp_path / "talk.wav")
+    many = run_cli("count", str(folder / "fifo.wav"), str(folder / "loop.wav"), str(tmp_path / "talk.wav"), timeout=120)
+    assert many.returncode == 1, many.stderr
+    skipped = [ln for ln in many.stderr.splitlines() if "skipped" in ln]
+    assert len(skipped) == 2 and all("not a regular file" in ln for ln in skipped), many.stderr
+    assert f" {SAMPLE_AI}" in many.stdout
+
+
+def test_a_file_gone_during_the_batch_says_so(tmp_path, voicecount_home):
+    job = batch.Job("whisper", None, DEFAULT_KEYWORDS)
+    result = batch.count_one(job, batch.Item(tmp_path / "moved.wav", "moved.wav"))
+    assert result.error.startswith("it is gone (moved or deleted while the batch ran)"), result.error

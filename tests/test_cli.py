@@ -41,7 +41,7 @@ def test_help_teaches_with_examples():
         (["--input", str(SAMPLE), "--device", "1"], ["--input reads a file", "one or the other"]),
         (["--input", str(SAMPLE), "--backend", "pyaudio"], ["--input reads a file"]),
         (["--realtime"], ["--realtime replays a file", "--input FILE"]),
-        (["--input", str(SAMPLE), "--max-backlog", "-1"], ["--max-backlog -1 holds no audio", "above 0"]),
+        (["--input", str(SAMPLE), "--max-backlog", "-1"], ["--max-backlog -1 is too small", "at least 1 second"]),
     ],
     ids=lambda v: " ".join(v[-2:]) if isinstance(v, list) else None,
 )

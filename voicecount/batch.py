@@ -157,6 +157,8 @@ def collect(inputs: Sequence[str]) -> tuple[list[Item], list[FileResult]]:
             base = _fixed_part(raw)
             for f in found:
                 add(f, f.relative_to(base).as_posix() if f.is_relative_to(base) else f.as_posix())
+        elif p.is_symlink() or p.exists():  # a FIFO, a device, a link that leads nowhere or round
+            missing.append(FileResult(shown, shown, error="not a regular file — give recordings saved as files"))
         else:
             fix = "check the path (quote names with spaces)"
             missing.append(FileResult(shown, shown, error=f"no such file or folder — {fix}"))
@@ -305,6 +307,8 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
 
     out = item.result()
     try:
+        if item.path.exists() and not item.path.is_file():  # replaced by a FIFO: reading it would wait for ever
+            raise ConfigError(f"{item.path} is not a regular file", "give recordings saved as files")
         where = _stored_path(item.path, job)
         if not force and where.is_file():
             try:
@@ -328,6 +332,9 @@ def count_one(job: Job, item: Item, force: bool = False) -> FileResult:
         raise
     except VoicecountError as e:
         out.error = escape.path_text(str(e))
+        return out
+    except FileNotFoundError:
+        out.error = "it is gone (moved or deleted while the batch ran) — count it where it is now"
         return out
     except OSError as e:
         out.error = f"cannot read it ({e.strerror or e}) — check the file's permissions"

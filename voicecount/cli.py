@@ -817,7 +817,7 @@ def cmd_count_many(args, settings) -> int:
 
 def cmd_listen(args) -> int:
     from . import console
-    from .run import Record, Run, open_file, open_microphone
+    from .run import Record, Run, check_max_backlog, open_file, open_microphone
 
     settings = _settings(args)
     _check_engine_name(settings)
@@ -832,8 +832,7 @@ def cmd_listen(args) -> int:
         )
     if args.realtime and not args.input:
         raise ConfigError("--realtime replays a file at speaking pace", "give the file with --input FILE")
-    if not args.max_backlog > 0:
-        raise ConfigError(f"--max-backlog {args.max_backlog:g} holds no audio", "give seconds above 0 (default 30)")
+    check_max_backlog(args.max_backlog)  # (also for --input: a mistake, whatever it reads)
     if args.input:
         source = open_file(args.input, args.realtime)
         record = Record.of_file("listen", source)

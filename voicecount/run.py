@@ -41,23 +41,28 @@ class Record:
 
 def open_file(path: str | Path, realtime: bool = False, track: int = 1) -> FileSource:
     """A recording, checked now — before a model loads — so a bad file fails at once."""
-    source = FileSource(path, realtime=realtime, track=track)
-    if source.path.is_dir():
+    given = Path(path)
+    if given.is_dir():
         raise ConfigError(
             f"{path} is a folder, not a recording", f"give one file in it, or count them all: voicecount count {path}"
         )
-    if not source.path.is_file():
-        if source.path.exists():
+    if not given.is_file():  # (before any read: opening a FIFO waits for a writer for ever)
+        if given.exists() or given.is_symlink():
             raise ConfigError(f"{path} is not a regular file", "give a recording saved as a file")
         raise ConfigError(f"no such audio file: {path}", "check the path (and quote names with spaces)")
+    source = FileSource(given, realtime=realtime, track=track)
     source.check()
     return source
 
 
+def check_max_backlog(seconds: float) -> None:
+    if not seconds >= 1:
+        raise ConfigError(f"--max-backlog {seconds:g} is too small", "give at least 1 second (default 30)")
+
+
 def open_microphone(device: str | None, backend: str, max_backlog: float) -> MicrophoneSource:
     """The microphone, opened now: a device that will not open says so before the model loads."""
-    if max_backlog < 1:
-        raise ConfigError(f"--max-backlog {max_backlog:g} is too small", "give at least 1 second (default 30)")
+    check_max_backlog(max_backlog)
     source = MicrophoneSource(device or None, backend=backend, max_queue_seconds=max_backlog)
     source.open()
     return source
