@@ -163,6 +163,17 @@ def test_a_word_holding_newlines_stays_on_its_cue_line_in_every_format():
     assert len(subs) == 1 and "\n" not in subs[0].content and "Next one." in subs[0].content
 
 
+def test_a_session_still_recording_is_not_deleted_under_its_run():
+    """`sessions delete last` removed a live listen's folder: it then failed to save, with a wrong fix."""
+    w = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    with pytest.raises(sessions.SessionError, match="still recording") as refused:
+        sessions.delete(w.meta.id)
+    assert "stop it first" in refused.value.fix and w.path.is_dir()
+    w.close({"AI": 0}, 1.0)
+    sessions.delete(w.meta.id)
+    assert not w.path.exists()
+
+
 def test_session_ids_prefix_last_and_errors():
     a = sessions.SessionWriter.create("count", "a.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
     a.close({"AI": 0}, 1.0)
