@@ -108,6 +108,33 @@ def test_listen_no_gui_replays_a_file_and_prints_count_changes():
     assert "… " in proc.stderr  # partial captions were shown
 
 
+def test_listen_stopped_mid_talk_shows_the_words_the_stop_made_final(voicecount_home):
+    """After SIGTERM the session held the last sentence and its hit, but stdout never showed them."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicecount", "listen", "--no-gui", "--input", str(SAMPLE), "--realtime"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("> "):
+            break
+    time.sleep(2.0)  # into the next sentence: its words are not final yet
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    shown = [line, *out.splitlines()]
+    assert proc.returncode in (0, 130), err
+    saved = run_cli("sessions", "show", "last").stdout.split("\n\n", 1)[1]
+    said = [ln.split("] ", 1)[1] for ln in saved.splitlines() if ln.startswith("[")]
+    printed = [ln[2:].strip() for ln in shown if ln.startswith("> ")]
+    assert said and " ".join(printed) == " ".join(said), (printed, said)
+
+
 def test_a_console_that_cannot_show_a_word_gets_an_escape_not_a_crash():
     """stdout in a legacy encoding (Windows redirects to cp1252): "Łódź" is printed as escapes."""
     proc = run_cli("listen", "--no-gui", "--input", str(SAMPLE), "-k", "Łódź=AI", env={"PYTHONIOENCODING": "ascii"})

@@ -899,6 +899,8 @@ def _listen_terminal(run):
         result = run.stop()
         if not result.session_id:
             raise  # interrupted while the model loaded
+        view.close()  # no more will come: what is queued is still read
+        console.follow_listen(view)  # the words the stop made final, and their counts, are shown too
         return result
     except BaseException:
         run.stop()  # the view failed: the run must not go on counting, unsaved, behind the error
