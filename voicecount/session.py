@@ -72,6 +72,7 @@ class SessionMeta:
     summary: str = ""
     pid: int = 0
     pid_started: float = 0.0  # when that process started (epoch seconds): a reused PID is another process
+    started_ns: int = 0  # the start in nanoseconds: which of the sessions started in one second is "last"
     host: str = ""
 
     @classmethod
@@ -201,6 +202,7 @@ class SessionWriter:
                 pid=os.getpid(),
                 pid_started=_process_started(os.getpid()) or 0.0,
                 host=socket.gethostname(),
+                started_ns=time.time_ns(),
             )
             _write_json_atomic(path / "meta.json", asdict(meta))
             journal = open_private(path / "journal.jsonl", append=True)
@@ -429,7 +431,7 @@ def _session_path(sid: str) -> Path:
             raise SessionError(
                 "there are no sessions yet", "record one with: voicecount listen (or voicecount count FILE)"
             )
-        sid = ids[-1]
+        sid = _latest(root, ids)
     path = root / sid
     if not _is_session(path):
         matches = [i for i in list_ids() if i.startswith(sid)] if sid else []
@@ -440,6 +442,19 @@ def _session_path(sid: str) -> Path:
         )
         raise SessionError(f"no session {sid!r}", hint)
     return path
+
+
+def _latest(root: Path, ids: list[str]) -> str:
+    """The session started last: IDs sort by the second (batch workers start several in one)."""
+    second = [i for i in ids if i[:15] == ids[-1][:15]]
+
+    def started(sid: str) -> int:
+        try:
+            return int(json.loads((root / sid / "meta.json").read_text(encoding="utf-8")).get("started_ns", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0
+
+    return max(second, key=lambda sid: (started(sid), sid))
 
 
 def resolve(sid: str) -> str:
