@@ -536,3 +536,31 @@ def test_a_file_gone_during_the_batch_says_so(tmp_path, voicecount_home):
     job = batch.Job("whisper", None, DEFAULT_KEYWORDS)
     result = batch.count_one(job, batch.Item(tmp_path / "moved.wav", "moved.wav"))
     assert result.error.startswith("it is gone (moved or deleted while the batch ran)"), result.error
+
+
+def test_a_full_disk_leaves_whole_lines_and_names_the_file(tmp_path):
+    """A --csv on a full disk kept a row cut short, and the error named both outputs."""
+    import resource
+
+    out_csv, out_jsonl = tmp_path / "c.csv", tmp_path / "c.jsonl"
+    files = batch.ResultFiles(str(out_csv), str(out_jsonl), ["AI"])
+    limit = 2000  # bytes a file may grow to: a full disk, as the kernel reports it (EFBIG)
+    before = resource.getrlimit(resource.RLIMIT_FSIZE), signal.getsignal(signal.SIGXFSZ)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, before[0][1]))
+    try:
+        with pytest.raises(batch.ConfigError) as full:
+            for i in range(100):
+                name = f"talk {i:03d} with a rather long name to fill the disk sooner.wav"
+                files.add(batch.FileResult(name, f"/archive/{name}", 61.5, 150, {"AI": i}, session="x"))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, before[0])
+        signal.signal(signal.SIGXFSZ, before[1])
+        files.close()
+    assert str(out_csv) in full.value.problem or str(out_jsonl) in full.value.problem
+    assert " or " not in full.value.problem  # the one that failed
+    with open(out_csv, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) > 2 and {len(r) for r in rows} == {len(rows[0])}  # every row whole
+    assert out_csv.read_bytes().endswith(b"\r\n") and out_jsonl.read_bytes().endswith(b"\n")
+    assert all(json.loads(line) for line in out_jsonl.read_text().splitlines())

@@ -27,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from . import escape
 from .errors import ConfigError, ModelError, VoicecountError
@@ -552,51 +553,68 @@ CSV_TAIL = ("engine", "model", "decoding", "session", "cached", "damaged", "dama
 
 
 class ResultFiles:
-    """``--csv`` / ``--jsonl``: a line per file as it finishes, flushed, so an interrupted batch keeps its lines."""
+    """``--csv`` / ``--jsonl``: a line per file as it finishes, written through, so an interrupted batch
+    keeps its lines; a line a full disk cuts short is taken back, so each file holds whole lines."""
 
     def __init__(self, csv_path: str | None, jsonl_path: str | None, keywords: Sequence[str]) -> None:
-        import csv
-
         self.keywords = list(keywords)
-        self._paths = [p for p in (csv_path, jsonl_path) if p]
-        self._files = []
+        self._files: list[tuple[Any, str]] = []  # (unbuffered binary file, its path)
         self._csv = self._jsonl = None
         try:
             if csv_path:
-                f = open(csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
-                self._files.append(f)
-                self._csv = csv.writer(f)
+                self._csv = self._open(csv_path)
                 # A keyword named like a column ("model") gets its own name: DictReader keeps one of each.
                 fixed = {*CSV_FIELDS, *CSV_TAIL}
                 columns = [f"{k} (keyword)" if k in fixed else k for k in self.keywords]
-                self._csv.writerow([csv_cell(c) for c in (*CSV_FIELDS, *columns, *CSV_TAIL)])
+                self._write(self._csv, _csv_line([csv_cell(c) for c in (*CSV_FIELDS, *columns, *CSV_TAIL)]))
             if jsonl_path:
-                self._jsonl = open(jsonl_path, "w", encoding="utf-8")  # noqa: SIM115
-                self._files.append(self._jsonl)
+                self._jsonl = self._open(jsonl_path)
         except OSError as e:
             self.close()
             raise ConfigError(f"cannot write {e.filename}: {e.strerror}", "choose a writable path") from None
 
+    def _open(self, path: str) -> Any:
+        f = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
+        self._files.append((f, path))
+        return f
+
     def add(self, r: FileResult) -> None:
         d = r.as_json()
+        if self._csv is not None:
+            counts = [r.counts.get(k, 0) if not r.error else "" for k in self.keywords]  # failed: no counts
+            row = [d[k] for k in CSV_FIELDS] + counts + [d[k] for k in CSV_TAIL]
+            # File names are data: never formulas, escape sequences or bidi overrides.
+            self._write(self._csv, _csv_line([csv_cell(escape.terminal(v) if isinstance(v, str) else v) for v in row]))
+        if self._jsonl is not None:
+            self._write(self._jsonl, escape.json_text(d) + "\n")
+
+    def _write(self, f: Any, line: str) -> None:
+        data = line.encode("utf-8")
+        good = f.tell()
         try:
-            if self._csv is not None:
-                counts = [r.counts.get(k, 0) if not r.error else "" for k in self.keywords]  # failed: no counts
-                row = [d[k] for k in CSV_FIELDS] + counts + [d[k] for k in CSV_TAIL]
-                # File names are data: never formulas, escape sequences or bidi overrides.
-                self._csv.writerow([csv_cell(escape.terminal(v) if isinstance(v, str) else v) for v in row])
-            if self._jsonl is not None:
-                self._jsonl.write(escape.json_text(d) + "\n")
-            for f in self._files:
-                f.flush()
+            done = 0
+            while done < len(data):  # (an unbuffered write may take only part)
+                done += f.write(data[done:])
         except OSError as e:
-            where = escape.path_text(e.filename or " or ".join(self._paths))
+            with contextlib.suppress(OSError):
+                f.truncate(good)  # no half line: the file ends with the last whole one
+                f.seek(good)
+            path = next(p for file, p in self._files if file is f)
             raise ConfigError(
-                f"cannot write {where} ({e.strerror or e})",
+                f"cannot write {escape.path_text(path)} ({e.strerror or e})",
                 "free some space or choose another path; files already counted are not decoded again",
             ) from None
 
     def close(self) -> None:
-        for f in self._files:
+        for f, _ in self._files:
             with contextlib.suppress(OSError):  # a full disk was reported when its line failed
                 f.close()
+
+
+def _csv_line(cells: Sequence[object]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerow(cells)
+    return out.getvalue()
