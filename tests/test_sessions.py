@@ -363,6 +363,19 @@ def test_last_is_the_session_started_last_also_within_one_second():
     assert len({m[:15] for m in made}) <= 2  # (the test means something only within a second)
 
 
+def test_a_session_that_cannot_be_created_leaves_nothing_behind(monkeypatch):
+    """A full disk left folders holding only an empty meta.json.tmp, which no command lists or removes."""
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sessions.os, "fsync", full)
+    with pytest.raises(sessions.SessionError, match="No space left"):
+        sessions.SessionWriter.create("count", "x.wav", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    assert list(sessions.sessions_dir().iterdir()) == []
+
+
 def test_sessions_started_in_the_same_second_get_their_own_ids():
     """Batch workers open sessions at once: IDs are a second's stamp and 16 random bits, retried on a clash."""
     from voicecount.matcher import DEFAULT_KEYWORDS

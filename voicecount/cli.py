@@ -800,7 +800,8 @@ def cmd_count_many(args, settings) -> int:
     except KeyboardInterrupt:
         again = "again without --force" if args.force else "again"
         print(
-            f"\nvoicecount: interrupted after {table.done} files — run the same command {again} to count the rest "
+            f"\nvoicecount: interrupted after {console.plural(table.done, 'file')} — run the same command {again} "
+            "to count the rest "
             "(files already counted are not decoded again)",
             file=sys.stderr,
         )

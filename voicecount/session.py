@@ -132,11 +132,15 @@ class Session:
 
 def _write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open_private(tmp) as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open_private(tmp) as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # failed (a full disk): no half file beside the whole one
     _fsync_dir(path.parent)
 
 
@@ -176,6 +180,7 @@ class SessionWriter:
         device: str = "",
     ) -> SessionWriter:
         root = sessions_dir()
+        made: Path | None = None  # the folder this call made (and only that one may be removed)
         try:
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(root, 0o700)
@@ -184,6 +189,7 @@ class SessionWriter:
                 path = root / sid
                 try:
                     path.mkdir(mode=0o700)
+                    made = path
                     break
                 except FileExistsError:
                     continue
@@ -207,6 +213,8 @@ class SessionWriter:
             _write_json_atomic(path / "meta.json", asdict(meta))
             journal = open_private(path / "journal.jsonl", append=True)
         except OSError as e:
+            if made is not None:  # a full disk: no folder left behind that holds no session
+                shutil.rmtree(made, ignore_errors=True)
             raise SessionError(
                 f"cannot create a session in {root} ({e.strerror})",
                 "make the data folder writable, or point VOICECOUNT_HOME somewhere writable",
