@@ -321,16 +321,22 @@ def _big_worker(parent: int, besides: set[int], seconds: float = 120) -> int:
     raise AssertionError("no worker loaded the model")
 
 
-@pytest.mark.parametrize("kills", [1, 2])
-def test_a_worker_that_dies_costs_no_file_but_the_one_that_kills_it(tmp_path, voicecount_home, kills):
-    """A worker killed mid-file (what the OOM killer does): the files in flight are counted again,
-    alone; a file whose worker dies again, alone, is reported, and the others are counted."""
+def _four_talks(tmp_path: Path) -> Path:
+    """Four copies of the sample, each its own content (a stored result would serve them all)."""
     folder = tmp_path / "talks"
     folder.mkdir()
     for i in range(4):
         shutil.copy(SAMPLE, folder / f"talk{i}.wav")
         with open(folder / f"talk{i}.wav", "ab") as f:
             f.write(bytes([i]) * 64)
+    return folder
+
+
+@pytest.mark.parametrize("kills", [1, 2])
+def test_a_worker_that_dies_costs_no_file_but_the_one_that_kills_it(tmp_path, voicecount_home, kills):
+    """A worker killed mid-file (what the OOM killer does): the files in flight are counted again,
+    alone; a file whose worker dies again, alone, is reported, and the others are counted."""
+    folder = _four_talks(tmp_path)
     cmd = [sys.executable, "-m", "voicecount", "count", str(folder), "--jobs", "2", "--no-progress"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -492,12 +498,7 @@ def test_workers_do_not_outlive_a_parent_killed_outright(tmp_path, voicecount_ho
     """kill -9 of the parent sends the workers nothing: they stopped only when killed by hand."""
     import psutil
 
-    folder = tmp_path / "talks"
-    folder.mkdir()
-    for i in range(4):
-        shutil.copy(SAMPLE, folder / f"talk{i}.wav")
-        with open(folder / f"talk{i}.wav", "ab") as f:
-            f.write(bytes([i]) * 64)
+    folder = _four_talks(tmp_path)
     cmd = [sys.executable, "-m", "voicecount", "count", str(folder), "--jobs", "2", "--no-progress"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -440,21 +440,27 @@ def test_a_command_line_mistake_is_one_line_with_its_fix(argv, fragment):
     assert proc.stderr.startswith("voicecount: ") and fragment in proc.stderr and proc.stderr.count("\n") == 1
 
 
-def test_ctrl_c_during_count_saves_what_was_counted(voicecount_home):
-    import os
-    import signal
+def _counting_past_a_quarter(home):
+    """`count SAMPLE --realtime` in its own process, once its log says a quarter is read."""
     import subprocess
     import sys
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicecount", "count", str(SAMPLE), "--realtime"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
+        env={**os.environ, "VOICECOUNT_HOME": str(home)},
     )  # fmt: skip
     assert proc.stderr is not None
     for line in proc.stderr:  # stderr is a pipe: a progress line at each quarter of the audio
         if line.startswith("counting: ") and not line.startswith("counting: 0%"):
             break
+    return proc
+
+
+def test_ctrl_c_during_count_saves_what_was_counted(voicecount_home):
+    import signal
+
+    proc = _counting_past_a_quarter(voicecount_home)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
@@ -471,21 +477,10 @@ def test_ctrl_c_during_count_saves_what_was_counted(voicecount_home):
 def test_a_second_ctrl_c_stops_at_once_with_one_line_and_the_session_is_recovered(voicecount_home):
     """The second KeyboardInterrupt escaped run.stop(): exit 134, "terminate called without an active
     exception" (Python's exit while the decoder ran native code), or a traceback."""
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voicecount", "count", str(SAMPLE), "--realtime"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "VOICECOUNT_HOME": str(voicecount_home)},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith("counting: ") and not line.startswith("counting: 0%"):
-            break
+    proc = _counting_past_a_quarter(voicecount_home)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.02)
     proc.send_signal(signal.SIGINT)

@@ -58,6 +58,17 @@ def shown(root, run, **options):
     return ov
 
 
+def modelless(root):
+    """The overlay on a run of the sample whose model fails to load: a window to drive by hand."""
+
+    def no_model():
+        raise RuntimeError("no model in this test")
+
+    ov = shown(root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS))
+    pump(root, lambda: ov.status == "error", 10, "the load error to show")
+    return ov
+
+
 def count_text(overlay, name="AI") -> str:
     return overlay.count_labels[name].cget("text")
 
@@ -149,13 +160,7 @@ def test_provisional_hits_show_in_the_pending_colour_and_retractions_flash(tk_ro
     from voicecount.matcher import Hit, HitChange
     from voicecount.overlay import THEMES
 
-    def no_model():
-        raise RuntimeError("no model in this test")
-
-    ov = shown(
-        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
-    )
-    pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
+    ov = modelless(tk_root)
     assert "no model in this test" in ov.status_var.get()
     hit = Hit(1, "AI", "AI", 1.0, 1.3, 1.5)
     ov.handle(CountChange(HitChange("added", hit), {"AI": 1}))
@@ -375,13 +380,7 @@ def test_the_overlay_grows_from_its_corner_and_stays_on_screen(tk_root):
     """ "Bigger" and more keywords grew the window right and down, off the screen."""
     from voicecount.overlay import parse_keyword_lines
 
-    def no_model():
-        raise RuntimeError("no model in this test")
-
-    ov = shown(
-        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
-    )
-    pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
+    ov = modelless(tk_root)
     sw, sh = tk_root.winfo_screenwidth(), tk_root.winfo_screenheight()
 
     def right_edge() -> int:
@@ -437,13 +436,7 @@ def test_the_caption_shows_the_newest_words_and_the_editor_is_its_own_window(tk_
 def test_no_pace_hint_while_the_microphone_is_lost_and_no_microphone_switch_on_a_file(tk_root):
     from voicecount.events import Status
 
-    def no_model():
-        raise RuntimeError("no model in this test")
-
-    ov = shown(
-        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
-    )
-    pump(tk_root, lambda: ov.status == "error", 10, "the load error to show")
+    ov = modelless(tk_root)
     from dataclasses import replace
 
     ov.state = replace(  # 10 words in 20 s: far too slow
@@ -462,12 +455,7 @@ def test_no_pace_hint_while_the_microphone_is_lost_and_no_microphone_switch_on_a
 def test_a_second_ctrl_c_inside_a_tk_callback_leaves_the_loop_without_a_traceback(tk_root, capsys):
     from voicecount import cli
 
-    def no_model():
-        raise RuntimeError("no model in this test")
-
-    ov = shown(
-        tk_root, Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), no_model, DEFAULT_KEYWORDS)
-    )
+    ov = modelless(tk_root)
     import signal
 
     names = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
