@@ -148,6 +148,7 @@ def test_switching_source_carries_counts_and_session_on():
     saved = sessions.load(result.session_id)
     assert saved.meta.status == "finished" and saved.counts == {"AI": 2}
     assert [s.text for s in saved.segments] == ["AI before", "AI after"]
+    assert saved.meta.source == "first mic, then second mic"  # it named only the first
 
 
 def test_every_subscriber_gets_every_event_in_order_and_a_late_one_starts_from_the_state():

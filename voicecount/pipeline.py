@@ -436,6 +436,8 @@ class Pipeline:
                 # Back to hearing: still paused if the user paused (the views show the state, not a guess).
                 hearing = "paused" if self._paused else "listening"
                 if isinstance(item, _Switched):
+                    if self.session is not None:
+                        self.session.switched(item.description)
                     self._emit(Status(hearing, f"now: {item.description}"))
                     continue
                 if isinstance(item, InputNotice):

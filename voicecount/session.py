@@ -282,6 +282,12 @@ class SessionWriter:
         self._append(record)
         note_input(self.meta.interruptions, record)
 
+    def switched(self, description: str) -> None:
+        """Another input from here on (the overlay's microphone menu): the session names each."""
+        self.meta.source = f"{self.meta.source}, then {description}"
+        with contextlib.suppress(OSError):  # kept now for a crash; the close writes it again (and tells)
+            _write_json_atomic(self.path / "meta.json", asdict(self.meta))
+
     def keywords(self, keywords: Sequence[Keyword]) -> None:
         """The keywords changed mid-session (kept in meta at the end)."""
         self.meta.keywords = [_keyword_dict(k) for k in keywords]
