@@ -565,3 +565,12 @@ def test_a_full_disk_leaves_whole_lines_and_names_the_file(tmp_path):
     assert len(rows) > 2 and {len(r) for r in rows} == {len(rows[0])}  # every row whole
     assert out_csv.read_bytes().endswith(b"\r\n") and out_jsonl.read_bytes().endswith(b"\n")
     assert all(json.loads(line) for line in out_jsonl.read_text().splitlines())
+
+
+def test_results_can_go_to_a_pipe(tmp_path, voicecount_home):
+    """--jsonl /dev/stdout (or --csv >(…)) failed with "Illegal seek": a pipe has no position."""
+    shutil.copy(SAMPLE, tmp_path / "talk.wav")
+    proc = run_cli("count", str(tmp_path / "talk.wav"), "--jsonl", "/dev/stdout", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    [row] = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert row["counts"] == {"AI": SAMPLE_AI}

@@ -407,7 +407,8 @@ def _quiet_worker() -> None:
     # Ctrl-C goes to the whole process group: the parent decides what stops (SIGTERM), not the key.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in _STOPS:
-        signal.signal(getattr(signal, name), _stop_worker)
+        if signal.getsignal(getattr(signal, name)) != signal.SIG_IGN:  # (nohup ignores SIGHUP: kept)
+            signal.signal(getattr(signal, name), _stop_worker)
     threading.Thread(target=_follow_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
 
@@ -571,7 +572,8 @@ class ResultFiles:
                 self._jsonl = self._open(jsonl_path)
         except OSError as e:
             self.close()
-            raise ConfigError(f"cannot write {e.filename}: {e.strerror}", "choose a writable path") from None
+            where = escape.path_text(str(e.filename or csv_path or jsonl_path))
+            raise ConfigError(f"cannot write {where}: {e.strerror}", "choose a writable path") from None
 
     def _open(self, path: str) -> Any:
         f = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
@@ -590,16 +592,18 @@ class ResultFiles:
 
     def _write(self, f: Any, line: str) -> None:
         data = line.encode("utf-8")
-        good = f.tell()
+        path = next(p for file, p in self._files if file is f)
+        good = None
         try:
+            good = f.tell() if f.seekable() else None  # (a pipe: --csv >(…), /dev/stdout)
             done = 0
             while done < len(data):  # (an unbuffered write may take only part)
                 done += f.write(data[done:])
         except OSError as e:
-            with contextlib.suppress(OSError):
-                f.truncate(good)  # no half line: the file ends with the last whole one
-                f.seek(good)
-            path = next(p for file, p in self._files if file is f)
+            if good is not None:
+                with contextlib.suppress(OSError):
+                    f.truncate(good)  # no half line: the file ends with the last whole one
+                    f.seek(good)
             raise ConfigError(
                 f"cannot write {escape.path_text(path)} ({e.strerror or e})",
                 "free some space or choose another path; files already counted are not decoded again",
