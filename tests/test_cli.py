@@ -492,6 +492,20 @@ def test_a_second_ctrl_c_stops_at_once_with_one_line_and_the_session_is_recovere
     assert listed.returncode == 0 and " recording " not in listed.stdout, listed.stdout
 
 
+def test_a_closed_terminal_saves_the_session_though_it_hangs_up_twice(voicecount_home):
+    """The shell and then the kernel send SIGHUP: the second is the same request, not "stop now"."""
+    import signal
+    import time
+
+    proc = _counting_past_a_quarter(voicecount_home)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "stopped at once" not in err and "interrupted at" in err, err
+    assert run_cli("sessions", "show", "last").stdout.splitlines()[0].endswith("(stopped)")
+
+
 def test_no_command_and_damaged_sessions_are_problems_not_silence(voicecount_home):
     from voicecount import session as sessions
 

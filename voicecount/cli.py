@@ -439,15 +439,33 @@ def _stop_on_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
-    stopping: list[int] = []
+    first: list[tuple[int, float]] = []  # the signal that started the stop, and when
 
     def interrupt(signum, frame):
-        if stopping:
+        import time
+
+        if first:
+            if not _asks_again(first[0], signum, time.monotonic()):
+                return  # the same request again: the stop it started goes on saving
             _exit_at_once()  # a second Ctrl-C while the first one saves
-        stopping.append(signum)
+        first.append((signum, time.monotonic()))
         raise KeyboardInterrupt
 
     _on_stop_signals(interrupt)
+
+
+REPEAT_WINDOW = 0.5  # seconds: a key bounce, or a wrapper passing one Ctrl-C on twice
+
+
+def _asks_again(first: tuple[int, float], signum: int, now: float) -> bool:
+    """Whether a signal during a stop asks to stop at once. A closed terminal sends SIGHUP twice
+    (the shell, then the kernel); one key press can arrive twice in a moment."""
+    import signal
+
+    signum0, at = first
+    if signum == getattr(signal, "SIGHUP", None):
+        return False
+    return not (signum == signum0 and now - at < REPEAT_WINDOW)
 
 
 def _exit_at_once() -> NoReturn:
@@ -469,6 +487,8 @@ def _on_stop_signals(handler) -> None:
 
     for sig in ("SIGTERM", "SIGINT", "SIGHUP"):
         if hasattr(signal, sig):
+            if sig == "SIGHUP" and signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+                continue  # nohup: the user asked to outlive the terminal
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(getattr(signal, sig), handler)
 
@@ -998,7 +1018,15 @@ def _quit_on_signal(overlay) -> None:
     rescheduling, so the first signal only asks; the overlay's poll does the quitting.
     """
 
+    last: list[tuple[int, float]] = []  # the last signal acted on, and when
+
     def ask(signum, frame):
+        import time
+
+        now = time.monotonic()
+        if last and not _asks_again(last[0], signum, now):
+            return  # the same request again (a closed terminal's second SIGHUP, a bounce)
+        last[:] = [(signum, now)]
         if overlay.left_loop:
             _exit_at_once()  # the window is gone and the run is saving: a third signal
         if overlay.quit_requested.is_set():
