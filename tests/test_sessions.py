@@ -172,6 +172,12 @@ def test_a_session_still_recording_is_not_deleted_under_its_run():
     w.close({"AI": 0}, 1.0)
     sessions.delete(w.meta.id)
     assert not w.path.exists()
+    # Another machine's (a shared folder, or this one renamed): not ours to judge, so it can go.
+    other = sessions.SessionWriter.create("listen", "mic", "whisper", "tiny.en", DEFAULT_KEYWORDS)
+    meta = json.loads((other.path / "meta.json").read_text())
+    (other.path / "meta.json").write_text(json.dumps({**meta, "host": "old-laptop.local"}))
+    sessions.delete(other.meta.id)
+    assert not other.path.exists()
 
 
 def test_session_ids_prefix_last_and_errors():

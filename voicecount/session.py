@@ -596,7 +596,8 @@ def delete(sid: str) -> Path:
     path = _session_path(sid)
     with contextlib.suppress(OSError, ValueError, TypeError):  # (a damaged folder can always go)
         meta = SessionMeta.from_dict(json.loads((path / "meta.json").read_text(encoding="utf-8")))
-        if meta.status == "recording" and _alive(meta):
+        here = not meta.host or meta.host == socket.gethostname()  # (another host's: not ours to judge)
+        if meta.status == "recording" and here and _alive(meta):
             raise SessionError(
                 f"session {path.name} is still recording",
                 "stop it first (q in its window, or Ctrl-C where it runs), then delete it",
