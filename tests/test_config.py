@@ -306,12 +306,12 @@ def test_a_new_settings_file_holds_only_what_was_changed(voicecount_home, monkey
     assert [p.name for p in config.config_path().parent.iterdir()] == ["config.toml"]
 
 
-def test_keyword_lines_keep_a_quoted_hash_and_refuse_a_comma_list():
-    from voicecount.matcher import keyword_spec
+def test_keyword_lines_keep_a_quoted_hash_and_what_the_editor_shows_reads_back():
+    from voicecount.matcher import keyword_spec, parse_keyword
 
     [x, c] = config.parse_keyword_lines('X="number #1", "a, b"  # a note\nC#\n')
     assert x.aliases == ("X", "number #1", "a, b") and c.name == "C#"
-    plan = config.parse_keyword_lines('P="plan #2",plan b')[0]
-    assert config.parse_keyword_lines(keyword_spec(plan)) == [plan]  # what the editor shows reads back
-    with pytest.raises(config.ConfigError, match="holds a comma"):
-        config.parse_keyword_lines("AI,LLM")
+    for spec in ('P="plan #2",plan b', '"number #1"', '"a=b"', "1,000"):
+        k = parse_keyword(spec)
+        assert config.parse_keyword_lines(keyword_spec(k)) == [k], spec  # the editor's line, applied unchanged
+    assert config.parse_keyword_lines('12" vinyl  # a note')[0].name == '12" vinyl'  # an inch mark is no quote

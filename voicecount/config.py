@@ -404,6 +404,8 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
 
 
 def _without_comment(line: str) -> str:
+    if line.count('"') % 2:  # an inch mark (12" vinyl), not a quote: the plain rule
+        return re.split(r"(?:^|\s)#", line, maxsplit=1)[0]
     quoted = False
     for i, ch in enumerate(line):
         if ch == '"':

@@ -150,11 +150,9 @@ def parse_keyword(spec: str) -> Keyword:
     import csv
 
     name, _, rest = spec.partition("=")
-    if "," in name and not rest:
-        raise ConfigError(
-            f"keyword {spec!r} holds a comma",
-            "give one keyword at a time (one per line; -k AI -k LLM), or aliases as NAME=alias, alias",
-        )
+    quoted = re.fullmatch(r'"([^"]*)"(?:=(.*))?', spec.strip(), re.DOTALL)
+    if quoted:  # a name holding "=" or " #" is written in quotes, as keyword_spec writes it
+        name, rest = quoted.group(1), quoted.group(2) or ""
     return make_keyword(name, next(csv.reader([rest], skipinitialspace=True)) if rest else [], spec)
 
 
@@ -167,6 +165,8 @@ def keyword_spec(keyword: Keyword) -> str:
     out = io.StringIO()
     quoting = csv.QUOTE_ALL if any("#" in a for a in keyword.aliases) else csv.QUOTE_MINIMAL
     csv.writer(out, lineterminator="", quoting=quoting).writerow(keyword.aliases)
+    if any(c in keyword.name for c in '#="'):
+        return f'"{keyword.name}"={out.getvalue()}'  # (a name cannot hold a double quote itself)
     return f"{keyword.name}={out.getvalue()}"
 
 
