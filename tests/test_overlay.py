@@ -475,3 +475,16 @@ def test_a_second_ctrl_c_inside_a_tk_callback_leaves_the_loop_without_a_tracebac
             signal.signal(getattr(signal, s), handler)
     assert not gave_up  # the loop ended at the interrupt
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_overlay_on_another_monitor_stays_there_as_it_grows(tk_root):
+    """Tk knows the main screen only: clamping to it pulled a window off a second monitor."""
+    ov = modelless(tk_root)
+    sw = tk_root.winfo_screenwidth()
+    for x in (-500, sw + 200):  # a monitor left of the main one, and one right of it
+        tk_root.geometry(f"+{x}+100")
+        tk_root.update()
+        ov._size = (tk_root.winfo_reqwidth(), tk_root.winfo_reqheight())
+        ov.bigger()
+        tk_root.update()
+        assert (tk_root.winfo_x() < 0) == (x < 0) and (tk_root.winfo_x() >= sw) == (x >= sw), (x, tk_root.winfo_x())

@@ -283,11 +283,16 @@ class Overlay:
         self._size = (w, h)
         x, y = r.winfo_x(), r.winfo_y()
         sw, sh = r.winfo_screenwidth(), r.winfo_screenheight()
+        # Tk knows the main screen only: a window on another monitor (x < 0, or past the main
+        # screen's width) keeps its place there, only growing away from the nearer edge.
+        on_main = x >= 0 and y >= 0 and x + old_w <= sw and y + old_h <= sh
         if x + old_w / 2 > sw / 2:
             x += old_w - w  # on the right half: the right edge stays
         if y + old_h / 2 > sh / 2:
             y += old_h - h  # on the lower half: the bottom stays
-        r.geometry(f"+{max(0, min(x, sw - w))}+{max(0, min(y, sh - h))}")
+        if on_main:
+            x, y = max(0, min(x, sw - w)), max(0, min(y, sh - h))
+        r.geometry(f"+{x}+{y}")
 
     # ------------------------------------------------------------------ the poll loop
     def _poll(self) -> None:
