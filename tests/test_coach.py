@@ -83,6 +83,20 @@ def test_report_numbers_on_a_known_session():
     assert speaking["pauses"][0]["seconds"] == pytest.approx(5.1)
 
 
+def test_the_fastest_half_minute_is_a_whole_half_minute():
+    """On the 18-s sample "fastest 30 s: 160" sat under the overall 163: a window of less talk."""
+    from voicecount.coach import coaching
+    from voicecount.matcher import Word
+
+    def even(n: int) -> list[Word]:
+        return [Word("word", i * 0.37, i * 0.37 + 0.2) for i in range(n)]
+
+    assert coaching(even(50)).fastest is None  # 18 s: no half minute to compare
+    long = coaching(even(200))  # 74 s at one pace
+    assert long.fastest is not None and long.slowest is not None
+    assert abs(long.fastest[1] - long.wpm) < 3 and long.fastest[0] >= 30.0
+
+
 def test_silence_before_and_after_the_talk_is_not_counted_as_talk():
     """listen started a minute early and stopped a minute late: the pace is the talk's."""
     w = sessions.SessionWriter.create("listen", "coach-test", "whisper", "tiny.en", DEFAULT_KEYWORDS)

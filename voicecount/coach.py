@@ -15,7 +15,7 @@ from .config import Settings
 from .export import STOPWORDS
 from .fillers import any_fillers, possible_fillers, preset
 from .matcher import Keyword, Word, find_matches, tokens
-from .pace import PACE_MIN_SPAN, pace, per_minute, talk_seconds
+from .pace import PACE_MIN_SPAN, PACE_WINDOW, pace, per_minute, talk_seconds
 from .session import Session
 
 PACE_STEP = 5.0  # seconds between points of the pace-over-time series
@@ -54,13 +54,23 @@ class Coaching:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def _half_minutes(self) -> list[tuple[float, float]]:
+        """The points of pace measured over a whole PACE_WINDOW (the first ones cover less talk)."""
+        if not self.pace:
+            return []
+        first = self.pace[0][0] - PACE_MIN_SPAN  # (the series starts PACE_MIN_SPAN after the first word)
+        return [p for p in self.pace if p[0] - first >= PACE_WINDOW - 1e-6]
+
+    @property
     def fastest(self) -> tuple[float, float] | None:
-        """(time, wpm) of the fastest half minute; None with fewer than two points of pace."""
-        return max(self.pace, key=lambda p: p[1]) if len(self.pace) > 1 else None
+        """(time, wpm) of the fastest half minute; None with fewer than two whole half minutes."""
+        whole = self._half_minutes
+        return max(whole, key=lambda p: p[1]) if len(whole) > 1 else None
 
     @property
     def slowest(self) -> tuple[float, float] | None:
-        return min(self.pace, key=lambda p: p[1]) if len(self.pace) > 1 else None
+        whole = self._half_minutes
+        return min(whole, key=lambda p: p[1]) if len(whole) > 1 else None
 
     @property
     def filler_total(self) -> int:
