@@ -488,3 +488,29 @@ def test_an_overlay_on_another_monitor_stays_there_as_it_grows(tk_root):
         ov.bigger()
         tk_root.update()
         assert (tk_root.winfo_x() < 0) == (x < 0) and (tk_root.winfo_x() >= sw) == (x >= sw), (x, tk_root.winfo_x())
+
+
+def test_ctrl_c_while_the_model_loads_is_an_interrupt_with_the_overlay_too(tk_root, voicecount_home):
+    """With --no-gui it said "interrupted" (exit 130); with the window it exited 0, silently."""
+    import os
+    import signal
+    from types import SimpleNamespace
+
+    from scripted import ScriptedEngine
+
+    from voicecount import cli, config
+
+    def slow_model():
+        time.sleep(2)  # still loading when Ctrl-C comes
+        return ScriptedEngine()
+
+    run = Run(FileSource(ROOT / "voicecount" / "assets" / "sample-ai-talk.wav"), slow_model, DEFAULT_KEYWORDS)
+    names = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
+    before = {s: signal.getsignal(getattr(signal, s)) for s in names}
+    tk_root.after(300, lambda: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cli._listen_gui(tk_root, run, config.Settings(), SimpleNamespace(max_backlog=30.0))
+    finally:
+        for s, handler in before.items():
+            signal.signal(getattr(signal, s), handler)

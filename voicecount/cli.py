@@ -1001,6 +1001,7 @@ def _listen_gui(root, run, settings, args):
         root.mainloop()
     except KeyboardInterrupt:
         pass
+    signalled = overlay.quit_requested.is_set()  # Ctrl-C or kill, not q
     # The window is gone, and its poll with it: a signal from now on ends the process at once
     # (asking a window that no longer looks would do nothing while run.stop() waits below).
     overlay.left_loop = True
@@ -1008,7 +1009,10 @@ def _listen_gui(root, run, settings, args):
     import gc
 
     gc.collect()  # Tk objects are freed here, on the main thread, not later by a worker's GC
-    return run.stop()  # at once if the window was quit (the run has ended); else the pending words are saved
+    result = run.stop()  # at once if the window was quit (the run has ended); else the pending words are saved
+    if signalled and not result.session_id:
+        raise KeyboardInterrupt  # interrupted while the model loaded: said and exit 130, as with --no-gui
+    return result
 
 
 def _quit_on_signal(overlay) -> None:
