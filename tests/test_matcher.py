@@ -397,6 +397,11 @@ def test_an_acronym_counts_in_capitals_unless_the_engine_writes_none():
     assert names("the llm and the LLM", [parse_keyword("LLM=llm,large language model")]) == ["llm", "LLM"]
 
 
+def test_an_alias_of_signs_only_is_no_pattern_and_no_crash():
+    """ ".NET=.NET,." raised IndexError on every pass: the dot rule read the first token of "."."""
+    assert names("we ship on .NET today", [parse_keyword(".NET=.NET,.")]) == [".NET"]
+
+
 def test_a_letter_and_its_number_count_as_written():
     """A4, F1, S3 have one capital: "in capitals" means as many capitals as the name has letters."""
     kws = [parse_keyword(k) for k in ("A4", "F1", "S3", "IT")]

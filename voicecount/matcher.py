@@ -229,15 +229,17 @@ def _patterns_of(keywords: tuple[Keyword, ...]) -> list[tuple[tuple[str, ...], s
             continue  # a filler is said as listed
         for alias in kw.aliases:
             toks = tuple(tokens(alias))
+            if not toks:
+                continue  # an alias of signs only (".") names nothing to say
             others = spellings(alias)
             if alias.strip().startswith("."):
                 others += [("dot", *toks), ("dot" + toks[0], *toks[1:])]
+            plural = (*toks[:-1], toks[-1] + "s")
             if len(toks) > 1 and all(t.isalpha() for t in toks):
-                others.append((*toks[:-1], toks[-1] + "s"))
+                others.append(plural)
             for other in others:
                 if new(other):
                     pats[(other, "")] = kw.name
-            plural = (*toks[:-1], toks[-1] + "s") if toks else ()
             if _ACRONYM.fullmatch(alias.strip()) and new(plural):
                 pats[(plural, PLURAL)] = kw.name
     # Longest phrase first: "artificial intelligence" wins over a one-word alias inside it. Of
