@@ -592,7 +592,6 @@ class ResultFiles:
 
     def _write(self, f: Any, line: str) -> None:
         data = line.encode("utf-8")
-        path = next(p for file, p in self._files if file is f)
         good = None
         try:
             good = f.tell() if f.seekable() else None  # (a pipe: --csv >(…), /dev/stdout)
@@ -604,6 +603,7 @@ class ResultFiles:
                 with contextlib.suppress(OSError):
                     f.truncate(good)  # no half line: the file ends with the last whole one
                     f.seek(good)
+            path = next(p for file, p in self._files if file is f)
             raise ConfigError(
                 f"cannot write {escape.path_text(path)} ({e.strerror or e})",
                 "free some space or choose another path; files already counted are not decoded again",

@@ -457,15 +457,16 @@ def _stop_on_sigterm() -> None:
 REPEAT_WINDOW = 0.5  # seconds: a key bounce, or a wrapper passing one Ctrl-C on twice
 
 
-def _asks_again(first: tuple[int, float], signum: int, now: float) -> bool:
-    """Whether a signal during a stop asks to stop at once. A closed terminal sends SIGHUP twice
-    (the shell, then the kernel); one key press can arrive twice in a moment."""
+def _asks_again(acted_on: tuple[int, float], signum: int, now: float) -> bool:
+    """Whether a signal during a stop asks for more than the one ``acted_on`` (signal, when) did.
+    A closed terminal sends SIGHUP twice (the shell, then the kernel); one key press can arrive
+    twice in a moment."""
     import signal
 
-    signum0, at = first
+    before, at = acted_on
     if signum == getattr(signal, "SIGHUP", None):
         return False
-    return not (signum == signum0 and now - at < REPEAT_WINDOW)
+    return not (signum == before and now - at < REPEAT_WINDOW)
 
 
 def _exit_at_once() -> NoReturn:

@@ -404,11 +404,10 @@ def read_keywords_file(path: str | Path) -> list[Keyword]:
 
 
 def _without_comment(line: str) -> str:
-    if line.count('"') % 2:  # an inch mark (12" vinyl), not a quote: the plain rule
-        return re.split(r"(?:^|\s)#", line, maxsplit=1)[0]
+    quotes = line.count('"') % 2 == 0  # an odd one is an inch mark (12" vinyl), not a quote
     quoted = False
     for i, ch in enumerate(line):
-        if ch == '"':
+        if ch == '"' and quotes:
             quoted = not quoted
         elif ch == "#" and not quoted and (i == 0 or line[i - 1].isspace()):
             return line[:i]
